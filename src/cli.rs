@@ -1,0 +1,475 @@
+//! Command-line parsing and dispatch. Each command is a thin wrapper around the engine; all
+//! output to stdout is data (human or `--json`), diagnostics go to stderr.
+
+use clap::{Args, Parser, Subcommand};
+use invoice_vault::demo::{self, mib, short};
+use invoice_vault::engine::backup::{self, BackupOptions};
+use invoice_vault::engine::check::{self, ReadData};
+use invoice_vault::engine::restore::{self, RestoreOptions};
+use invoice_vault::engine::snapshots;
+use invoice_vault::error::exit;
+use invoice_vault::repo::keys::{self, Keyring};
+use invoice_vault::repo::Repository;
+use invoice_vault::source::generate;
+use invoice_vault::state::{self, JobRecord, State};
+use invoice_vault::storage;
+use invoice_vault::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "ivault", version, about = "Encrypted, deduplicated, verified backups of SQLite invoice databases")]
+struct Cli {
+    /// Directory of the local state database (job history, caches).
+    #[arg(long, global = true, env = state::STATE_DIR_ENV, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole job on a sample database: generate, back up, change, back up, restore, check.
+    Demo(DemoArgs),
+    /// Manage age keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Create a repository in an empty or new directory.
+    Init {
+        target: String,
+        #[command(flatten)]
+        recipients: RecipientArgs,
+    },
+    /// Back up a SQLite database to one or more repositories.
+    Backup(BackupArgs),
+    /// List snapshots.
+    Snapshots {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Only snapshots of this source (name or path).
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a snapshot into a new database file.
+    Restore {
+        /// Snapshot id, unique id prefix, or `latest`.
+        snapshot: String,
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// The database file to write.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// With `latest`: the newest snapshot of this source.
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a repository: structure, and with --read-data every stored byte.
+    Check {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Download, decrypt and hash every pack.
+        #[arg(long, conflicts_with = "read_data_subset")]
+        read_data: bool,
+        /// Read a random share of the packs, e.g. 10%.
+        #[arg(long, value_name = "N%")]
+        read_data_subset: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct DemoArgs {
+    #[command(subcommand)]
+    tool: Option<DemoTool>,
+    /// Where the demo puts its database, key, repository and state.
+    #[arg(long, default_value = "ivault-demo")]
+    dir: PathBuf,
+    /// Size of the sample database in MiB.
+    #[arg(long, default_value_t = 64)]
+    size_mb: u64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Subcommand)]
+enum DemoTool {
+    /// Generate a sample invoice database.
+    Generate {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        size_mb: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// wal or delete (rollback journal).
+        #[arg(long, default_value = "wal")]
+        journal: String,
+    },
+    /// Apply a day of business (1% of invoices updated, 0.3% added) to a database.
+    Business {
+        #[arg(long, value_name = "FILE")]
+        db: PathBuf,
+        #[arg(long, default_value_t = 43)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an age identity (mode 0600) and print its public recipient.
+    Generate {
+        /// Where to write the identity [default: $XDG_CONFIG_HOME/ivault/identity.txt].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Protect the identity with a passphrase (asked on the terminal or from IVAULT_PASSPHRASE).
+        #[arg(long)]
+        passphrase: bool,
+    },
+}
+
+#[derive(Args)]
+struct RecipientArgs {
+    /// age recipient (age1…) to encrypt to; repeatable.
+    #[arg(long = "recipient", value_name = "AGE1…")]
+    recipients: Vec<String>,
+    /// File of recipients, one per line.
+    #[arg(long, value_name = "FILE")]
+    recipients_file: Option<PathBuf>,
+}
+
+impl RecipientArgs {
+    fn collect(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for r in &self.recipients {
+            out.push(keys::parse_recipient(r)?.to_string());
+        }
+        if let Some(f) = &self.recipients_file {
+            out.extend(keys::read_recipients_file(f)?);
+        }
+        out.dedup();
+        Ok(out)
+    }
+}
+
+#[derive(Args)]
+struct RepoArgs {
+    /// The repository: a directory.
+    #[arg(long, env = "IVAULT_REPO", value_name = "TARGET")]
+    repo: String,
+    /// Identity file (private key) that opens the repository.
+    #[arg(long, env = "IVAULT_IDENTITY", value_name = "FILE")]
+    identity: Option<PathBuf>,
+}
+
+impl RepoArgs {
+    fn open(&self) -> Result<(Repository, Keyring)> {
+        let repo = Repository::open(storage::open_target(&self.repo)?)?;
+        let path = self.identity.as_ref().ok_or_else(|| {
+            Error::Key(format!(
+                "reading repository {} needs its private key; pass --identity FILE or set IVAULT_IDENTITY",
+                self.repo
+            ))
+        })?;
+        Ok((repo, keys::load_identity(path)?))
+    }
+}
+
+#[derive(Args)]
+struct BackupArgs {
+    /// The SQLite database file.
+    source: PathBuf,
+    /// Repository to write to; repeat for several.
+    #[arg(long = "to", required = true, value_name = "TARGET")]
+    targets: Vec<String>,
+    /// Store every page again in fresh packs.
+    #[arg(long)]
+    full: bool,
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Source name recorded in the snapshot [default: file name without extension].
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    recipients: RecipientArgs,
+    /// Seconds to wait for a writer holding the database locked.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    lock_timeout: f64,
+    /// Trust the repository's recipients even though they changed since this host last saw them.
+    #[arg(long)]
+    accept_recipients: bool,
+    /// zstd level (1-19).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    compression: i32,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+        }
+    };
+    init_logging(cli.verbose);
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ivault: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+fn dispatch(cli: Cli) -> Result<i32> {
+    let state_dir = cli.state_dir.clone().unwrap_or_else(state::default_dir);
+    match cli.command {
+        Command::Demo(args) => demo_cmd(args),
+        Command::Key(KeyCommand::Generate { out, passphrase }) => {
+            let out = match out {
+                Some(o) => o,
+                None => default_identity_path()?,
+            };
+            let pass = if passphrase { Some(keys::new_passphrase()?) } else { None };
+            let recipient = keys::generate(&out, pass)?;
+            eprintln!("wrote identity {} (keep it secret; restores need it)", out.display());
+            println!("{recipient}");
+            Ok(exit::OK)
+        }
+        Command::Init { target, recipients } => {
+            let recipients = recipients.collect()?;
+            if !target.contains("://") {
+                let p = Path::new(&target);
+                if !p.exists() {
+                    std::fs::create_dir_all(p).map_err(|e| {
+                        Error::Repository(format!("cannot create repository directory {target}: {e}"))
+                    })?;
+                }
+            }
+            let repo = Repository::init(storage::open_target(&target)?, recipients)?;
+            let state = State::open(&state_dir)?;
+            state.pin_recipients(&repo.config().id, &repo.location(), &repo.config().recipients, false)?;
+            println!("created repository {} (id {})", repo.location(), short(&repo.config().id));
+            if repo.config().recipients.is_empty() {
+                eprintln!("no recipient recorded: every backup must pass --recipient");
+            }
+            Ok(exit::OK)
+        }
+        Command::Backup(args) => backup_cmd(args, &state_dir),
+        Command::Snapshots { repo, source, json } => {
+            let (r, keys) = repo.open()?;
+            let list = snapshots::list(&r, &keys, source.as_deref())?;
+            if json {
+                print_json(&list);
+            } else if list.is_empty() {
+                println!("no snapshots in {}", r.location());
+            } else {
+                println!("{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  tags", "id", "time", "source", "kind", "size");
+                for s in &list {
+                    println!(
+                        "{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  {}",
+                        short(&s.id), s.time, s.source, s.kind.to_string(), mib(s.database_bytes), s.tags.join(",")
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::Restore { snapshot, repo, to, force, source, json } => {
+            let (r, keys) = repo.open()?;
+            let state = State::open(&state_dir)?;
+            let job = state.job_start("restore", None, Some(&r.location()))?;
+            let res = restore::restore(&r, &keys, &snapshot, &to, &RestoreOptions { force, source });
+            state.job_finish(job, &job_record(&res, |r| (r.bytes_read, 0, Some(r.snapshot_id.clone()))))?;
+            let rep = res?;
+            if json {
+                print_json(&rep);
+            } else {
+                println!(
+                    "restored snapshot {} to {} ({}) in {:.2} s; SHA-256 and integrity_check passed",
+                    short(&rep.snapshot_id), rep.path, mib(rep.bytes_written), rep.duration_ms as f64 / 1000.0
+                );
+            }
+            Ok(exit::OK)
+        }
+        Command::Check { repo, read_data, read_data_subset, json } => {
+            let mode = match (read_data, read_data_subset) {
+                (true, _) => ReadData::All,
+                (false, Some(s)) => ReadData::Subset(parse_percent(&s)?),
+                _ => ReadData::None,
+            };
+            let (r, keys) = repo.open()?;
+            let report = check::check(&r, &keys, mode)?;
+            if json {
+                print_json(&report);
+            } else {
+                println!(
+                    "{} snapshots, {} indexes, {} packs ({} read)",
+                    report.snapshots, report.indexes, report.packs, report.packs_read
+                );
+                for w in &report.warnings {
+                    println!("warning: {w}");
+                }
+                for p in &report.problems {
+                    let affected: Vec<&str> = p.affected_snapshots.iter().map(|s| short(s)).collect();
+                    println!(
+                        "damaged: {}: {}; affects snapshots: {}",
+                        p.object,
+                        p.what,
+                        if affected.is_empty() { "none".to_string() } else { affected.join(", ") }
+                    );
+                }
+                println!("{}", if report.ok { "no problems found" } else { "the repository is damaged" });
+            }
+            Ok(if report.ok { exit::OK } else { exit::INTEGRITY })
+        }
+    }
+}
+
+fn backup_cmd(args: BackupArgs, state_dir: &Path) -> Result<i32> {
+    let mut state = State::open(state_dir)?;
+    if !args.lock_timeout.is_finite() || args.lock_timeout < 0.0 {
+        return Err(Error::Usage("--lock-timeout must be a number of seconds, 0 or more".into()));
+    }
+    let opts = BackupOptions {
+        full: args.full,
+        tags: args.tags.clone(),
+        name: args.name.clone(),
+        lock_timeout: Duration::from_secs_f64(args.lock_timeout),
+        extra_recipients: args.recipients.collect()?,
+        accept_recipients: args.accept_recipients,
+        compression_level: args.compression,
+    };
+    let source = args.source.display().to_string();
+    let mut reports = Vec::new();
+    let mut last_error = None;
+    for target in &args.targets {
+        let job = state.job_start("backup", Some(&source), Some(target))?;
+        let res = Repository::open(storage::open_target(target)?)
+            .and_then(|repo| backup::backup(&args.source, &repo, &mut state, &opts));
+        state.job_finish(job, &job_record(&res, |r| (r.database_bytes, r.bytes_stored, Some(r.snapshot_id.clone()))))?;
+        match res {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                if args.targets.len() > 1 {
+                    eprintln!("ivault: backup to {target} failed: {e}");
+                }
+                last_error = Some(e);
+            }
+        }
+    }
+    if args.json {
+        print_json(&reports);
+    } else {
+        for r in &reports {
+            println!(
+                "snapshot {} ({}) of {} to {}: {} pages, {} new, stored {} in {:.2} s",
+                short(&r.snapshot_id), r.kind, source, r.target, r.page_count, r.pages_new,
+                mib(r.bytes_stored), r.duration_ms as f64 / 1000.0
+            );
+        }
+    }
+    match last_error {
+        Some(e) => Err(e),
+        None => Ok(exit::OK),
+    }
+}
+
+fn demo_cmd(args: DemoArgs) -> Result<i32> {
+    match args.tool {
+        None => {
+            let opts = demo::DemoOptions { dir: args.dir, size_mb: args.size_mb, seed: args.seed };
+            demo::run(&opts, &mut std::io::stdout())?;
+        }
+        Some(DemoTool::Generate { out, size_mb, seed, journal }) => {
+            let journal_mode = match journal.as_str() {
+                "wal" => generate::JournalMode::Wal,
+                "delete" | "rollback" => generate::JournalMode::Rollback,
+                other => return Err(Error::Usage(format!("--journal {other}: use wal or delete"))),
+            };
+            if out.exists() {
+                return Err(Error::Destination(format!("{} already exists; choose another --out", out.display())));
+            }
+            let s = generate::generate(&out, &generate::GenerateOptions { size_mb, seed, journal_mode })
+                .map_err(|e| Error::Internal(format!("generating {} failed: {e}", out.display())))?;
+            println!("{}: {} invoices, {} lines, {} uploads, {}", out.display(), s.invoices, s.items, s.uploads, mib(s.bytes));
+        }
+        Some(DemoTool::Business { db, seed }) => {
+            if !db.is_file() {
+                return Err(Error::Source(format!("database {} does not exist; check the path", db.display())));
+            }
+            let s = generate::day_of_business(&db, seed)
+                .map_err(|e| Error::Source(format!("changing {} failed: {e}", db.display())))?;
+            println!("{}: {} invoices updated, {} added", db.display(), s.updated, s.added);
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn default_identity_path() -> Result<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .ok_or_else(|| Error::Usage("no HOME to put the identity in; pass --out FILE".into()))?;
+    let dir = base.join("ivault");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Destination(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir.join("identity.txt"))
+}
+
+fn parse_percent(s: &str) -> Result<f64> {
+    let n: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| Error::Usage(format!("--read-data-subset {s}: give a percentage such as 10%")))?;
+    if !(n > 0.0 && n <= 100.0) {
+        return Err(Error::Usage(format!("--read-data-subset {s}: the percentage must be above 0 and at most 100")));
+    }
+    Ok(n)
+}
+
+fn job_record<T>(res: &Result<T>, f: impl Fn(&T) -> (u64, u64, Option<String>)) -> JobRecord {
+    match res {
+        Ok(v) => {
+            let (bytes_read, bytes_stored, snapshot_id) = f(v);
+            JobRecord { outcome: "ok".into(), bytes_read, bytes_stored, snapshot_id, error: None }
+        }
+        Err(e) => JobRecord { outcome: "failed".into(), error: Some(e.to_string()), ..Default::default() },
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("ivault: cannot encode JSON: {e}"),
+    }
+}
+

@@ -1,0 +1,260 @@
+//! Restore: rebuild a snapshot's database file from its pages. The file is written under a
+//! temporary name beside the destination, checked (SHA-256 against the manifest, then
+//! `PRAGMA integrity_check`), and only then renamed into place. On any failure nothing is left.
+
+use crate::error::{Error, Result};
+use crate::repo::binary::Hash;
+use crate::repo::index::Index;
+use crate::repo::keys::Keyring;
+use crate::repo::manifest::Manifest;
+use crate::repo::{parse_hash, reader, Repository};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    pub force: bool,
+    /// Only consider snapshots of this source (name or path) when resolving `latest`.
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    pub snapshot_id: String,
+    pub path: String,
+    pub bytes_written: u64,
+    pub bytes_read: u64,
+    pub duration_ms: u64,
+}
+
+pub fn restore(repo: &Repository, keys: &Keyring, spec: &str, dest: &Path, opts: &RestoreOptions) -> Result<RestoreReport> {
+    let started = Instant::now();
+    check_destination(dest, opts.force)?;
+    let (id, m) = repo.resolve_snapshot(keys, spec, opts.source.as_deref())?;
+    let index = repo.load_index(keys)?;
+    let pages = page_list(repo, keys, &index, &id, &m)?;
+
+    let temp = TempFile::create(dest)?;
+    let file_len = m.page_count * m.page_size as u64;
+    temp.file.set_len(file_len).map_err(|e| temp.write_error(e))?;
+    let bytes_read = write_pages(repo, keys, &index, &pages, m.page_size, &temp)?;
+    temp.file.sync_all().map_err(|e| temp.write_error(e))?;
+    verify_restored(&temp.path, &m, &id)?;
+    temp.persist(dest, opts.force)?;
+    Ok(RestoreReport {
+        snapshot_id: id,
+        path: dest.display().to_string(),
+        bytes_written: file_len,
+        bytes_read,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+fn check_destination(dest: &Path, force: bool) -> Result<()> {
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::Destination(format!(
+            "directory {} does not exist; create it first or restore elsewhere",
+            parent.display()
+        )));
+    }
+    if dest.is_dir() {
+        return Err(Error::Destination(format!(
+            "{} is a directory; give the path of the database file to write",
+            dest.display()
+        )));
+    }
+    if dest.exists() && !force {
+        return Err(Error::Destination(format!(
+            "{} already exists; pass --force to replace it, or restore to another path",
+            dest.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Reads the snapshot's tree segments and returns the blob id of every page, in order.
+pub fn page_list(repo: &Repository, keys: &Keyring, index: &Index, id: &str, m: &Manifest) -> Result<Vec<Hash>> {
+    let seg_ids: Vec<Hash> = m
+        .segments
+        .iter()
+        .map(|s| parse_hash(s).ok_or_else(|| Error::Integrity(format!("snapshot {id} has a malformed segment id"))))
+        .collect::<Result<_>>()?;
+    let unique: std::collections::HashSet<Hash> = seg_ids.iter().copied().collect();
+    let segments = std::sync::Mutex::new(HashMap::<Hash, Vec<u8>>::new());
+    reader::read_blobs(repo, keys, index, unique, 2, |h, bytes| {
+        segments.lock().unwrap_or_else(|p| p.into_inner()).insert(*h, bytes.to_vec());
+        Ok(())
+    })?;
+    let segments = segments.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut pages = Vec::with_capacity(m.page_count as usize);
+    for s in &seg_ids {
+        let bytes = segments.get(s).ok_or_else(|| Error::Internal("segment went missing".into()))?;
+        for chunk in bytes.chunks_exact(32) {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(chunk);
+            pages.push(h);
+        }
+    }
+    if pages.len() as u64 != m.page_count {
+        return Err(Error::Integrity(format!(
+            "snapshot {id} lists {} pages but its manifest says {}; the snapshot is damaged",
+            pages.len(),
+            m.page_count
+        )));
+    }
+    Ok(pages)
+}
+
+fn write_pages(repo: &Repository, keys: &Keyring, index: &Index, pages: &[Hash], page_size: u32, out: &TempFile) -> Result<u64> {
+    let mut where_used: HashMap<Hash, Vec<u32>> = HashMap::with_capacity(pages.len());
+    for (i, h) in pages.iter().enumerate() {
+        where_used.entry(*h).or_default().push(i as u32);
+    }
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
+    reader::read_blobs(repo, keys, index, where_used.keys().copied(), workers, |h, bytes| {
+        if bytes.len() != page_size as usize {
+            return Err(Error::Integrity(format!(
+                "page blob {} has {} bytes, not the snapshot's page size {page_size}",
+                hex::encode(h),
+                bytes.len()
+            )));
+        }
+        for &i in where_used.get(h).map(Vec::as_slice).unwrap_or_default() {
+            out.file
+                .write_all_at(bytes, i as u64 * page_size as u64)
+                .map_err(|e| out.write_error(e))?;
+        }
+        Ok(())
+    })
+}
+
+/// The restored file must hash to the manifest's value and pass SQLite's own integrity check.
+pub fn verify_restored(path: &Path, m: &Manifest, id: &str) -> Result<()> {
+    let mut hasher = Sha256::new();
+    let mut f = File::open(path).map_err(|e| Error::Destination(format!("cannot read back {}: {e}", path.display())))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::Destination(format!("cannot read back {}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    if hex::encode(hasher.finalize()) != m.database_sha256 {
+        return Err(Error::Integrity(format!(
+            "the database rebuilt from snapshot {id} does not match the SHA-256 its manifest records; run `ivault check --read-data`"
+        )));
+    }
+    let result = integrity_check(path).map_err(|e| {
+        Error::Integrity(format!("SQLite could not check the database rebuilt from snapshot {id}: {e}"))
+    })?;
+    if result != "ok" {
+        return Err(Error::Integrity(format!(
+            "the database rebuilt from snapshot {id} fails PRAGMA integrity_check ({}); the source was damaged when it was backed up, try an older snapshot",
+            result.lines().next().unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `PRAGMA integrity_check` without creating journal files beside the database.
+pub fn integrity_check(path: &Path) -> rusqlite::Result<String> {
+    use rusqlite::{Connection, OpenFlags};
+    let uri = format!("file:{}?immutable=1", uri_path(path));
+    let conn = Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let rows: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows.join("\n"))
+}
+
+fn uri_path(path: &Path) -> String {
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for b in abs.to_string_lossy().bytes() {
+        match b {
+            b'%' | b'?' | b'#' => out.push_str(&format!("%{b:02X}")),
+            _ => out.push(b as char),
+        }
+    }
+    out
+}
+
+/// A file beside the destination that is removed unless persisted.
+struct TempFile {
+    path: PathBuf,
+    file: File,
+    keep: bool,
+}
+
+impl TempFile {
+    fn create(dest: &Path) -> Result<Self> {
+        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let path = dir.join(format!(".{name}.ivault-{:08x}.tmp", rand::random::<u32>()));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::Destination(format!("cannot create a file in {}: {e}", dir.display())))?;
+        Ok(TempFile { path, file, keep: false })
+    }
+
+    fn write_error(&self, e: std::io::Error) -> Error {
+        Error::Destination(format!("writing {} failed: {e}; free space or restore elsewhere", self.path.display()))
+    }
+
+    fn persist(mut self, dest: &Path, force: bool) -> Result<()> {
+        if force {
+            // A leftover WAL or journal of the replaced database would be applied to the new one.
+            for suffix in ["-wal", "-shm", "-journal"] {
+                let mut p = dest.as_os_str().to_owned();
+                p.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(p));
+            }
+        }
+        // Without --force, a link (which refuses an existing name) closes the race with
+        // another process creating the destination meanwhile.
+        let placed = if force {
+            std::fs::rename(&self.path, dest)
+        } else {
+            std::fs::hard_link(&self.path, dest)
+        };
+        placed.map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::Destination(format!(
+                "{} already exists; pass --force to replace it, or restore to another path",
+                dest.display()
+            )),
+            _ => Error::Destination(format!("cannot move the restored file to {}: {e}", dest.display())),
+        })?;
+        self.keep = force;
+        if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let _ = File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}

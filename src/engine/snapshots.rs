@@ -1,0 +1,55 @@
+//! Listing snapshots.
+
+use crate::error::Result;
+use crate::repo::keys::Keyring;
+use crate::repo::manifest::SnapshotKind;
+use crate::repo::Repository;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotSummary {
+    pub id: String,
+    pub time: String,
+    pub source: String,
+    pub path: String,
+    pub host: String,
+    pub kind: SnapshotKind,
+    pub parent: Option<String>,
+    pub tags: Vec<String>,
+    pub page_size: u32,
+    pub page_count: u64,
+    pub database_bytes: u64,
+    pub database_sha256: String,
+    pub tables: BTreeMap<String, u64>,
+    pub bytes_stored: u64,
+}
+
+/// Every snapshot (optionally of one source, by name or path), oldest first.
+pub fn list(repo: &Repository, keys: &Keyring, source: Option<&str>) -> Result<Vec<SnapshotSummary>> {
+    let mut out = Vec::new();
+    for (id, _) in repo.list_ids("snapshots")? {
+        let m = repo.load_manifest(keys, &id)?;
+        if source.is_some_and(|s| s != m.source.name && s != m.source.path) {
+            continue;
+        }
+        out.push(SnapshotSummary {
+            id,
+            time: m.time,
+            source: m.source.name,
+            path: m.source.path,
+            host: m.source.host,
+            kind: m.kind,
+            parent: m.parent,
+            tags: m.tags,
+            page_size: m.page_size,
+            page_count: m.page_count,
+            database_bytes: m.page_count * m.page_size as u64,
+            database_sha256: m.database_sha256,
+            tables: m.tables,
+            bytes_stored: m.stats.bytes_stored,
+        });
+    }
+    out.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
+    Ok(out)
+}

@@ -1,0 +1,24 @@
+//! Crash injection for tests: `IVAULT_FAILPOINT=name[:n]` kills the process the n-th time
+//! (default first) execution reaches the named point, as abruptly as `kill -9` would.
+//! Points: `pack-written`, `index-written`, `manifest-written`.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub const ENV: &str = "IVAULT_FAILPOINT";
+
+static HITS: AtomicU32 = AtomicU32::new(0);
+
+pub fn hit(name: &str) {
+    let Ok(spec) = std::env::var(ENV) else { return };
+    let (point, nth) = match spec.split_once(':') {
+        Some((p, n)) => (p.to_string(), n.parse().unwrap_or(1)),
+        None => (spec, 1),
+    };
+    if point != name {
+        return;
+    }
+    if HITS.fetch_add(1, Ordering::SeqCst) + 1 >= nth {
+        eprintln!("ivault: failpoint {name} reached, aborting");
+        std::process::abort();
+    }
+}

@@ -1,0 +1,17 @@
+//! invoice-vault: encrypted, deduplicated, verified backups of SQLite invoice databases.
+//!
+//! Layers, bottom up: [`storage`] (where objects live), [`repo`] (the repository format:
+//! packs, indexes, manifests, keys), [`source`] (consistent reads of live SQLite databases),
+//! [`engine`] (backup, restore, check), [`state`] (local job history and caches).
+//! docs/ARCHITECTURE.md walks through them; docs/FORMAT.md specifies the format.
+
+pub mod demo;
+pub mod engine;
+pub mod error;
+pub mod failpoint;
+pub mod repo;
+pub mod source;
+pub mod state;
+pub mod storage;
+
+pub use error::{Error, Result};

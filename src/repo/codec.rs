@@ -1,0 +1,95 @@
+//! Sealing objects: zstd compression and age encryption (X25519 recipients,
+//! ChaCha20-Poly1305 payload). Packs carry already-compressed frames, so they are only
+//! encrypted; indexes, manifests and tree segments are compressed, then encrypted.
+
+use super::keys::Keyring;
+use crate::error::{Error, Result};
+use std::io::{Read, Write};
+use std::str::FromStr;
+
+/// Recipients parsed once and reused for every object of a backup.
+pub struct Sealer {
+    recipients: Vec<age::x25519::Recipient>,
+}
+
+impl Sealer {
+    pub fn new(recipients: &[String]) -> Result<Self> {
+        if recipients.is_empty() {
+            return Err(Error::Key(
+                "no recipient to encrypt to; pass --recipient age1… or record one with `ivault init --recipient`".into(),
+            ));
+        }
+        let recipients = recipients
+            .iter()
+            .map(|r| super::keys::parse_recipient(r))
+            .collect::<Result<_>>()?;
+        Ok(Sealer { recipients })
+    }
+
+    pub fn encrypt(&self, plain: &[u8]) -> Result<Vec<u8>> {
+        let enc = age::Encryptor::with_recipients(
+            self.recipients.iter().map(|r| r as &dyn age::Recipient),
+        )
+        .map_err(|e| Error::Internal(format!("cannot set up encryption: {e}")))?;
+        let mut out = Vec::with_capacity(plain.len() + 512);
+        let mut w = enc
+            .wrap_output(&mut out)
+            .map_err(|e| Error::Internal(format!("encryption failed: {e}")))?;
+        w.write_all(plain)
+            .and_then(|_| w.finish().map(|_| ()))
+            .map_err(|e| Error::Internal(format!("encryption failed: {e}")))?;
+        Ok(out)
+    }
+
+    /// zstd, then age.
+    pub fn seal(&self, plain: &[u8], level: i32) -> Result<Vec<u8>> {
+        self.encrypt(&compress(plain, level)?)
+    }
+}
+
+/// Why an object could not be opened.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OpenError {
+    /// None of our identities is a recipient: the wrong key.
+    WrongKey,
+    /// Authentication or decompression failed: the bytes are damaged.
+    Damaged(String),
+}
+
+pub fn decrypt(keys: &Keyring, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+    let dec = age::Decryptor::new_buffered(sealed)
+        .map_err(|e| OpenError::Damaged(format!("bad age header: {e}")))?;
+    let mut r = dec.decrypt(keys.identities()).map_err(|e| match e {
+        age::DecryptError::NoMatchingKeys => OpenError::WrongKey,
+        other => OpenError::Damaged(other.to_string()),
+    })?;
+    let mut out = Vec::with_capacity(sealed.len());
+    r.read_to_end(&mut out)
+        .map_err(|e| OpenError::Damaged(format!("authentication failed: {e}")))?;
+    Ok(out)
+}
+
+/// age, then zstd.
+pub fn unseal(keys: &Keyring, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+    let compressed = decrypt(keys, sealed)?;
+    decompress(&compressed, usize::MAX).map_err(|e| OpenError::Damaged(e.to_string()))
+}
+
+pub fn compress(plain: &[u8], level: i32) -> Result<Vec<u8>> {
+    zstd::bulk::compress(plain, level).map_err(|e| Error::Internal(format!("zstd failed: {e}")))
+}
+
+/// Decompresses one zstd frame; `expected` bounds the output (usize::MAX: unknown).
+pub fn decompress(data: &[u8], expected: usize) -> std::io::Result<Vec<u8>> {
+    if expected != usize::MAX {
+        return zstd::bulk::decompress(data, expected);
+    }
+    let mut out = Vec::new();
+    zstd::stream::read::Decoder::new(data)?.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Checks a recipient string without keeping it.
+pub fn is_recipient(s: &str) -> bool {
+    age::x25519::Recipient::from_str(s).is_ok()
+}

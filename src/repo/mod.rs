@@ -1,0 +1,246 @@
+//! The repository: an encrypted, content-addressed store on any `Storage`. This module ties
+//! the format pieces together; docs/FORMAT.md is the authoritative description.
+//!
+//! ```text
+//! config                  plaintext JSON: format, version, id, recipients
+//! data/<aa>/<pack id>     packs of compressed blobs (pages, tree segments), encrypted
+//! index/<index id>        where each blob is, encrypted
+//! snapshots/<snapshot id> manifests, encrypted; written last
+//! ```
+
+pub mod binary;
+pub mod codec;
+pub mod config;
+pub mod index;
+pub mod keys;
+pub mod manifest;
+pub mod pack;
+pub mod reader;
+
+use crate::error::{Error, Result};
+use crate::storage::{Storage, StorageError};
+use binary::{sha256, Hash};
+use codec::OpenError;
+use config::{Config, CONFIG_KEY};
+use index::Index;
+use keys::Keyring;
+use manifest::Manifest;
+use std::sync::Arc;
+
+pub struct Repository {
+    storage: Arc<dyn Storage>,
+    config: Config,
+}
+
+impl Repository {
+    /// Creates a repository in empty storage.
+    pub fn init(storage: Arc<dyn Storage>, recipients: Vec<String>) -> Result<Self> {
+        let location = storage.location();
+        let existing = storage
+            .list("")
+            .map_err(|e| storage_error(&location, e))?;
+        if existing.iter().any(|o| o.key == CONFIG_KEY) {
+            return Err(Error::Repository(format!(
+                "{location} is already an ivault repository; use it as it is"
+            )));
+        }
+        if !existing.is_empty() {
+            return Err(Error::Repository(format!(
+                "{location} is not empty and is not an ivault repository; choose an empty or new directory"
+            )));
+        }
+        for r in &recipients {
+            keys::parse_recipient(r)?;
+        }
+        let config = Config::new(recipients);
+        storage
+            .put(CONFIG_KEY, &config.to_bytes())
+            .map_err(|e| storage_error(&location, e))?;
+        Ok(Repository { storage, config })
+    }
+
+    /// Opens an existing repository and checks its format version.
+    pub fn open(storage: Arc<dyn Storage>) -> Result<Self> {
+        let location = storage.location();
+        let bytes = storage.get(CONFIG_KEY).map_err(|e| match e {
+            StorageError::NotFound(_) => Error::Repository(format!(
+                "no ivault repository at {location}; create one with `ivault init {location}` or check the path"
+            )),
+            other => storage_error(&location, other),
+        })?;
+        let config = Config::parse(&bytes, &location)?;
+        Ok(Repository { storage, config })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn location(&self) -> String {
+        self.storage.location()
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    pub fn put(&self, key: &str, data: &[u8]) -> Result<()> {
+        match self.storage.put(key, data) {
+            // Content-addressed: an existing object with this name holds these bytes.
+            Err(StorageError::AlreadyExists(_)) => Ok(()),
+            other => other.map_err(|e| storage_error(&self.location(), e)),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Result<Vec<u8>> {
+        self.storage
+            .get(key)
+            .map_err(|e| storage_error(&self.location(), e))
+    }
+
+    /// Ids (hex) and sizes of the objects under `dir/` (`data`, `index` or `snapshots`).
+    pub fn list_ids(&self, dir: &str) -> Result<Vec<(String, u64)>> {
+        let objs = self
+            .storage
+            .list(&format!("{dir}/"))
+            .map_err(|e| storage_error(&self.location(), e))?;
+        Ok(objs
+            .into_iter()
+            .filter_map(|o| {
+                let id = o.key.rsplit('/').next()?.to_string();
+                (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some((id, o.size))
+            })
+            .collect())
+    }
+
+    /// Reads an object whose name is the SHA-256 of its bytes, checking that it is.
+    pub fn get_verified(&self, key: &str, id: &str) -> Result<Vec<u8>> {
+        let data = self.get(key)?;
+        if hex::encode(sha256(&data)) != id {
+            return Err(Error::Integrity(format!(
+                "object {key} in {} is damaged (its hash does not match its name); run `ivault check --read-data`",
+                self.location()
+            )));
+        }
+        Ok(data)
+    }
+
+    /// Decrypts an object, naming it in the error.
+    pub fn unseal(&self, keys: &Keyring, key: &str, sealed: &[u8]) -> Result<Vec<u8>> {
+        codec::unseal(keys, sealed).map_err(|e| self.open_error(key, e))
+    }
+
+    pub fn open_error(&self, key: &str, e: OpenError) -> Error {
+        match e {
+            OpenError::WrongKey => Error::Key(format!(
+                "the identity does not open {key} in {}: it is not one of the repository's recipients; pass the matching --identity",
+                self.location()
+            )),
+            OpenError::Damaged(why) => Error::Integrity(format!(
+                "object {key} in {} is damaged ({why}); run `ivault check --read-data`",
+                self.location()
+            )),
+        }
+    }
+
+    pub fn load_manifest(&self, keys: &Keyring, id: &str) -> Result<Manifest> {
+        let key = manifest::key(id);
+        let sealed = self.get_verified(&key, id)?;
+        let plain = self.unseal(keys, &key, &sealed)?;
+        let m: Manifest = serde_json::from_slice(&plain).map_err(|e| {
+            Error::Integrity(format!("snapshot {id} has an unreadable manifest ({e})"))
+        })?;
+        if m.version > config::FORMAT_VERSION {
+            return Err(Error::Repository(format!(
+                "snapshot {id} uses format version {}, newer than this ivault reads; upgrade ivault",
+                m.version
+            )));
+        }
+        Ok(m)
+    }
+
+    /// Every index merged. Fails on the first unreadable index; `check` reads them one by one.
+    pub fn load_index(&self, keys: &Keyring) -> Result<Index> {
+        let mut idx = Index::default();
+        for (id, _) in self.list_ids("index")? {
+            for rec in self.read_index(keys, &id)? {
+                idx.add(rec);
+            }
+        }
+        Ok(idx)
+    }
+
+    pub fn read_index(&self, keys: &Keyring, id: &str) -> Result<Vec<index::PackRecord>> {
+        let key = format!("index/{id}");
+        let sealed = self.get_verified(&key, id)?;
+        let plain = self.unseal(keys, &key, &sealed)?;
+        index::decode(&plain).map_err(|_| {
+            Error::Integrity(format!("index {id} in {} is malformed", self.location()))
+        })
+    }
+
+    /// Resolves `latest` or a unique id prefix to a snapshot id.
+    pub fn resolve_snapshot(&self, keys: &Keyring, spec: &str, source: Option<&str>) -> Result<(String, Manifest)> {
+        let ids = self.list_ids("snapshots")?;
+        if spec == "latest" {
+            let mut best: Option<(String, Manifest)> = None;
+            for (id, _) in ids {
+                let m = self.load_manifest(keys, &id)?;
+                if source.is_some_and(|s| s != m.source.name && s != m.source.path) {
+                    continue;
+                }
+                if best.as_ref().is_none_or(|(_, b)| m.time > b.time) {
+                    best = Some((id, m));
+                }
+            }
+            return best.ok_or_else(|| {
+                Error::Usage(format!(
+                    "{} holds no snapshot{}; run `ivault backup` first",
+                    self.location(),
+                    source.map(|s| format!(" of {s}")).unwrap_or_default()
+                ))
+            });
+        }
+        let spec_l = spec.to_ascii_lowercase();
+        if spec_l.is_empty() || !spec_l.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Usage(format!(
+                "{spec:?} is not a snapshot id; give `latest` or an id (or unique prefix) from `ivault snapshots`"
+            )));
+        }
+        let matches: Vec<_> = ids.into_iter().filter(|(id, _)| id.starts_with(&spec_l)).collect();
+        match matches.len() {
+            0 => Err(Error::Usage(format!(
+                "no snapshot {spec} in {}; list them with `ivault snapshots`",
+                self.location()
+            ))),
+            1 => {
+                let id = matches[0].0.clone();
+                let m = self.load_manifest(keys, &id)?;
+                Ok((id, m))
+            }
+            n => Err(Error::Usage(format!(
+                "snapshot prefix {spec} matches {n} snapshots; give more characters of the id"
+            ))),
+        }
+    }
+}
+
+/// Turns a storage failure into a repository error naming the target.
+pub fn storage_error(location: &str, e: StorageError) -> Error {
+    match e {
+        StorageError::NoSpace(key) => Error::Repository(format!(
+            "the target {location} is out of space while writing {key}; free space and run again (the repository stays valid)"
+        )),
+        StorageError::NotFound(key) if key == location => Error::Repository(format!(
+            "no ivault repository at {location}; create one with `ivault init {location}` or check the path"
+        )),
+        other => Error::Repository(format!("target {location}: {other}")),
+    }
+}
+
+/// Parses a hex blob id.
+pub fn parse_hash(s: &str) -> Option<Hash> {
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(s, &mut h).ok()?;
+    Some(h)
+}

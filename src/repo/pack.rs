@@ -1,0 +1,169 @@
+//! Packs: the objects that hold blobs. A pack's plaintext is a run of zstd frames, each
+//! holding one or more blobs back to back, followed by a table describing the frames and a
+//! trailer, so a pack can be read even without an index. The whole pack is age-encrypted;
+//! its id is the SHA-256 of the encrypted bytes. Layout in docs/FORMAT.md.
+
+use super::binary::{sha256, Hash, Reader, Truncated, Writer};
+
+const TRAILER_MAGIC: &[u8; 4] = b"IVPK";
+
+/// Data blobs are database pages; tree blobs are segments of a snapshot's page list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlobKind {
+    Data = 0,
+    Tree = 1,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameInfo {
+    pub compressed_len: u32,
+    pub uncompressed_len: u32,
+    /// (blob id, length), in the order they follow each other in the frame.
+    pub blobs: Vec<(Hash, u32)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackTable {
+    pub kind: BlobKind,
+    pub frames: Vec<FrameInfo>,
+}
+
+impl PackTable {
+    pub fn encode(&self, w: &mut Writer) {
+        w.u8(self.kind as u8);
+        w.u32(self.frames.len() as u32);
+        for f in &self.frames {
+            w.u32(f.compressed_len);
+            w.u32(f.uncompressed_len);
+            w.u32(f.blobs.len() as u32);
+            for (id, len) in &f.blobs {
+                w.bytes(id);
+                w.u32(*len);
+            }
+        }
+    }
+
+    pub fn decode(r: &mut Reader) -> Result<Self, Truncated> {
+        let kind = match r.u8()? {
+            0 => BlobKind::Data,
+            1 => BlobKind::Tree,
+            _ => return Err(Truncated),
+        };
+        let n = r.u32()? as usize;
+        let mut frames = Vec::with_capacity(n.min(1 << 16));
+        for _ in 0..n {
+            let compressed_len = r.u32()?;
+            let uncompressed_len = r.u32()?;
+            let nb = r.u32()? as usize;
+            let mut blobs = Vec::with_capacity(nb.min(1 << 16));
+            for _ in 0..nb {
+                blobs.push((r.hash()?, r.u32()?));
+            }
+            frames.push(FrameInfo {
+                compressed_len,
+                uncompressed_len,
+                blobs,
+            });
+        }
+        Ok(PackTable { kind, frames })
+    }
+
+    pub fn blob_count(&self) -> usize {
+        self.frames.iter().map(|f| f.blobs.len()).sum()
+    }
+}
+
+/// Collects compressed frames into one pack's plaintext.
+pub struct PackBuilder {
+    buf: Vec<u8>,
+    table: PackTable,
+}
+
+impl PackBuilder {
+    pub fn new(kind: BlobKind, capacity: usize) -> Self {
+        PackBuilder {
+            buf: Vec::with_capacity(capacity),
+            table: PackTable {
+                kind,
+                frames: Vec::new(),
+            },
+        }
+    }
+
+    pub fn push(&mut self, compressed: &[u8], uncompressed_len: u32, blobs: Vec<(Hash, u32)>) {
+        self.buf.extend_from_slice(compressed);
+        self.table.frames.push(FrameInfo {
+            compressed_len: compressed.len() as u32,
+            uncompressed_len,
+            blobs,
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.frames.is_empty()
+    }
+
+    /// The plaintext to encrypt, and the table that the index will repeat.
+    pub fn finish(self) -> (Vec<u8>, PackTable) {
+        let PackBuilder { buf, table } = self;
+        let mut w = Writer(buf);
+        let start = w.0.len();
+        table.encode(&mut w);
+        let table_len = (w.0.len() - start) as u32;
+        w.u32(table_len);
+        w.bytes(TRAILER_MAGIC);
+        (w.0, table)
+    }
+}
+
+/// Splits a decrypted pack into its table and frame region.
+pub fn parse(plain: &[u8]) -> Result<(PackTable, &[u8]), Truncated> {
+    if plain.len() < 8 || &plain[plain.len() - 4..] != TRAILER_MAGIC {
+        return Err(Truncated);
+    }
+    let mut lenr = Reader::new(&plain[plain.len() - 8..plain.len() - 4]);
+    let table_len = lenr.u32()? as usize;
+    let table_start = plain.len().checked_sub(8 + table_len).ok_or(Truncated)?;
+    let mut r = Reader::new(&plain[table_start..plain.len() - 8]);
+    let table = PackTable::decode(&mut r)?;
+    let frames_len: u64 = table.frames.iter().map(|f| f.compressed_len as u64).sum();
+    if frames_len != table_start as u64 || !r.is_empty() {
+        return Err(Truncated);
+    }
+    Ok((table, &plain[..table_start]))
+}
+
+/// The storage key of a pack.
+pub fn key(id: &Hash) -> String {
+    let h = hex::encode(id);
+    format!("data/{}/{}", &h[..2], h)
+}
+
+/// Decompresses one frame and checks every blob in it against its id.
+/// Returns the frame's bytes; blob `i` starts at the sum of the earlier lengths.
+pub fn open_frame(compressed: &[u8], info: &FrameInfo) -> Result<Vec<u8>, String> {
+    let plain = super::codec::decompress(compressed, info.uncompressed_len as usize)
+        .map_err(|e| format!("frame does not decompress: {e}"))?;
+    if plain.len() != info.uncompressed_len as usize {
+        return Err("frame has the wrong length".into());
+    }
+    Ok(plain)
+}
+
+/// Checks blobs of a decompressed frame against their ids; returns the ids that do not match.
+pub fn verify_frame(plain: &[u8], info: &FrameInfo) -> Vec<Hash> {
+    let mut bad = Vec::new();
+    let mut off = 0usize;
+    for (id, len) in &info.blobs {
+        let end = off + *len as usize;
+        if end > plain.len() || sha256(&plain[off..end]) != *id {
+            bad.push(*id);
+        }
+        off = end;
+    }
+    bad
+}

@@ -1,0 +1,215 @@
+//! Reading a consistent image of a live SQLite database. All pages are read through the
+//! `sqlite_dbpage` virtual table inside one read transaction, so the image is exactly the
+//! database as of one commit (WAL frames included) while other processes keep writing.
+//! The live file is never read with plain file reads (only its 16-byte header is sniffed).
+
+pub mod compare;
+pub mod generate;
+
+use crate::error::{Error, Result};
+use crate::repo::binary::Hash;
+use rusqlite::{Connection, OpenFlags};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::mpsc::SyncSender;
+use std::time::{Duration, Instant};
+
+/// Pages per batch handed downstream: 1 MiB with 4 KiB pages.
+const BATCH_PAGES: usize = 256;
+
+/// A run of consecutive pages.
+pub struct PageBatch {
+    pub first_pgno: u64,
+    pub page_size: usize,
+    pub data: Vec<u8>,
+}
+
+/// What the read transaction saw.
+#[derive(Debug, Clone)]
+pub struct SourceImage {
+    pub page_size: u32,
+    pub page_count: u64,
+    pub journal_mode: String,
+    pub tables: BTreeMap<String, u64>,
+    /// SHA-256 of all pages in order: the hash of the restored file.
+    pub sha256: Hash,
+    /// When the read transaction started.
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// How long the read transaction was held.
+    pub read_lock: Duration,
+}
+
+/// Opens the source read-only after checking that it is a SQLite database.
+pub fn open(path: &Path, lock_timeout: Duration) -> Result<Connection> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            Error::Source(format!("source database {shown} does not exist; check the path"))
+        }
+        _ => Error::Source(format!("cannot read source database {shown}: {e}")),
+    })?;
+    if !meta.is_file() {
+        return Err(Error::Source(format!(
+            "source {shown} is not a file; give the path of a SQLite database file"
+        )));
+    }
+    let mut header = [0u8; 16];
+    let sniff = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut header));
+    if sniff.is_err() || &header != b"SQLite format 3\0" {
+        return Err(Error::Source(format!(
+            "source {shown} is not a SQLite database (no SQLite header); check the path"
+        )));
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| sqlite_error(path, e, lock_timeout))?;
+    conn.busy_timeout(lock_timeout)
+        .map_err(|e| sqlite_error(path, e, lock_timeout))?;
+    require_dbpage(&conn)?;
+    Ok(conn)
+}
+
+/// `sqlite_dbpage` is compiled in only with SQLITE_ENABLE_DBPAGE_VTAB (see .cargo/config.toml).
+fn require_dbpage(conn: &Connection) -> Result<()> {
+    let found: bool = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_compile_options WHERE compile_options = 'ENABLE_DBPAGE_VTAB'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+        .unwrap_or(false);
+    if found {
+        Ok(())
+    } else {
+        Err(Error::Internal(
+            "this ivault was built without SQLITE_ENABLE_DBPAGE_VTAB; rebuild it from the project directory so .cargo/config.toml applies".into(),
+        ))
+    }
+}
+
+/// Reads every page of one consistent snapshot and sends them downstream in order.
+pub fn read_image(path: &Path, lock_timeout: Duration, tx: SyncSender<PageBatch>) -> Result<SourceImage> {
+    let conn = open(path, lock_timeout)?;
+    let err = |e| sqlite_error(path, e, lock_timeout);
+    let journal_mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .map_err(err)?;
+    conn.execute_batch("BEGIN").map_err(err)?;
+    let time = chrono::Utc::now();
+    let started = Instant::now();
+    let result = read_in_transaction(&conn, path, lock_timeout, tx);
+    let _ = conn.execute_batch("COMMIT");
+    let read_lock = started.elapsed();
+    let (page_size, page_count, tables, sha256) = result?;
+    Ok(SourceImage {
+        page_size,
+        page_count,
+        journal_mode: journal_mode.to_ascii_lowercase(),
+        tables,
+        sha256,
+        time,
+        read_lock,
+    })
+}
+
+type ImageParts = (u32, u64, BTreeMap<String, u64>, Hash);
+
+fn read_in_transaction(
+    conn: &Connection,
+    path: &Path,
+    lock_timeout: Duration,
+    tx: SyncSender<PageBatch>,
+) -> Result<ImageParts> {
+    let err = |e| sqlite_error(path, e, lock_timeout);
+    // Counting rows first takes the read lock and checks the schema and b-trees can be read.
+    let tables = count_rows(conn).map_err(err)?;
+    let page_size: u32 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(err)?;
+    let page_count = conn.query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0)).map_err(err)? as u64;
+    let ps = page_size as usize;
+    let mut stmt = conn
+        .prepare("SELECT pgno, data FROM sqlite_dbpage('main')")
+        .map_err(err)?;
+    let mut rows = stmt.query([]).map_err(err)?;
+    let mut hasher = Sha256::new();
+    let mut expected = 1u64;
+    let mut batch = PageBatch { first_pgno: 1, page_size: ps, data: Vec::with_capacity(ps * BATCH_PAGES) };
+    while let Some(row) = rows.next().map_err(err)? {
+        let pgno = row.get::<_, i64>(0).map_err(err)? as u64;
+        let data = row.get_ref(1).map_err(err)?.as_blob().map_err(|e| err(e.into()))?;
+        if pgno != expected || data.len() != ps {
+            return Err(Error::Source(format!(
+                "source {} returned page {pgno} of {} bytes where page {expected} of {ps} was expected; the database may be corrupt",
+                path.display(),
+                data.len()
+            )));
+        }
+        hasher.update(data);
+        batch.data.extend_from_slice(data);
+        expected += 1;
+        if batch.data.len() == ps * BATCH_PAGES {
+            let full = std::mem::replace(
+                &mut batch,
+                PageBatch { first_pgno: expected, page_size: ps, data: Vec::with_capacity(ps * BATCH_PAGES) },
+            );
+            if tx.send(full).is_err() {
+                return Err(Error::Internal("backup pipeline stopped".into()));
+            }
+        }
+    }
+    if !batch.data.is_empty() && tx.send(batch).is_err() {
+        return Err(Error::Internal("backup pipeline stopped".into()));
+    }
+    if expected - 1 != page_count {
+        return Err(Error::Source(format!(
+            "source {} has {page_count} pages but {} were read; the database may be corrupt",
+            path.display(),
+            expected - 1
+        )));
+    }
+    Ok((page_size, page_count, tables, hasher.finalize().into()))
+}
+
+/// Row count of every ordinary table (not virtual, not SQLite's own).
+pub fn count_rows(conn: &Connection) -> rusqlite::Result<BTreeMap<String, u64>> {
+    let names: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+             AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = BTreeMap::new();
+    for name in names {
+        let n: i64 = conn.query_row(
+            &format!("SELECT count(*) FROM \"{}\"", name.replace('"', "\"\"")),
+            [],
+            |r| r.get(0),
+        )?;
+        out.insert(name, n as u64);
+    }
+    Ok(out)
+}
+
+/// Classifies a SQLite error on the source into one clear sentence.
+pub fn sqlite_error(path: &Path, e: rusqlite::Error, lock_timeout: Duration) -> Error {
+    use rusqlite::ErrorCode;
+    let shown = path.display();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Source(format!(
+            "source database {shown} stayed locked by another process for {} s; retry when the writer is done or raise --lock-timeout",
+            lock_timeout.as_secs_f32()
+        )),
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => Error::Source(format!(
+            "source database {shown} is corrupt; run `sqlite3 {shown} 'PRAGMA integrity_check'` and restore it from a good snapshot"
+        )),
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => Error::Source(format!(
+            "cannot open source database {shown} ({e}); check its permissions and those of its directory"
+        )),
+        _ => Error::Source(format!("reading source database {shown} failed: {e}")),
+    }
+}

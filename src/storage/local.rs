@@ -1,0 +1,122 @@
+//! A directory on local disk. Each object is written to a temporary name in its final
+//! directory, fsynced, then linked into place (which fails rather than overwrite) and the
+//! directory fsynced, so a crash leaves either the whole object or none of it.
+
+use super::{io_error, validate_key, ObjectInfo, Storage, StorageError};
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+/// Temporary files start with this; listings skip them and `prune` may remove them.
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+#[derive(Debug, Clone)]
+pub struct LocalStorage {
+    root: PathBuf,
+}
+
+impl LocalStorage {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalStorage { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
+        validate_key(key)?;
+        Ok(self.root.join(key))
+    }
+}
+
+fn temp_name() -> String {
+    format!("{TEMP_PREFIX}{:016x}", rand::random::<u64>())
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Storage for LocalStorage {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+        let path = self.path(key)?;
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        let err = |e| io_error(key, e);
+        if !self.root.is_dir() {
+            return Err(StorageError::NotFound(self.location()));
+        }
+        fs::create_dir_all(&dir).map_err(err)?;
+        let tmp = dir.join(temp_name());
+        let written = (|| {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            f.write_all(data)?;
+            f.sync_all()
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(err(e));
+        }
+        // A hard link refuses to replace an existing name, unlike rename.
+        let linked = match fs::hard_link(&tmp, &path) {
+            Err(e) if e.kind() == ErrorKind::Unsupported => {
+                if path.exists() {
+                    Err(std::io::Error::from(ErrorKind::AlreadyExists))
+                } else {
+                    fs::rename(&tmp, &path)
+                }
+            }
+            other => other,
+        };
+        let _ = fs::remove_file(&tmp);
+        linked.map_err(err)?;
+        sync_dir(&dir).map_err(err)
+    }
+
+    fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
+        fs::read(self.path(key)?).map_err(|e| io_error(key, e))
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
+        let mut out = Vec::new();
+        // Only walk the directory the prefix names (prefixes here end at a `/` or a key part).
+        let start = match prefix.rfind('/') {
+            Some(i) => self.root.join(&prefix[..i]),
+            None => self.root.clone(),
+        };
+        if !start.exists() {
+            return Ok(out);
+        }
+        for entry in walkdir::WalkDir::new(&start).min_depth(1) {
+            let entry = entry.map_err(|e| StorageError::Other {
+                key: prefix.to_string(),
+                message: e.to_string(),
+                transient: false,
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(&self.root) else {
+                continue;
+            };
+            let key = rel.to_string_lossy().replace('\\', "/");
+            if key.split('/').any(|p| p.starts_with('.')) || !key.starts_with(prefix) {
+                continue;
+            }
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            out.push(ObjectInfo { key, size });
+        }
+        Ok(out)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match fs::remove_file(self.path(key)?) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            other => other.map_err(|e| io_error(key, e)),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Where repository objects live. One small trait; every backend passes the same contract
+//! suite (`tests/storage_contract.rs`). Objects are immutable: `put` never overwrites.
+
+mod faulty;
+mod local;
+mod memory;
+
+pub use faulty::{Fault, FaultKind, FaultyStorage, Op};
+pub use local::LocalStorage;
+pub use memory::MemoryStorage;
+
+use std::fmt;
+
+/// An object's key and size, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// A flat namespace of immutable objects addressed by `/`-separated keys.
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Where this storage is, for messages (a path or URL, never credentials).
+    fn location(&self) -> String;
+    /// Stores `data` under `key` durably; fails with `AlreadyExists` if the key is taken.
+    fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError>;
+    /// Reads a whole object.
+    fn get(&self, key: &str) -> Result<Vec<u8>, StorageError>;
+    /// Every object whose key starts with `prefix`, in no particular order.
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError>;
+    /// Removes an object; removing a missing object is not an error.
+    fn delete(&self, key: &str) -> Result<(), StorageError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageError {
+    NotFound(String),
+    AlreadyExists(String),
+    /// The target ran out of space: permanent until someone frees space.
+    NoSpace(String),
+    PermissionDenied(String),
+    InvalidKey(String),
+    /// Anything else; `transient` says whether retrying may help.
+    Other { key: String, message: String, transient: bool },
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageError::NotFound(k) => write!(f, "object {k} is missing"),
+            StorageError::AlreadyExists(k) => write!(f, "object {k} already exists"),
+            StorageError::NoSpace(k) => write!(f, "no space left while writing {k}"),
+            StorageError::PermissionDenied(k) => write!(f, "permission denied on {k}"),
+            StorageError::InvalidKey(k) => write!(f, "invalid object key {k:?}"),
+            StorageError::Other { key, message, .. } => write!(f, "{key}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+/// Keys are relative, `/`-separated, made of `[a-z0-9._-]`, with no empty or dot-only parts.
+pub fn validate_key(key: &str) -> Result<(), StorageError> {
+    let ok = !key.is_empty()
+        && key.split('/').all(|part| {
+            !part.is_empty()
+                && !part.starts_with('.')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidKey(key.to_string()))
+    }
+}
+
+/// Maps an I/O error on `key` to a storage error.
+pub(crate) fn io_error(key: &str, e: std::io::Error) -> StorageError {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => StorageError::NotFound(key.to_string()),
+        ErrorKind::AlreadyExists => StorageError::AlreadyExists(key.to_string()),
+        ErrorKind::PermissionDenied => StorageError::PermissionDenied(key.to_string()),
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => StorageError::NoSpace(key.to_string()),
+        ErrorKind::Interrupted | ErrorKind::TimedOut => StorageError::Other {
+            key: key.to_string(),
+            message: e.to_string(),
+            transient: true,
+        },
+        _ => StorageError::Other {
+            key: key.to_string(),
+            message: e.to_string(),
+            transient: false,
+        },
+    }
+}
+
+/// Opens the storage a target string names: a local directory path (S3 URLs come with the S3
+/// backend).
+pub fn open_target(target: &str) -> Result<std::sync::Arc<dyn Storage>, crate::Error> {
+    if let Some((scheme, _)) = target.split_once("://") {
+        return Err(crate::Error::Usage(format!(
+            "target {target}: {scheme}:// targets are not supported by this build; give a local directory"
+        )));
+    }
+    if target.is_empty() {
+        return Err(crate::Error::Usage("empty target; give a repository directory".into()));
+    }
+    Ok(std::sync::Arc::new(LocalStorage::new(target)))
+}
