@@ -1,0 +1,124 @@
+//! Helpers shared by the integration tests: run the real `ivault` binary against real
+//! SQLite files, keys and repositories in a temporary directory.
+#![allow(dead_code)]
+
+use invoice_vault::source::generate::{self, GenerateOptions, JournalMode};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "ivault failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ivault"));
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("IVAULT_STATE_DIR", self.path("state"))
+            .env_remove("IVAULT_REPO")
+            .env_remove("IVAULT_IDENTITY")
+            .env_remove("IVAULT_PASSPHRASE")
+            .env_remove("IVAULT_FAILPOINT")
+            .env_remove("RUST_LOG");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd(args).output().expect("run ivault"))
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Run::from(c.output().expect("run ivault"))
+    }
+
+    /// Generates a key and a repository encrypted to it; returns (identity path, repo path).
+    pub fn key_and_repo(&self) -> (String, String) {
+        let key = self.path("identity.txt");
+        let r = self.run(&["key", "generate", "--out", key.to_str().unwrap()]).ok();
+        let recipient = r.stdout.trim().to_string();
+        let repo = self.path("repo");
+        self.run(&["init", repo.to_str().unwrap(), "--recipient", &recipient]).ok();
+        (key.to_str().unwrap().to_string(), repo.to_str().unwrap().to_string())
+    }
+
+    pub fn database(&self, name: &str, size_mb: u64, mode: JournalMode) -> PathBuf {
+        let p = self.path(name);
+        generate::generate(&p, &GenerateOptions { size_mb, seed: 7, journal_mode: mode }).expect("generate");
+        p
+    }
+
+    /// Every file under the temporary directory whose name contains `needle`.
+    pub fn files_named(&self, needle: &str) -> Vec<PathBuf> {
+        walk(self.dir.path()).into_iter().filter(|p| p.to_string_lossy().contains(needle)).collect()
+    }
+}
+
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+pub fn sha256_file(p: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(p).expect("read")))
+}
+
+/// Runs integrity_check and foreign_key_check on a database; returns the first problem.
+pub fn sqlite_checks(p: &Path) -> Option<String> {
+    let c = rusqlite::Connection::open(p).expect("open");
+    let ic: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity_check");
+    if ic != "ok" {
+        return Some(format!("integrity_check: {ic}"));
+    }
+    let fk: i64 = c
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+        .expect("foreign_key_check");
+    (fk != 0).then(|| format!("{fk} foreign key violations"))
+}

@@ -1,0 +1,124 @@
+//! One contract every storage backend must meet; each backend runs the same suite.
+
+use invoice_vault::storage::{Fault, FaultKind, FaultyStorage, LocalStorage, MemoryStorage, Op, Storage, StorageError};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+fn contract(s: &dyn Storage) {
+    // Not found before a put.
+    assert!(matches!(s.get("data/aa/one"), Err(StorageError::NotFound(_))));
+    assert!(s.list("data/").unwrap().is_empty());
+
+    // Round trips: empty, small and large objects.
+    s.put("data/aa/empty", b"").unwrap();
+    assert_eq!(s.get("data/aa/empty").unwrap(), b"");
+    s.put("data/aa/one", b"hello").unwrap();
+    assert_eq!(s.get("data/aa/one").unwrap(), b"hello");
+    let big: Vec<u8> = (0..9 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    s.put("data/bb/big", &big).unwrap();
+    assert_eq!(s.get("data/bb/big").unwrap(), big);
+
+    // Never overwritten.
+    assert!(matches!(s.put("data/aa/one", b"other"), Err(StorageError::AlreadyExists(_))));
+    assert_eq!(s.get("data/aa/one").unwrap(), b"hello");
+
+    // Invalid keys are refused, not written somewhere unexpected.
+    for bad in ["", "/abs", "data/../x", "data//x", "Data/X", "data/.hidden", "data/x/"] {
+        assert!(matches!(s.put(bad, b"x"), Err(StorageError::InvalidKey(_))), "{bad:?} accepted");
+    }
+
+    // Listings at awkward sizes, with sizes, and only under the prefix.
+    for n in [11usize, 23, 40] {
+        let prefix = format!("index{n}/");
+        for i in 0..n {
+            s.put(&format!("{prefix}{i:04}"), &vec![1u8; i]).unwrap();
+        }
+        let listed = s.list(&prefix).unwrap();
+        assert_eq!(listed.len(), n);
+        let keys: BTreeSet<_> = listed.iter().map(|o| o.key.clone()).collect();
+        assert_eq!(keys.len(), n);
+        for o in &listed {
+            let i: usize = o.key[prefix.len()..].parse().unwrap();
+            assert_eq!(o.size, i as u64);
+        }
+    }
+    let data: BTreeSet<_> = s.list("data/").unwrap().into_iter().map(|o| o.key).collect();
+    assert_eq!(data, ["data/aa/empty", "data/aa/one", "data/bb/big"].map(String::from).into());
+
+    // Deleting twice is not an error.
+    s.delete("data/aa/one").unwrap();
+    s.delete("data/aa/one").unwrap();
+    assert!(matches!(s.get("data/aa/one"), Err(StorageError::NotFound(_))));
+
+    // Concurrent puts and reads of distinct keys.
+    std::thread::scope(|sc| {
+        for t in 0..4 {
+            sc.spawn(move || {
+                for i in 0..25 {
+                    let k = format!("snapshots/{t}-{i}");
+                    s.put(&k, k.as_bytes()).unwrap();
+                    assert_eq!(s.get(&k).unwrap(), k.as_bytes());
+                }
+            });
+        }
+    });
+    assert_eq!(s.list("snapshots/").unwrap().len(), 100);
+}
+
+#[test]
+fn memory_storage_meets_the_contract() {
+    contract(&MemoryStorage::new());
+}
+
+#[test]
+fn local_storage_meets_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = LocalStorage::new(dir.path());
+    contract(&s);
+    // Nothing temporary is left behind.
+    let leftovers: Vec<_> = walk(dir.path()).into_iter().filter(|p| p.to_string_lossy().contains(".tmp-")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn faulty_storage_without_faults_meets_the_contract() {
+    let s = FaultyStorage::new(Arc::new(MemoryStorage::new()), vec![]);
+    contract(&s);
+}
+
+#[test]
+fn local_storage_refuses_a_missing_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = LocalStorage::new(dir.path().join("nope"));
+    assert!(matches!(s.put("config", b"x"), Err(StorageError::NotFound(_))));
+    assert!(!dir.path().join("nope").exists());
+}
+
+#[test]
+fn faults_fire_on_the_nth_call_and_report_unexercised_ones() {
+    let s = FaultyStorage::new(
+        Arc::new(MemoryStorage::new()),
+        vec![
+            Fault { op: Op::Put, nth: 2, kind: FaultKind::Fail(StorageError::NoSpace("x".into())) },
+            Fault { op: Op::Get, nth: 9, kind: FaultKind::Fail(StorageError::NotFound("x".into())) },
+        ],
+    );
+    s.put("a", b"1").unwrap();
+    assert!(matches!(s.put("b", b"2"), Err(StorageError::NoSpace(_))));
+    s.put("b", b"2").unwrap();
+    assert_eq!(s.unexercised().len(), 1);
+    assert_eq!(s.unexercised()[0].op, Op::Get);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
