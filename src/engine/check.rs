@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::repo::binary::{sha256, Hash};
 use crate::repo::index::{Index, IndexedPack};
 use crate::repo::keys::Keyring;
+use crate::repo::pack::BlobKind;
 use crate::repo::{codec, pack, parse_hash, Repository};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -99,66 +100,26 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
         .iter()
         .flat_map(|(_, m)| m.segments.iter().filter_map(|s| parse_hash(s)))
         .collect();
-    let mut tree_packs: BTreeSet<u32> = BTreeSet::new();
-    for h in &tree_blobs {
-        if let Some(loc) = index.locate(h) {
-            tree_packs.insert(loc.pack);
-        }
-    }
+    // Every tree pack is read (they are small), so a copy of a segment is found wherever it is.
     let mut segments: HashMap<Hash, Vec<u8>> = HashMap::new();
-    let mut pack_results: HashMap<u32, std::result::Result<(), String>> = HashMap::new();
-    for &p in &tree_packs {
-        match open_pack(repo, keys, index.pack(p)) {
+    let mut tree_packs_read: HashSet<u32> = HashSet::new();
+    for (i, p) in index.packs.iter().enumerate() {
+        let i = i as u32;
+        if p.kind != BlobKind::Tree || bad_packs.contains_key(&i) {
+            continue;
+        }
+        tree_packs_read.insert(i);
+        match open_pack(repo, keys, p) {
             Ok(blobs) => {
                 for (h, bytes) in blobs {
                     if tree_blobs.contains(&h) {
                         segments.insert(h, bytes);
                     }
                 }
-                pack_results.insert(p, Ok(()));
             }
             Err(why) => {
-                bad_packs.insert(p, why.clone());
-                pack_results.insert(p, Err(why));
+                bad_packs.insert(i, why);
             }
-        }
-    }
-
-    // Which packs each snapshot needs.
-    let mut uses: HashMap<u32, Vec<String>> = HashMap::new();
-    for (id, m) in &manifests {
-        let mut packs: HashSet<u32> = HashSet::new();
-        let mut pages = 0u64;
-        for s in &m.segments {
-            let Some(h) = parse_hash(s) else {
-                problem(format!("snapshots/{id}"), "manifest holds a malformed segment id".into(), std::slice::from_ref(id));
-                continue;
-            };
-            match index.locate(&h) {
-                None => problem(format!("tree blob {s}"), "no index lists this tree segment".into(), std::slice::from_ref(id)),
-                Some(loc) => {
-                    packs.insert(loc.pack);
-                }
-            }
-            let Some(bytes) = segments.get(&h) else { continue };
-            for chunk in bytes.chunks_exact(32) {
-                pages += 1;
-                let mut page = [0u8; 32];
-                page.copy_from_slice(chunk);
-                match index.locate(&page) {
-                    None => problem(format!("data blob {}", hex::encode(page)), "no index lists this page".into(), std::slice::from_ref(id)),
-                    Some(loc) => {
-                        packs.insert(loc.pack);
-                    }
-                }
-            }
-        }
-        let all_segments_read = m.segments.iter().filter_map(|s| parse_hash(s)).all(|h| segments.contains_key(&h));
-        if all_segments_read && pages != m.page_count {
-            problem(format!("snapshots/{id}"), format!("tree lists {pages} pages, the manifest {}", m.page_count), std::slice::from_ref(id));
-        }
-        for p in packs {
-            uses.entry(p).or_default().push(id.clone());
         }
     }
 
@@ -177,9 +138,9 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
     };
     let to_read: Vec<u32> = chosen
         .into_iter()
-        .filter(|p| !bad_packs.contains_key(p) && !pack_results.contains_key(p))
+        .filter(|p| !bad_packs.contains_key(p) && !tree_packs_read.contains(p))
         .collect();
-    report.packs_read = to_read.len() + pack_results.len();
+    report.packs_read = to_read.len() + tree_packs_read.len();
     let found = Mutex::new(Vec::new());
     let queue = Mutex::new(to_read.into_iter());
     std::thread::scope(|s| {
@@ -196,8 +157,42 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
     for (p, why) in found.into_inner().unwrap_or_else(|e| e.into_inner()) {
         bad_packs.insert(p, why);
     }
+
+    // A snapshot is affected by a bad pack when some blob it needs has no intact copy.
+    let mut affects: HashMap<u32, BTreeSet<String>> = HashMap::new();
+    for (id, m) in &manifests {
+        let mut pages = 0u64;
+        let mut blob_ok = |h: &Hash, what: &str, problem: &mut dyn FnMut(String, String, &[String])| {
+            let locs: Vec<_> = index.locations(h).collect();
+            if locs.is_empty() {
+                problem(format!("{what} blob {}", hex::encode(h)), format!("no index lists this {what} blob"), std::slice::from_ref(id));
+            } else if locs.iter().all(|l| bad_packs.contains_key(&l.pack)) {
+                for l in locs {
+                    affects.entry(l.pack).or_default().insert(id.clone());
+                }
+            }
+        };
+        for s in &m.segments {
+            let Some(h) = parse_hash(s) else {
+                problem(format!("snapshots/{id}"), "manifest holds a malformed segment id".into(), std::slice::from_ref(id));
+                continue;
+            };
+            blob_ok(&h, "tree", &mut problem);
+            let Some(bytes) = segments.get(&h) else { continue };
+            for chunk in bytes.chunks_exact(32) {
+                pages += 1;
+                let mut page = [0u8; 32];
+                page.copy_from_slice(chunk);
+                blob_ok(&page, "data", &mut problem);
+            }
+        }
+        let all_segments_read = m.segments.iter().filter_map(|s| parse_hash(s)).all(|h| segments.contains_key(&h));
+        if all_segments_read && pages != m.page_count {
+            problem(format!("snapshots/{id}"), format!("tree lists {pages} pages, the manifest {}", m.page_count), std::slice::from_ref(id));
+        }
+    }
     for (p, why) in bad_packs {
-        let affected = uses.get(&p).cloned().unwrap_or_default();
+        let affected: Vec<String> = affects.remove(&p).unwrap_or_default().into_iter().collect();
         problem(pack::key(&index.pack(p).id), why, &affected);
     }
 

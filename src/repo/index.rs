@@ -81,6 +81,9 @@ pub struct Index {
     pub packs: Vec<IndexedPack>,
     by_pack: HashMap<Hash, u32>,
     blobs: HashMap<Hash, BlobLocation>,
+    /// Further copies of blobs stored more than once (after `backup --full`): reads fall back
+    /// to them when a pack is lost or damaged.
+    alternates: HashMap<Hash, Vec<BlobLocation>>,
 }
 
 impl Index {
@@ -101,12 +104,15 @@ impl Index {
             offset += f.compressed_len as u64;
             let mut boff = 0u32;
             for (id, len) in &f.blobs {
-                self.blobs.entry(*id).or_insert(BlobLocation {
-                    pack,
-                    frame: fi as u32,
-                    offset: boff,
-                    len: *len,
-                });
+                let loc = BlobLocation { pack, frame: fi as u32, offset: boff, len: *len };
+                match self.blobs.entry(*id) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(loc);
+                    }
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        self.alternates.entry(*id).or_default().push(loc);
+                    }
+                }
                 boff += len;
             }
         }
@@ -122,6 +128,15 @@ impl Index {
 
     pub fn locate(&self, blob: &Hash) -> Option<BlobLocation> {
         self.blobs.get(blob).copied()
+    }
+
+    /// Every stored copy of a blob.
+    pub fn locations(&self, blob: &Hash) -> impl Iterator<Item = BlobLocation> + '_ {
+        self.blobs
+            .get(blob)
+            .into_iter()
+            .chain(self.alternates.get(blob).into_iter().flatten())
+            .copied()
     }
 
     pub fn pack(&self, i: u32) -> &IndexedPack {

@@ -6,11 +6,13 @@ use super::index::Index;
 use super::keys::Keyring;
 use super::{codec, pack, Repository};
 use crate::error::{Error, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Reads each blob in `wanted` once and hands it to `sink`. Returns the encrypted bytes read.
+/// A pack that is missing or damaged is skipped for the rest of the call and its blobs are
+/// read from another copy if one exists; without one, the pack's error is returned.
 pub fn read_blobs<F>(
     repo: &Repository,
     keys: &Keyring,
@@ -22,55 +24,85 @@ pub fn read_blobs<F>(
 where
     F: Fn(&Hash, &[u8]) -> Result<()> + Sync,
 {
-    // pack -> frame -> blobs wanted from it
-    let mut plan: BTreeMap<u32, BTreeMap<u32, Vec<(Hash, u32, u32)>>> = BTreeMap::new();
-    for id in wanted {
-        let loc = index.locate(&id).ok_or_else(|| {
-            Error::Integrity(format!(
-                "blob {} is referenced but no index of {} lists it; run `ivault check`",
-                hex::encode(id),
-                repo.location()
-            ))
-        })?;
-        plan.entry(loc.pack)
-            .or_default()
-            .entry(loc.frame)
-            .or_default()
-            .push((id, loc.offset, loc.len));
+    let mut pending: Vec<Hash> = wanted.into_iter().collect();
+    let mut bad_packs: HashMap<u32, Error> = HashMap::new();
+    let mut bytes = 0u64;
+    while !pending.is_empty() {
+        let mut plan: Plan = BTreeMap::new();
+        for id in pending.drain(..) {
+            let loc = index.locations(&id).find(|l| !bad_packs.contains_key(&l.pack));
+            let Some(loc) = loc else {
+                let first_bad = index.locations(&id).find_map(|l| bad_packs.get(&l.pack));
+                return Err(match first_bad {
+                    Some(e) => e.clone(),
+                    None => Error::Integrity(format!(
+                        "blob {} is referenced but no index of {} lists it; run `ivault check`",
+                        hex::encode(id),
+                        repo.location()
+                    )),
+                });
+            };
+            plan.entry(loc.pack).or_default().entry(loc.frame).or_default().push((id, loc.offset, loc.len));
+        }
+        let (read, failed) = run_plan(repo, keys, index, plan, workers, &sink)?;
+        bytes += read;
+        for (pack, frames, e) in failed {
+            tracing::warn!("{e}; trying other copies of its blobs");
+            bad_packs.insert(pack, e);
+            pending.extend(frames.into_values().flatten().map(|(id, _, _)| id));
+        }
     }
+    Ok(bytes)
+}
+
+/// pack -> frame -> (blob, offset, length) wanted from it
+type Plan = BTreeMap<u32, BTreeMap<u32, Vec<(Hash, u32, u32)>>>;
+type Failed = Vec<(u32, BTreeMap<u32, Vec<(Hash, u32, u32)>>, Error)>;
+
+/// Reads the planned packs in parallel. Packs that cannot be read are returned with their
+/// error; an error from `sink` itself ends the whole read.
+fn run_plan<F>(repo: &Repository, keys: &Keyring, index: &Index, plan: Plan, workers: usize, sink: &F) -> Result<(u64, Failed)>
+where
+    F: Fn(&Hash, &[u8]) -> Result<()> + Sync,
+{
     let queue = Mutex::new(plan.into_iter());
-    let failed = AtomicBool::new(false);
+    let stop = AtomicBool::new(false);
     let bytes = AtomicU64::new(0);
-    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    let failed: Mutex<Failed> = Mutex::new(Vec::new());
+    let sink_error: Mutex<Option<Error>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..workers.max(1) {
             s.spawn(|| loop {
-                if failed.load(Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) {
                     return;
                 }
                 let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
                 let Some((pack_no, frames)) = next else { return };
-                let res = read_pack(repo, keys, index, pack_no, &frames, &sink);
-                match res {
+                match read_pack(repo, keys, index, pack_no, &frames, sink) {
                     Ok(n) => {
                         bytes.fetch_add(n, Ordering::Relaxed);
                     }
-                    Err(e) => {
-                        failed.store(true, Ordering::Relaxed);
-                        first_error
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get_or_insert(e);
+                    Err(PackError::Pack(e)) => failed.lock().unwrap_or_else(|p| p.into_inner()).push((pack_no, frames, e)),
+                    Err(PackError::Sink(e)) => {
+                        stop.store(true, Ordering::Relaxed);
+                        sink_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
                         return;
                     }
                 }
             });
         }
     });
-    match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(bytes.into_inner()),
+    if let Some(e) = sink_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
     }
+    Ok((bytes.into_inner(), failed.into_inner().unwrap_or_else(|p| p.into_inner())))
+}
+
+enum PackError {
+    /// The pack is missing, damaged or not ours to open.
+    Pack(Error),
+    /// The consumer refused a blob (e.g. the destination disk is full).
+    Sink(Error),
 }
 
 fn read_pack<F>(
@@ -80,20 +112,20 @@ fn read_pack<F>(
     pack_no: u32,
     frames: &BTreeMap<u32, Vec<(Hash, u32, u32)>>,
     sink: &F,
-) -> Result<u64>
+) -> Result<u64, PackError>
 where
     F: Fn(&Hash, &[u8]) -> Result<()>,
 {
     let p = index.pack(pack_no);
     let id = hex::encode(p.id);
     let key = pack::key(&p.id);
-    let sealed = repo.get_verified(&key, &id)?;
-    let plain = codec::decrypt(keys, &sealed).map_err(|e| repo.open_error(&key, e))?;
+    let sealed = repo.get_verified(&key, &id).map_err(PackError::Pack)?;
+    let plain = codec::decrypt(keys, &sealed).map_err(|e| PackError::Pack(repo.open_error(&key, e)))?;
     let damaged = |why: &str| {
-        Error::Integrity(format!(
+        PackError::Pack(Error::Integrity(format!(
             "pack {id} in {} is damaged ({why}); run `ivault check --read-data`",
             repo.location()
-        ))
+        )))
     };
     for (frame_no, blobs) in frames {
         let f = p.frames[*frame_no as usize];
@@ -109,7 +141,7 @@ where
             if sha256(bytes) != *blob {
                 return Err(damaged("a blob does not match its id"));
             }
-            sink(blob, bytes)?;
+            sink(blob, bytes).map_err(PackError::Sink)?;
         }
     }
     Ok(sealed.len() as u64)

@@ -43,6 +43,7 @@ pub struct SourceImage {
 
 /// Opens the source read-only after checking that it is a SQLite database.
 pub fn open(path: &Path, lock_timeout: Duration) -> Result<Connection> {
+    require_dbpage()?;
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
@@ -69,18 +70,20 @@ pub fn open(path: &Path, lock_timeout: Duration) -> Result<Connection> {
     .map_err(|e| sqlite_error(path, e, lock_timeout))?;
     conn.busy_timeout(lock_timeout)
         .map_err(|e| sqlite_error(path, e, lock_timeout))?;
-    require_dbpage(&conn)?;
     Ok(conn)
 }
 
 /// `sqlite_dbpage` is compiled in only with SQLITE_ENABLE_DBPAGE_VTAB (see .cargo/config.toml).
-fn require_dbpage(conn: &Connection) -> Result<()> {
-    let found: bool = conn
-        .query_row(
-            "SELECT count(*) FROM pragma_compile_options WHERE compile_options = 'ENABLE_DBPAGE_VTAB'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
+/// Compile options belong to the library, so ask a private in-memory database, not the source.
+fn require_dbpage() -> Result<()> {
+    let found = Connection::open_in_memory()
+        .and_then(|c| {
+            c.query_row(
+                "SELECT count(*) FROM pragma_compile_options WHERE compile_options = 'ENABLE_DBPAGE_VTAB'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        })
         .map(|n| n > 0)
         .unwrap_or(false);
     if found {

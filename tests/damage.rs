@@ -1,0 +1,150 @@
+//! Damage is reported precisely: `check --read-data` names every damaged object and the
+//! snapshots it affects; restoring an affected snapshot fails clearly and leaves no file.
+
+mod common;
+use common::Env;
+use invoice_vault::source::generate::{self, JournalMode};
+use std::path::PathBuf;
+
+const INTEGRITY: i32 = 5;
+
+struct Damaged {
+    env: Env,
+    key: String,
+    repo: String,
+    full: String,
+    incr: String,
+}
+
+/// A repository with a full snapshot and an incremental one after a day of business.
+fn repository() -> Damaged {
+    let env = Env::new();
+    let (key, repo) = env.key_and_repo();
+    let db = env.database("db.sqlite", 24, JournalMode::Wal);
+    let dbs = db.to_str().unwrap();
+    let full = env.run(&["backup", dbs, "--to", &repo, "--json"]).ok().json()[0]["snapshot_id"].as_str().unwrap().to_string();
+    generate::day_of_business(&db, 1).unwrap();
+    let incr = env.run(&["backup", dbs, "--to", &repo, "--json"]).ok().json()[0]["snapshot_id"].as_str().unwrap().to_string();
+    let d = Damaged { env, key, repo, full, incr };
+    let r = d.check(true);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    d
+}
+
+impl Damaged {
+    fn check(&self, read_data: bool) -> common::Run {
+        let mut a = vec!["check", "--repo", &self.repo, "--identity", &self.key, "--json"];
+        if read_data {
+            a.push("--read-data");
+        }
+        self.env.run(&a)
+    }
+
+    /// The largest pack: a data pack that both snapshots use.
+    fn biggest_pack(&self) -> PathBuf {
+        common::walk(&PathBuf::from(&self.repo).join("data"))
+            .into_iter()
+            .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+            .unwrap()
+    }
+
+    fn problems(&self, read_data: bool) -> Vec<serde_json::Value> {
+        let r = self.check(read_data);
+        assert_eq!(r.code, INTEGRITY, "check must fail: {}", r.stdout);
+        let v = r.json();
+        assert_eq!(v["ok"], false);
+        v["problems"].as_array().unwrap().clone()
+    }
+
+    #[track_caller]
+    fn restore_fails(&self, id: &str) {
+        let out = self.env.path("restored.sqlite");
+        let r = self.env.run(&["restore", id, "--repo", &self.repo, "--identity", &self.key, "--to", out.to_str().unwrap()]);
+        assert_eq!(r.code, INTEGRITY, "{}", r.stderr);
+        assert!(r.stderr.contains("damaged") || r.stderr.contains("does not match"), "{}", r.stderr);
+        assert!(!out.exists());
+        assert!(self.env.files_named(".ivault-").is_empty());
+    }
+}
+
+fn key_of(p: &std::path::Path) -> String {
+    let s = p.to_string_lossy();
+    let i = s.find("/data/").unwrap();
+    s[i + 1..].to_string()
+}
+
+#[test]
+fn a_flipped_byte_in_a_pack_is_found_by_read_data() {
+    let d = repository();
+    let pack = d.biggest_pack();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&pack, bytes).unwrap();
+    // Same size: the structure check cannot see it, reading the data does.
+    assert_eq!(d.check(false).code, 0);
+    let problems = d.problems(true);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0]["object"], key_of(&pack));
+    let affected: Vec<_> = problems[0]["affected_snapshots"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert!(affected.contains(&d.full), "{affected:?}");
+    d.restore_fails(&d.full);
+}
+
+#[test]
+fn a_truncated_pack_is_found_by_the_structure_check() {
+    let d = repository();
+    let pack = d.biggest_pack();
+    let bytes = std::fs::read(&pack).unwrap();
+    std::fs::write(&pack, &bytes[..bytes.len() / 2]).unwrap();
+    let problems = d.problems(false);
+    assert_eq!(problems[0]["object"], key_of(&pack));
+    assert!(problems[0]["what"].as_str().unwrap().contains("bytes"), "{problems:?}");
+    assert!(!problems[0]["affected_snapshots"].as_array().unwrap().is_empty());
+    d.restore_fails("latest");
+}
+
+#[test]
+fn a_deleted_pack_is_reported_with_the_snapshots_it_breaks() {
+    let d = repository();
+    let pack = d.biggest_pack();
+    std::fs::remove_file(&pack).unwrap();
+    let problems = d.problems(false);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0]["object"], key_of(&pack));
+    assert!(problems[0]["what"].as_str().unwrap().contains("missing"));
+    let affected = problems[0]["affected_snapshots"].as_array().unwrap();
+    assert!(affected.iter().any(|s| s == d.full.as_str()));
+    let r = d.env.run(&["restore", &d.full, "--repo", &d.repo, "--identity", &d.key, "--to", "x.sqlite"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("missing"), "{}", r.stderr);
+    assert!(!d.env.path("x.sqlite").exists());
+}
+
+#[test]
+fn a_tampered_manifest_is_named_and_only_its_snapshot_is_affected() {
+    let d = repository();
+    let path = PathBuf::from(&d.repo).join("snapshots").join(&d.incr);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    let problems = d.problems(false);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0]["object"], format!("snapshots/{}", d.incr));
+    assert_eq!(problems[0]["affected_snapshots"], serde_json::json!([d.incr]));
+    d.restore_fails(&d.incr);
+    // The other snapshot is untouched and still restores.
+    d.env.run(&["restore", &d.full, "--repo", &d.repo, "--identity", &d.key, "--to", "ok.sqlite"]).ok();
+}
+
+#[test]
+fn human_output_lists_the_damage() {
+    let d = repository();
+    std::fs::remove_file(d.biggest_pack()).unwrap();
+    let r = d.env.run(&["check", "--repo", &d.repo, "--identity", &d.key]);
+    assert_eq!(r.code, INTEGRITY);
+    assert!(r.stdout.contains("damaged: data/"), "{}", r.stdout);
+    assert!(r.stdout.contains(&d.full[..12]));
+    assert!(r.stdout.contains("the repository is damaged"));
+}
