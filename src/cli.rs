@@ -18,7 +18,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "ivault", version, about = "Encrypted, deduplicated, verified backups of SQLite invoice databases")]
+#[command(
+    name = "ivault",
+    version,
+    about = "Encrypted, deduplicated, verified backups of SQLite invoice databases"
+)]
 struct Cli {
     /// Directory of the local state database (job history, caches).
     #[arg(long, global = true, env = state::STATE_DIR_ENV, value_name = "DIR")]
@@ -221,7 +225,11 @@ pub fn run() -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
         }
     };
     init_logging(cli.verbose);
@@ -260,9 +268,16 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 Some(o) => o,
                 None => default_identity_path()?,
             };
-            let pass = if passphrase { Some(keys::new_passphrase()?) } else { None };
+            let pass = if passphrase {
+                Some(keys::new_passphrase()?)
+            } else {
+                None
+            };
             let recipient = keys::generate(&out, pass)?;
-            eprintln!("wrote identity {} (keep it secret; restores need it)", out.display());
+            eprintln!(
+                "wrote identity {} (keep it secret; restores need it)",
+                out.display()
+            );
             println!("{recipient}");
             Ok(exit::OK)
         }
@@ -272,14 +287,25 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 let p = Path::new(&target);
                 if !p.exists() {
                     std::fs::create_dir_all(p).map_err(|e| {
-                        Error::Repository(format!("cannot create repository directory {target}: {e}"))
+                        Error::Repository(format!(
+                            "cannot create repository directory {target}: {e}"
+                        ))
                     })?;
                 }
             }
             let repo = Repository::init(storage::open_target(&target)?, recipients)?;
             let state = State::open(&state_dir)?;
-            state.pin_recipients(&repo.config().id, &repo.location(), &repo.config().recipients, false)?;
-            println!("created repository {} (id {})", repo.location(), short(&repo.config().id));
+            state.pin_recipients(
+                &repo.config().id,
+                &repo.location(),
+                &repo.config().recipients,
+                false,
+            )?;
+            println!(
+                "created repository {} (id {})",
+                repo.location(),
+                short(&repo.config().id)
+            );
             if repo.config().recipients.is_empty() {
                 eprintln!("no recipient recorded: every backup must pass --recipient");
             }
@@ -294,22 +320,41 @@ fn dispatch(cli: Cli) -> Result<i32> {
             } else if list.is_empty() {
                 println!("no snapshots in {}", r.location());
             } else {
-                println!("{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  tags", "id", "time", "source", "kind", "size");
+                println!(
+                    "{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  tags",
+                    "id", "time", "source", "kind", "size"
+                );
                 for s in &list {
                     println!(
                         "{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  {}",
-                        short(&s.id), s.time, s.source, s.kind.to_string(), mib(s.database_bytes), s.tags.join(",")
+                        short(&s.id),
+                        s.time,
+                        s.source,
+                        s.kind.to_string(),
+                        mib(s.database_bytes),
+                        s.tags.join(",")
                     );
                 }
             }
             Ok(exit::OK)
         }
-        Command::Restore { snapshot, repo, to, force, source, json } => {
+        Command::Restore {
+            snapshot,
+            repo,
+            to,
+            force,
+            source,
+            json,
+        } => {
             let (r, keys) = repo.open()?;
             let state = State::open(&state_dir)?;
             let job = state.job_start("restore", None, Some(&r.location()))?;
-            let res = restore::restore(&r, &keys, &snapshot, &to, &RestoreOptions { force, source });
-            state.job_finish(job, &job_record(&res, |r| (r.bytes_read, 0, Some(r.snapshot_id.clone()))))?;
+            let res =
+                restore::restore(&r, &keys, &snapshot, &to, &RestoreOptions { force, source });
+            state.job_finish(
+                job,
+                &job_record(&res, |r| (r.bytes_read, 0, Some(r.snapshot_id.clone()))),
+            )?;
             let rep = res?;
             if json {
                 print_json(&rep);
@@ -321,7 +366,12 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        Command::Check { repo, read_data, read_data_subset, json } => {
+        Command::Check {
+            repo,
+            read_data,
+            read_data_subset,
+            json,
+        } => {
             let mode = match (read_data, read_data_subset) {
                 (true, _) => ReadData::All,
                 (false, Some(s)) => ReadData::Subset(parse_percent(&s)?),
@@ -340,15 +390,27 @@ fn dispatch(cli: Cli) -> Result<i32> {
                     println!("warning: {w}");
                 }
                 for p in &report.problems {
-                    let affected: Vec<&str> = p.affected_snapshots.iter().map(|s| short(s)).collect();
+                    let affected: Vec<&str> =
+                        p.affected_snapshots.iter().map(|s| short(s)).collect();
                     println!(
                         "damaged: {}: {}; affects snapshots: {}",
                         p.object,
                         p.what,
-                        if affected.is_empty() { "none".to_string() } else { affected.join(", ") }
+                        if affected.is_empty() {
+                            "none".to_string()
+                        } else {
+                            affected.join(", ")
+                        }
                     );
                 }
-                println!("{}", if report.ok { "no problems found" } else { "the repository is damaged" });
+                println!(
+                    "{}",
+                    if report.ok {
+                        "no problems found"
+                    } else {
+                        "the repository is damaged"
+                    }
+                );
             }
             Ok(if report.ok { exit::OK } else { exit::INTEGRITY })
         }
@@ -358,7 +420,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
 fn backup_cmd(args: BackupArgs, state_dir: &Path) -> Result<i32> {
     let mut state = State::open(state_dir)?;
     if !args.lock_timeout.is_finite() || args.lock_timeout < 0.0 {
-        return Err(Error::Usage("--lock-timeout must be a number of seconds, 0 or more".into()));
+        return Err(Error::Usage(
+            "--lock-timeout must be a number of seconds, 0 or more".into(),
+        ));
     }
     let opts = BackupOptions {
         full: args.full,
@@ -376,7 +440,16 @@ fn backup_cmd(args: BackupArgs, state_dir: &Path) -> Result<i32> {
         let job = state.job_start("backup", Some(&source), Some(target))?;
         let res = Repository::open(storage::open_target(target)?)
             .and_then(|repo| backup::backup(&args.source, &repo, &mut state, &opts));
-        state.job_finish(job, &job_record(&res, |r| (r.database_bytes, r.bytes_stored, Some(r.snapshot_id.clone()))))?;
+        state.job_finish(
+            job,
+            &job_record(&res, |r| {
+                (
+                    r.database_bytes,
+                    r.bytes_stored,
+                    Some(r.snapshot_id.clone()),
+                )
+            }),
+        )?;
         match res {
             Ok(r) => reports.push(r),
             Err(e) => {
@@ -393,8 +466,14 @@ fn backup_cmd(args: BackupArgs, state_dir: &Path) -> Result<i32> {
         for r in &reports {
             println!(
                 "snapshot {} ({}) of {} to {}: {} pages, {} new, stored {} in {:.2} s",
-                short(&r.snapshot_id), r.kind, source, r.target, r.page_count, r.pages_new,
-                mib(r.bytes_stored), r.duration_ms as f64 / 1000.0
+                short(&r.snapshot_id),
+                r.kind,
+                source,
+                r.target,
+                r.page_count,
+                r.pages_new,
+                mib(r.bytes_stored),
+                r.duration_ms as f64 / 1000.0
             );
         }
     }
@@ -407,29 +486,67 @@ fn backup_cmd(args: BackupArgs, state_dir: &Path) -> Result<i32> {
 fn demo_cmd(args: DemoArgs) -> Result<i32> {
     match args.tool {
         None => {
-            let opts = demo::DemoOptions { dir: args.dir, size_mb: args.size_mb, seed: args.seed };
+            let opts = demo::DemoOptions {
+                dir: args.dir,
+                size_mb: args.size_mb,
+                seed: args.seed,
+            };
             demo::run(&opts, &mut std::io::stdout())?;
         }
-        Some(DemoTool::Generate { out, size_mb, seed, journal }) => {
+        Some(DemoTool::Generate {
+            out,
+            size_mb,
+            seed,
+            journal,
+        }) => {
             let journal_mode = match journal.as_str() {
                 "wal" => generate::JournalMode::Wal,
                 "delete" | "rollback" => generate::JournalMode::Rollback,
-                other => return Err(Error::Usage(format!("--journal {other}: use wal or delete"))),
+                other => {
+                    return Err(Error::Usage(format!(
+                        "--journal {other}: use wal or delete"
+                    )))
+                }
             };
             if out.exists() {
-                return Err(Error::Destination(format!("{} already exists; choose another --out", out.display())));
+                return Err(Error::Destination(format!(
+                    "{} already exists; choose another --out",
+                    out.display()
+                )));
             }
-            let s = generate::generate(&out, &generate::GenerateOptions { size_mb, seed, journal_mode })
-                .map_err(|e| Error::Internal(format!("generating {} failed: {e}", out.display())))?;
-            println!("{}: {} invoices, {} lines, {} uploads, {}", out.display(), s.invoices, s.items, s.uploads, mib(s.bytes));
+            let s = generate::generate(
+                &out,
+                &generate::GenerateOptions {
+                    size_mb,
+                    seed,
+                    journal_mode,
+                },
+            )
+            .map_err(|e| Error::Internal(format!("generating {} failed: {e}", out.display())))?;
+            println!(
+                "{}: {} invoices, {} lines, {} uploads, {}",
+                out.display(),
+                s.invoices,
+                s.items,
+                s.uploads,
+                mib(s.bytes)
+            );
         }
         Some(DemoTool::Business { db, seed }) => {
             if !db.is_file() {
-                return Err(Error::Source(format!("database {} does not exist; check the path", db.display())));
+                return Err(Error::Source(format!(
+                    "database {} does not exist; check the path",
+                    db.display()
+                )));
             }
             let s = generate::day_of_business(&db, seed)
                 .map_err(|e| Error::Source(format!("changing {} failed: {e}", db.display())))?;
-            println!("{}: {} invoices updated, {} added", db.display(), s.updated, s.added);
+            println!(
+                "{}: {} invoices updated, {} added",
+                db.display(),
+                s.updated,
+                s.added
+            );
         }
     }
     Ok(exit::OK)
@@ -442,17 +559,21 @@ fn default_identity_path() -> Result<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
         .ok_or_else(|| Error::Usage("no HOME to put the identity in; pass --out FILE".into()))?;
     let dir = base.join("ivault");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::Destination(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::Destination(format!("cannot create {}: {e}", dir.display())))?;
     Ok(dir.join("identity.txt"))
 }
 
 fn parse_percent(s: &str) -> Result<f64> {
-    let n: f64 = s
-        .trim_end_matches('%')
-        .parse()
-        .map_err(|_| Error::Usage(format!("--read-data-subset {s}: give a percentage such as 10%")))?;
+    let n: f64 = s.trim_end_matches('%').parse().map_err(|_| {
+        Error::Usage(format!(
+            "--read-data-subset {s}: give a percentage such as 10%"
+        ))
+    })?;
     if !(n > 0.0 && n <= 100.0) {
-        return Err(Error::Usage(format!("--read-data-subset {s}: the percentage must be above 0 and at most 100")));
+        return Err(Error::Usage(format!(
+            "--read-data-subset {s}: the percentage must be above 0 and at most 100"
+        )));
     }
     Ok(n)
 }
@@ -461,9 +582,19 @@ fn job_record<T>(res: &Result<T>, f: impl Fn(&T) -> (u64, u64, Option<String>)) 
     match res {
         Ok(v) => {
             let (bytes_read, bytes_stored, snapshot_id) = f(v);
-            JobRecord { outcome: "ok".into(), bytes_read, bytes_stored, snapshot_id, error: None }
+            JobRecord {
+                outcome: "ok".into(),
+                bytes_read,
+                bytes_stored,
+                snapshot_id,
+                error: None,
+            }
         }
-        Err(e) => JobRecord { outcome: "failed".into(), error: Some(e.to_string()), ..Default::default() },
+        Err(e) => JobRecord {
+            outcome: "failed".into(),
+            error: Some(e.to_string()),
+            ..Default::default()
+        },
     }
 }
 
@@ -473,4 +604,3 @@ fn print_json<T: serde::Serialize>(v: &T) {
         Err(e) => eprintln!("ivault: cannot encode JSON: {e}"),
     }
 }
-

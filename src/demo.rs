@@ -38,41 +38,81 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
     let t = Instant::now();
     let gen = generate::generate(
         &db,
-        &generate::GenerateOptions { size_mb: opts.size_mb, seed: opts.seed, journal_mode: generate::JournalMode::Wal },
+        &generate::GenerateOptions {
+            size_mb: opts.size_mb,
+            seed: opts.seed,
+            journal_mode: generate::JournalMode::Wal,
+        },
     )
     .map_err(|e| Error::Internal(format!("generating the sample database failed: {e}")))?;
-    say(out, format!(
-        "1. generated {} ({} invoices, {} lines, {} uploads, {}) in {:.1} s",
-        db.display(), gen.invoices, gen.items, gen.uploads, mib(gen.bytes), t.elapsed().as_secs_f64()
-    ));
+    say(
+        out,
+        format!(
+            "1. generated {} ({} invoices, {} lines, {} uploads, {}) in {:.1} s",
+            db.display(),
+            gen.invoices,
+            gen.items,
+            gen.uploads,
+            mib(gen.bytes),
+            t.elapsed().as_secs_f64()
+        ),
+    );
 
     let recipient = keys::generate(&key, None)?;
-    std::fs::create_dir(&repo_dir).map_err(|e| Error::Internal(format!("cannot create {}: {e}", repo_dir.display())))?;
-    let repo = Repository::init(Arc::new(LocalStorage::new(&repo_dir)), vec![recipient.clone()])?;
-    say(out, format!("2. key {} (recipient {recipient}), repository {}", key.display(), repo_dir.display()));
+    std::fs::create_dir(&repo_dir)
+        .map_err(|e| Error::Internal(format!("cannot create {}: {e}", repo_dir.display())))?;
+    let repo = Repository::init(
+        Arc::new(LocalStorage::new(&repo_dir)),
+        vec![recipient.clone()],
+    )?;
+    say(
+        out,
+        format!(
+            "2. key {} (recipient {recipient}), repository {}",
+            key.display(),
+            repo_dir.display()
+        ),
+    );
 
     let mut state = State::open(&dir.join("state"))?;
-    let bopts = BackupOptions { full: true, ..Default::default() };
+    let bopts = BackupOptions {
+        full: true,
+        ..Default::default()
+    };
     let full = backup::backup(&db, &repo, &mut state, &bopts)?;
     say(out, format!("3. full backup {}", describe(&full)));
 
     let t = Instant::now();
     let biz = generate::day_of_business(&db, opts.seed.wrapping_add(1))
         .map_err(|e| Error::Internal(format!("applying a day of business failed: {e}")))?;
-    say(out, format!(
-        "4. a day of business: {} invoices updated, {} added ({:.1} s)",
-        biz.updated, biz.added, t.elapsed().as_secs_f64()
-    ));
+    say(
+        out,
+        format!(
+            "4. a day of business: {} invoices updated, {} added ({:.1} s)",
+            biz.updated,
+            biz.added,
+            t.elapsed().as_secs_f64()
+        ),
+    );
 
     let incr = backup::backup(&db, &repo, &mut state, &BackupOptions::default())?;
     say(out, format!("5. incremental backup {}", describe(&incr)));
 
     let keyring = keys::load_identity(&key)?;
-    let r = restore::restore(&repo, &keyring, &incr.snapshot_id, &restored, &RestoreOptions::default())?;
+    let r = restore::restore(
+        &repo,
+        &keyring,
+        &incr.snapshot_id,
+        &restored,
+        &RestoreOptions::default(),
+    )?;
     let diff = compare::differing_tables(&db, &restored)
         .map_err(|e| Error::Internal(format!("comparing the restored database failed: {e}")))?;
     if !diff.is_empty() {
-        return Err(Error::Integrity(format!("the restored database differs from the source: {}", diff.join(", "))));
+        return Err(Error::Integrity(format!(
+            "the restored database differs from the source: {}",
+            diff.join(", ")
+        )));
     }
     say(out, format!(
         "6. restored {} to {} in {:.2} s: SHA-256 and integrity_check passed, every row equals the source",
@@ -82,12 +122,20 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
     let t = Instant::now();
     let report = check::check(&repo, &keyring, ReadData::All)?;
     if !report.ok {
-        return Err(Error::Integrity(format!("check found {} problems", report.problems.len())));
+        return Err(Error::Integrity(format!(
+            "check found {} problems",
+            report.problems.len()
+        )));
     }
-    say(out, format!(
-        "7. check --read-data: {} snapshots, {} packs read, no problems ({:.2} s)",
-        report.snapshots, report.packs_read, t.elapsed().as_secs_f64()
-    ));
+    say(
+        out,
+        format!(
+            "7. check --read-data: {} snapshots, {} packs read, no problems ({:.2} s)",
+            report.snapshots,
+            report.packs_read,
+            t.elapsed().as_secs_f64()
+        ),
+    );
     let stored = full.bytes_stored + incr.bytes_stored;
     say(out, format!(
         "\nTwo snapshots of {} each take {} in the repository ({:.1}x smaller); the incremental added {} ({:.1}% of the full).",
@@ -95,17 +143,23 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
         (full.database_bytes + incr.database_bytes) as f64 / stored.max(1) as f64,
         mib(incr.bytes_stored), 100.0 * incr.bytes_stored as f64 / full.bytes_stored.max(1) as f64
     ));
-    say(out, format!(
-        "Try: ivault snapshots --repo {} --identity {}",
-        repo_dir.display(), key.display()
-    ));
+    say(
+        out,
+        format!(
+            "Try: ivault snapshots --repo {} --identity {}",
+            repo_dir.display(),
+            key.display()
+        ),
+    );
     Ok(())
 }
 
 fn prepare_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
         if !dir.join(MARKER).exists() {
-            let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
+            let empty = std::fs::read_dir(dir)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
             if !empty {
                 return Err(Error::Destination(format!(
                     "{} exists and was not made by `ivault demo`; choose another --dir",
@@ -113,8 +167,12 @@ fn prepare_dir(dir: &Path) -> Result<()> {
                 )));
             }
         } else {
-            std::fs::remove_dir_all(dir)
-                .map_err(|e| Error::Destination(format!("cannot replace the old demo in {}: {e}", dir.display())))?;
+            std::fs::remove_dir_all(dir).map_err(|e| {
+                Error::Destination(format!(
+                    "cannot replace the old demo in {}: {e}",
+                    dir.display()
+                ))
+            })?;
         }
     }
     std::fs::create_dir_all(dir)

@@ -25,7 +25,9 @@ pub fn default_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(d).join("ivault");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/state/ivault")
 }
 
@@ -55,7 +57,9 @@ impl State {
         let path = dir.join("state.sqlite");
         let conn = Connection::open(&path).map_err(|e| state_error(&path, e))?;
         let st = State { conn, path };
-        st.conn.busy_timeout(Duration::from_secs(30)).map_err(|e| st.err(e))?;
+        st.conn
+            .busy_timeout(Duration::from_secs(30))
+            .map_err(|e| st.err(e))?;
         st.conn
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
@@ -83,13 +87,23 @@ impl State {
 
     /// Trusts a repository's recipients on first sight and refuses them if they change later
     /// (someone with write access to the target could otherwise add their own key).
-    pub fn pin_recipients(&self, repo_id: &str, location: &str, recipients: &[String], accept: bool) -> Result<()> {
+    pub fn pin_recipients(
+        &self,
+        repo_id: &str,
+        location: &str,
+        recipients: &[String],
+        accept: bool,
+    ) -> Result<()> {
         let mut sorted = recipients.to_vec();
         sorted.sort();
         let joined = sorted.join("\n");
         let pinned: Option<String> = self
             .conn
-            .query_row("SELECT recipients FROM repos WHERE repo_id = ?1", [repo_id], |r| r.get(0))
+            .query_row(
+                "SELECT recipients FROM repos WHERE repo_id = ?1",
+                [repo_id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.err(e))?;
         match pinned {
@@ -112,7 +126,11 @@ impl State {
 
     /// Blobs known to be in the repository. Packs the cache knows but the repository no longer
     /// lists are forgotten first, so a stale cache never leads to referencing a missing blob.
-    pub fn known_blobs(&self, repo_id: &str, existing_packs: &HashSet<String>) -> Result<HashSet<Hash>> {
+    pub fn known_blobs(
+        &self,
+        repo_id: &str,
+        existing_packs: &HashSet<String>,
+    ) -> Result<HashSet<Hash>> {
         let mut stmt = self
             .conn
             .prepare("SELECT pack_id, blobs FROM packs WHERE repo_id = ?1")
@@ -120,7 +138,9 @@ impl State {
         let mut known = HashSet::new();
         let mut gone = Vec::new();
         let rows = stmt
-            .query_map([repo_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .query_map([repo_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
             .map_err(|e| self.err(e))?;
         for row in rows {
             let (pack, blobs) = row.map_err(|e| self.err(e))?;
@@ -137,7 +157,10 @@ impl State {
         for pack in gone {
             tracing::info!("pack {pack} is no longer in the repository; forgetting its blobs");
             self.conn
-                .execute("DELETE FROM packs WHERE repo_id = ?1 AND pack_id = ?2", params![repo_id, pack])
+                .execute(
+                    "DELETE FROM packs WHERE repo_id = ?1 AND pack_id = ?2",
+                    params![repo_id, pack],
+                )
                 .map_err(|e| self.err(e))?;
         }
         Ok(known)
@@ -145,10 +168,15 @@ impl State {
 
     /// Records packs whose index has been written.
     pub fn record_packs(&mut self, repo_id: &str, packs: &[PackRecord]) -> Result<()> {
-        let tx = self.conn.transaction().map_err(|e| state_error(&self.path, e))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| state_error(&self.path, e))?;
         {
             let mut stmt = tx
-                .prepare("INSERT OR REPLACE INTO packs (repo_id, pack_id, blobs) VALUES (?1, ?2, ?3)")
+                .prepare(
+                    "INSERT OR REPLACE INTO packs (repo_id, pack_id, blobs) VALUES (?1, ?2, ?3)",
+                )
                 .map_err(|e| state_error(&self.path, e))?;
             for p in packs {
                 let mut blobs = Vec::with_capacity(p.table.blob_count() * 32);
@@ -212,18 +240,6 @@ impl State {
             )
             .map(|_| ())
             .map_err(|e| self.err(e))
-    }
-
-    /// The most recent jobs, newest first: (kind, target, outcome, error).
-    pub fn recent_jobs(&self, limit: usize) -> Result<Vec<(String, Option<String>, String, Option<String>)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT kind, target, outcome, error FROM jobs ORDER BY id DESC LIMIT ?1")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 }
 

@@ -13,7 +13,9 @@ const DESTINATION: i32 = 7;
 const USAGE: i32 = 2;
 
 fn snapshot_count(repo: &str) -> usize {
-    std::fs::read_dir(format!("{repo}/snapshots")).map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir(format!("{repo}/snapshots"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 #[track_caller]
@@ -22,7 +24,12 @@ fn fails(r: &common::Run, code: i32, words: &[&str]) {
     for w in words {
         assert!(r.stderr.contains(w), "{w:?} not in: {}", r.stderr);
     }
-    assert_eq!(r.stderr.trim().lines().count(), 1, "one sentence expected: {}", r.stderr);
+    assert_eq!(
+        r.stderr.trim().lines().count(),
+        1,
+        "one sentence expected: {}",
+        r.stderr
+    );
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
 }
 
@@ -34,7 +41,11 @@ fn bad_sources() {
     let r = env.run(&["backup", "missing.sqlite", "--to", &repo]);
     fails(&r, SOURCE, &["missing.sqlite", "does not exist"]);
 
-    std::fs::write(env.path("notes.txt"), "these are not invoices\n".repeat(100)).unwrap();
+    std::fs::write(
+        env.path("notes.txt"),
+        "these are not invoices\n".repeat(100),
+    )
+    .unwrap();
     let r = env.run(&["backup", "notes.txt", "--to", &repo]);
     fails(&r, SOURCE, &["notes.txt", "not a SQLite database"]);
 
@@ -48,7 +59,12 @@ fn bad_sources() {
     fails(&r, SOURCE, &["not a file"]);
 
     assert_eq!(snapshot_count(&repo), 0);
-    assert!(std::fs::read_dir(format!("{repo}/data")).map(|d| d.count()).unwrap_or(0) == 0);
+    assert!(
+        std::fs::read_dir(format!("{repo}/data"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0
+    );
 }
 
 #[test]
@@ -57,15 +73,26 @@ fn a_database_locked_by_an_exclusive_writer_times_out() {
     let (_key, repo) = env.key_and_repo();
     let db = env.database("locked.sqlite", 1, JournalMode::Rollback);
     let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch("BEGIN EXCLUSIVE; UPDATE counters SET value = value WHERE name = 'invoices';").unwrap();
+    conn.execute_batch(
+        "BEGIN EXCLUSIVE; UPDATE counters SET value = value WHERE name = 'invoices';",
+    )
+    .unwrap();
     let start = std::time::Instant::now();
-    let r = env.run(&["backup", db.to_str().unwrap(), "--to", &repo, "--lock-timeout", "0.5"]);
+    let r = env.run(&[
+        "backup",
+        db.to_str().unwrap(),
+        "--to",
+        &repo,
+        "--lock-timeout",
+        "0.5",
+    ]);
     fails(&r, SOURCE, &["locked", "--lock-timeout"]);
     assert!(start.elapsed().as_secs() < 10);
     conn.execute_batch("ROLLBACK").unwrap();
     assert_eq!(snapshot_count(&repo), 0);
     // Once the writer is done the same backup succeeds.
-    env.run(&["backup", db.to_str().unwrap(), "--to", &repo]).ok();
+    env.run(&["backup", db.to_str().unwrap(), "--to", &repo])
+        .ok();
 }
 
 #[test]
@@ -108,7 +135,12 @@ fn recipients_changed_behind_the_users_back_are_refused() {
     let db = env.database("db.sqlite", 1, JournalMode::Wal);
     let db = db.to_str().unwrap();
     env.run(&["backup", db, "--to", &repo]).ok();
-    let other = env.run(&["key", "generate", "--out", "attacker.txt"]).ok().stdout.trim().to_string();
+    let other = env
+        .run(&["key", "generate", "--out", "attacker.txt"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
     let cfg = format!("{repo}/config");
     let text = std::fs::read_to_string(&cfg).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -118,7 +150,8 @@ fn recipients_changed_behind_the_users_back_are_refused() {
     fails(&r, KEY, &["recipients", "changed"]);
     assert_eq!(snapshot_count(&repo), 1);
     // Accepting the change explicitly works.
-    env.run(&["backup", db, "--to", &repo, "--accept-recipients"]).ok();
+    env.run(&["backup", db, "--to", &repo, "--accept-recipients"])
+        .ok();
 }
 
 #[test]
@@ -126,13 +159,23 @@ fn key_errors() {
     let env = Env::new();
     let (key, repo) = env.key_and_repo();
     let db = env.database("db.sqlite", 1, JournalMode::Wal);
-    env.run(&["backup", db.to_str().unwrap(), "--to", &repo]).ok();
+    env.run(&["backup", db.to_str().unwrap(), "--to", &repo])
+        .ok();
 
     let r = env.run(&["snapshots", "--repo", &repo]);
     fails(&r, KEY, &["--identity"]);
 
     env.run(&["key", "generate", "--out", "other.txt"]).ok();
-    let r = env.run(&["restore", "latest", "--repo", &repo, "--identity", "other.txt", "--to", "out.sqlite"]);
+    let r = env.run(&[
+        "restore",
+        "latest",
+        "--repo",
+        &repo,
+        "--identity",
+        "other.txt",
+        "--to",
+        "out.sqlite",
+    ]);
     fails(&r, KEY, &["identity", "recipients"]);
     assert!(!env.path("out.sqlite").exists());
 
@@ -140,11 +183,22 @@ fn key_errors() {
     fails(&r, KEY, &["nope.txt"]);
 
     std::fs::write(env.path("garbage.txt"), "AGE-SECRET-KEY-1NOTAKEY\n").unwrap();
-    std::fs::set_permissions(env.path("garbage.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(
+        env.path("garbage.txt"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     let r = env.run(&["snapshots", "--repo", &repo, "--identity", "garbage.txt"]);
     fails(&r, KEY, &["garbage.txt", "not an age X25519 secret key"]);
 
-    let r = env.run(&["backup", db.to_str().unwrap(), "--to", &repo, "--recipient", "age1nope"]);
+    let r = env.run(&[
+        "backup",
+        db.to_str().unwrap(),
+        "--to",
+        &repo,
+        "--recipient",
+        "age1nope",
+    ]);
     fails(&r, KEY, &["age1nope"]);
 
     // The key file must never be overwritten, and is created private.
@@ -155,15 +209,26 @@ fn key_errors() {
 
     // A group-readable identity still works, with a warning.
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let r = env.run(&["snapshots", "--repo", &repo, "--identity", &key]).ok();
-    assert!(r.stderr.contains("readable by group or others"), "{}", r.stderr);
+    let r = env
+        .run(&["snapshots", "--repo", &repo, "--identity", &key])
+        .ok();
+    assert!(
+        r.stderr.contains("readable by group or others"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn passphrase_protected_identity() {
     let env = Env::new();
     let pass = [("IVAULT_PASSPHRASE", "correct horse battery staple")];
-    let r = env.run_env(&["key", "generate", "--out", "locked.txt", "--passphrase"], &pass).ok();
+    let r = env
+        .run_env(
+            &["key", "generate", "--out", "locked.txt", "--passphrase"],
+            &pass,
+        )
+        .ok();
     let recipient = r.stdout.trim().to_string();
     let file = std::fs::read(env.path("locked.txt")).unwrap();
     assert!(file.starts_with(b"age-encryption.org/v1"));
@@ -171,16 +236,37 @@ fn passphrase_protected_identity() {
     env.run(&["init", "repo", "--recipient", &recipient]).ok();
     let db = env.database("db.sqlite", 1, JournalMode::Wal);
     // The backup host needs no key at all.
-    env.run(&["backup", db.to_str().unwrap(), "--to", "repo"]).ok();
-    env.run_env(&["restore", "latest", "--repo", "repo", "--identity", "locked.txt", "--to", "out.sqlite"], &pass).ok();
+    env.run(&["backup", db.to_str().unwrap(), "--to", "repo"])
+        .ok();
+    env.run_env(
+        &[
+            "restore",
+            "latest",
+            "--repo",
+            "repo",
+            "--identity",
+            "locked.txt",
+            "--to",
+            "out.sqlite",
+        ],
+        &pass,
+    )
+    .ok();
     assert_eq!(common::sha256_file(&env.path("out.sqlite")).len(), 64);
 
     let wrong = [("IVAULT_PASSPHRASE", "wrong")];
-    let r = env.run_env(&["snapshots", "--repo", "repo", "--identity", "locked.txt"], &wrong);
+    let r = env.run_env(
+        &["snapshots", "--repo", "repo", "--identity", "locked.txt"],
+        &wrong,
+    );
     fails(&r, KEY, &["wrong passphrase", "locked.txt"]);
     assert!(!r.stderr.contains("wrong\n") && !r.stderr.contains("correct horse"));
     // No passphrase and no terminal to ask on.
-    let r = env.cmd(&["snapshots", "--repo", "repo", "--identity", "locked.txt"]).stdin(std::process::Stdio::null()).output().unwrap();
+    let r = env
+        .cmd(&["snapshots", "--repo", "repo", "--identity", "locked.txt"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
     assert_eq!(r.status.code(), Some(KEY));
     assert!(String::from_utf8_lossy(&r.stderr).contains("IVAULT_PASSPHRASE"));
 }
@@ -208,7 +294,10 @@ fn restore_destinations_and_snapshot_ids() {
     std::fs::write(env.path("exists.sqlite"), b"precious").unwrap();
     let r = restore("latest", "exists.sqlite", &[]);
     fails(&r, DESTINATION, &["exists.sqlite", "--force"]);
-    assert_eq!(std::fs::read(env.path("exists.sqlite")).unwrap(), b"precious");
+    assert_eq!(
+        std::fs::read(env.path("exists.sqlite")).unwrap(),
+        b"precious"
+    );
     restore("latest", "exists.sqlite", &["--force"]).ok();
     assert_eq!(common::sqlite_checks(&env.path("exists.sqlite")), None);
 
@@ -219,8 +308,13 @@ fn restore_destinations_and_snapshot_ids() {
     fails(&r, USAGE, &["no snapshot deadbeef"]);
     let first = ids[0].chars().next().unwrap();
     let shared = ids.iter().filter(|i| i.starts_with(first)).count();
-    let prefix = if shared > 1 { first.to_string() } else {
-        let c = (b'0'..=b'f').map(|c| c as char).find(|c| ids.iter().filter(|i| i.starts_with(*c)).count() > 1).unwrap();
+    let prefix = if shared > 1 {
+        first.to_string()
+    } else {
+        let c = (b'0'..=b'f')
+            .map(|c| c as char)
+            .find(|c| ids.iter().filter(|i| i.starts_with(*c)).count() > 1)
+            .unwrap();
         c.to_string()
     };
     let r = restore(&prefix, "a.sqlite", &[]);
@@ -230,6 +324,10 @@ fn restore_destinations_and_snapshot_ids() {
     restore(&ids[3][..12], "a.sqlite", &[]).ok();
 
     // Nothing half-written is left anywhere.
-    assert!(env.files_named(".ivault-").is_empty(), "{:?}", env.files_named(".ivault-"));
+    assert!(
+        env.files_named(".ivault-").is_empty(),
+        "{:?}",
+        env.files_named(".ivault-")
+    );
     let _ = INTEGRITY;
 }

@@ -10,7 +10,9 @@ use invoice_vault::engine::restore::{restore, RestoreOptions};
 use invoice_vault::repo::{keys, Repository};
 use invoice_vault::source::{compare, generate, generate::JournalMode};
 use invoice_vault::state::State;
-use invoice_vault::storage::{Fault, FaultKind, FaultyStorage, MemoryStorage, Op, Storage, StorageError};
+use invoice_vault::storage::{
+    Fault, FaultKind, FaultyStorage, MemoryStorage, Op, Storage, StorageError,
+};
 use std::sync::Arc;
 
 #[test]
@@ -21,27 +23,64 @@ fn killed_backups_leave_a_valid_repository() {
     let dbs = db.to_str().unwrap();
     env.run(&["backup", dbs, "--to", &repo]).ok();
     let mut seed = 10;
-    for point in ["pack-written:1", "pack-written:2", "index-written", "manifest-written"] {
+    for point in [
+        "pack-written:1",
+        "pack-written:2",
+        "index-written",
+        "manifest-written",
+    ] {
         seed += 1;
         generate::day_of_business(&db, seed).unwrap();
-        let r = env.run_env(&["backup", dbs, "--to", &repo, "--full"], &[("IVAULT_FAILPOINT", point)]);
+        let r = env.run_env(
+            &["backup", dbs, "--to", &repo, "--full"],
+            &[("IVAULT_FAILPOINT", point)],
+        );
         assert!(r.stderr.contains("failpoint"), "{point}: {}", r.stderr);
         assert_ne!(r.code, 0, "{point}: the process was not stopped");
-        let c = env.run(&["check", "--repo", &repo, "--identity", &key, "--read-data", "--json"]);
+        let c = env.run(&[
+            "check",
+            "--repo",
+            &repo,
+            "--identity",
+            &key,
+            "--read-data",
+            "--json",
+        ]);
         assert_eq!(c.code, 0, "{point}: {}", c.stdout);
         // The next run completes and restores exactly the database.
         env.run(&["backup", dbs, "--to", &repo]).ok();
         let out = env.path(&format!("after-{}.sqlite", point.replace(':', "-")));
-        env.run(&["restore", "latest", "--repo", &repo, "--identity", &key, "--to", out.to_str().unwrap()]).ok();
-        assert_eq!(compare::differing_tables(&db, &out).unwrap(), Vec::<String>::new());
+        env.run(&[
+            "restore",
+            "latest",
+            "--repo",
+            &repo,
+            "--identity",
+            &key,
+            "--to",
+            out.to_str().unwrap(),
+        ])
+        .ok();
+        assert_eq!(
+            compare::differing_tables(&db, &out).unwrap(),
+            Vec::<String>::new()
+        );
     }
-    assert_eq!(env.run(&["check", "--repo", &repo, "--identity", &key]).code, 0);
+    assert_eq!(
+        env.run(&["check", "--repo", &repo, "--identity", &key])
+            .code,
+        0
+    );
 }
 
 fn setup(env: &Env) -> (std::path::PathBuf, keys::Keyring, String) {
     let db = env.database("db.sqlite", 20, JournalMode::Wal);
     let recipient = keys::generate(&env.path("id.txt"), None).unwrap();
-    (db, keys::load_identity(&env.path("id.txt")).unwrap(), recipient)
+    (
+        db,
+        keys::load_identity(&env.path("id.txt")).unwrap(),
+        recipient,
+    )
 }
 
 #[test]
@@ -54,22 +93,49 @@ fn failing_the_nth_write_for_every_n_keeps_the_repository_valid() {
     let opts = BackupOptions::default();
     // A clean run tells how many writes a backup makes.
     let counting = Arc::new(FaultyStorage::new(memory.clone(), vec![]));
-    backup(&db, &Repository::open(counting.clone()).unwrap(), &mut state, &opts).unwrap();
+    backup(
+        &db,
+        &Repository::open(counting.clone()).unwrap(),
+        &mut state,
+        &opts,
+    )
+    .unwrap();
     let puts = counting.calls(Op::Put);
     assert!(puts >= 4, "{puts} writes");
     let mut seed = 100;
     for n in 1..=puts + 1 {
         seed += 1;
         generate::day_of_business(&db, seed).unwrap();
-        let fault = Fault { op: Op::Put, nth: n, kind: FaultKind::Fail(StorageError::Other { key: "x".into(), message: "connection reset".into(), transient: true }) };
+        let fault = Fault {
+            op: Op::Put,
+            nth: n,
+            kind: FaultKind::Fail(StorageError::Other {
+                key: "x".into(),
+                message: "connection reset".into(),
+                transient: true,
+            }),
+        };
         let faulty = Arc::new(FaultyStorage::new(memory.clone(), vec![fault]));
-        let full = BackupOptions { full: n % 2 == 0, ..opts.clone() };
-        let res = backup(&db, &Repository::open(faulty.clone()).unwrap(), &mut state, &full);
+        let full = BackupOptions {
+            full: n % 2 == 0,
+            ..opts.clone()
+        };
+        let res = backup(
+            &db,
+            &Repository::open(faulty.clone()).unwrap(),
+            &mut state,
+            &full,
+        );
         if faulty.unexercised().is_empty() {
             let e = res.expect_err("the failed write must fail the backup");
             assert_eq!(e.exit_code(), 4, "{e}");
         }
-        let report = check(&Repository::open(memory.clone()).unwrap(), &keyring, ReadData::All).unwrap();
+        let report = check(
+            &Repository::open(memory.clone()).unwrap(),
+            &keyring,
+            ReadData::All,
+        )
+        .unwrap();
         assert!(report.ok, "after failing write {n}: {:?}", report.problems);
     }
     // After all that, a backup completes and restores to exactly the live rows.
@@ -89,9 +155,19 @@ fn disk_full_fails_clearly_and_keeps_the_repository_valid() {
     let mut state = State::open(&env.path("state")).unwrap();
     let full = Arc::new(FaultyStorage::new(
         memory.clone(),
-        vec![Fault { op: Op::Put, nth: 2, kind: FaultKind::Truncate(100, StorageError::NoSpace("data/xx".into())) }],
+        vec![Fault {
+            op: Op::Put,
+            nth: 2,
+            kind: FaultKind::Truncate(100, StorageError::NoSpace("data/xx".into())),
+        }],
     ));
-    let e = backup(&db, &Repository::open(full.clone()).unwrap(), &mut state, &BackupOptions::default()).unwrap_err();
+    let e = backup(
+        &db,
+        &Repository::open(full.clone()).unwrap(),
+        &mut state,
+        &BackupOptions::default(),
+    )
+    .unwrap_err();
     assert!(full.unexercised().is_empty());
     assert_eq!(e.exit_code(), 4);
     assert!(e.to_string().contains("out of space"), "{e}");
@@ -113,7 +189,12 @@ fn a_stale_cache_never_references_missing_blobs() {
     let mut state = State::open(&env.path("state")).unwrap();
     backup(&db, &repo, &mut state, &BackupOptions::default()).unwrap();
     // Someone deletes the repository's packs and indexes behind the cache's back.
-    for o in memory.list("data/").unwrap().into_iter().chain(memory.list("index/").unwrap()) {
+    for o in memory
+        .list("data/")
+        .unwrap()
+        .into_iter()
+        .chain(memory.list("index/").unwrap())
+    {
         memory.delete(&o.key).unwrap();
     }
     for o in memory.list("snapshots/").unwrap() {

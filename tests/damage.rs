@@ -22,10 +22,28 @@ fn repository() -> Damaged {
     let (key, repo) = env.key_and_repo();
     let db = env.database("db.sqlite", 24, JournalMode::Wal);
     let dbs = db.to_str().unwrap();
-    let full = env.run(&["backup", dbs, "--to", &repo, "--json"]).ok().json()[0]["snapshot_id"].as_str().unwrap().to_string();
+    let full = env
+        .run(&["backup", dbs, "--to", &repo, "--json"])
+        .ok()
+        .json()[0]["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     generate::day_of_business(&db, 1).unwrap();
-    let incr = env.run(&["backup", dbs, "--to", &repo, "--json"]).ok().json()[0]["snapshot_id"].as_str().unwrap().to_string();
-    let d = Damaged { env, key, repo, full, incr };
+    let incr = env
+        .run(&["backup", dbs, "--to", &repo, "--json"])
+        .ok()
+        .json()[0]["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let d = Damaged {
+        env,
+        key,
+        repo,
+        full,
+        incr,
+    };
     let r = d.check(true);
     assert_eq!(r.code, 0, "{}", r.stdout);
     d
@@ -33,7 +51,14 @@ fn repository() -> Damaged {
 
 impl Damaged {
     fn check(&self, read_data: bool) -> common::Run {
-        let mut a = vec!["check", "--repo", &self.repo, "--identity", &self.key, "--json"];
+        let mut a = vec![
+            "check",
+            "--repo",
+            &self.repo,
+            "--identity",
+            &self.key,
+            "--json",
+        ];
         if read_data {
             a.push("--read-data");
         }
@@ -59,9 +84,22 @@ impl Damaged {
     #[track_caller]
     fn restore_fails(&self, id: &str) {
         let out = self.env.path("restored.sqlite");
-        let r = self.env.run(&["restore", id, "--repo", &self.repo, "--identity", &self.key, "--to", out.to_str().unwrap()]);
+        let r = self.env.run(&[
+            "restore",
+            id,
+            "--repo",
+            &self.repo,
+            "--identity",
+            &self.key,
+            "--to",
+            out.to_str().unwrap(),
+        ]);
         assert_eq!(r.code, INTEGRITY, "{}", r.stderr);
-        assert!(r.stderr.contains("damaged") || r.stderr.contains("does not match"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("damaged") || r.stderr.contains("does not match"),
+            "{}",
+            r.stderr
+        );
         assert!(!out.exists());
         assert!(self.env.files_named(".ivault-").is_empty());
     }
@@ -86,7 +124,12 @@ fn a_flipped_byte_in_a_pack_is_found_by_read_data() {
     let problems = d.problems(true);
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0]["object"], key_of(&pack));
-    let affected: Vec<_> = problems[0]["affected_snapshots"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let affected: Vec<_> = problems[0]["affected_snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     assert!(affected.contains(&d.full), "{affected:?}");
     d.restore_fails(&d.full);
 }
@@ -99,8 +142,14 @@ fn a_truncated_pack_is_found_by_the_structure_check() {
     std::fs::write(&pack, &bytes[..bytes.len() / 2]).unwrap();
     let problems = d.problems(false);
     assert_eq!(problems[0]["object"], key_of(&pack));
-    assert!(problems[0]["what"].as_str().unwrap().contains("bytes"), "{problems:?}");
-    assert!(!problems[0]["affected_snapshots"].as_array().unwrap().is_empty());
+    assert!(
+        problems[0]["what"].as_str().unwrap().contains("bytes"),
+        "{problems:?}"
+    );
+    assert!(!problems[0]["affected_snapshots"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     d.restore_fails("latest");
 }
 
@@ -115,7 +164,16 @@ fn a_deleted_pack_is_reported_with_the_snapshots_it_breaks() {
     assert!(problems[0]["what"].as_str().unwrap().contains("missing"));
     let affected = problems[0]["affected_snapshots"].as_array().unwrap();
     assert!(affected.iter().any(|s| s == d.full.as_str()));
-    let r = d.env.run(&["restore", &d.full, "--repo", &d.repo, "--identity", &d.key, "--to", "x.sqlite"]);
+    let r = d.env.run(&[
+        "restore",
+        &d.full,
+        "--repo",
+        &d.repo,
+        "--identity",
+        &d.key,
+        "--to",
+        "x.sqlite",
+    ]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("missing"), "{}", r.stderr);
     assert!(!d.env.path("x.sqlite").exists());
@@ -132,17 +190,33 @@ fn a_tampered_manifest_is_named_and_only_its_snapshot_is_affected() {
     let problems = d.problems(false);
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0]["object"], format!("snapshots/{}", d.incr));
-    assert_eq!(problems[0]["affected_snapshots"], serde_json::json!([d.incr]));
+    assert_eq!(
+        problems[0]["affected_snapshots"],
+        serde_json::json!([d.incr])
+    );
     d.restore_fails(&d.incr);
     // The other snapshot is untouched and still restores.
-    d.env.run(&["restore", &d.full, "--repo", &d.repo, "--identity", &d.key, "--to", "ok.sqlite"]).ok();
+    d.env
+        .run(&[
+            "restore",
+            &d.full,
+            "--repo",
+            &d.repo,
+            "--identity",
+            &d.key,
+            "--to",
+            "ok.sqlite",
+        ])
+        .ok();
 }
 
 #[test]
 fn human_output_lists_the_damage() {
     let d = repository();
     std::fs::remove_file(d.biggest_pack()).unwrap();
-    let r = d.env.run(&["check", "--repo", &d.repo, "--identity", &d.key]);
+    let r = d
+        .env
+        .run(&["check", "--repo", &d.repo, "--identity", &d.key]);
     assert_eq!(r.code, INTEGRITY);
     assert!(r.stdout.contains("damaged: data/"), "{}", r.stdout);
     assert!(r.stdout.contains(&d.full[..12]));

@@ -16,7 +16,9 @@ const WRITER_DB: &str = "IVAULT_TEST_WRITER_DB";
 #[test]
 #[ignore = "helper process for the live-writer tests"]
 fn writer_process() {
-    let Ok(db) = std::env::var(WRITER_DB) else { return };
+    let Ok(db) = std::env::var(WRITER_DB) else {
+        return;
+    };
     let stop = format!("{db}.stop");
     let progress = format!("{db}.progress");
     let mut conn = rusqlite::Connection::open(&db).unwrap();
@@ -34,7 +36,13 @@ fn writer_process() {
 
 fn spawn_writer(db: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["writer_process", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "writer_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(WRITER_DB, db)
         .spawn()
         .unwrap()
@@ -50,7 +58,10 @@ fn commits(db: &Path) -> u64 {
 fn wait_for_commits(db: &Path, at_least: u64) {
     let start = Instant::now();
     while commits(db) < at_least {
-        assert!(start.elapsed() < Duration::from_secs(30), "writer made no progress");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "writer made no progress"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -68,7 +79,18 @@ fn backups_under_load(mode: JournalMode) {
     for round in 0..3 {
         let before = commits(&db);
         let full = if round == 1 { "--full" } else { "--tag=live" };
-        let r = env.run(&["backup", dbs, "--to", &repo, "--json", "--lock-timeout", "60", full]).ok();
+        let r = env
+            .run(&[
+                "backup",
+                dbs,
+                "--to",
+                &repo,
+                "--json",
+                "--lock-timeout",
+                "60",
+                full,
+            ])
+            .ok();
         ids.push(r.json()[0]["snapshot_id"].as_str().unwrap().to_string());
         during.push(commits(&db) - before);
         wait_for_commits(&db, commits(&db) + 10);
@@ -77,30 +99,68 @@ fn backups_under_load(mode: JournalMode) {
     assert!(writer.wait().unwrap().success());
     // The writer really was committing while the backups ran (in WAL mode it is never blocked).
     if mode == JournalMode::Wal {
-        assert!(during.iter().sum::<u64>() > 0, "no commits during the backups: {during:?}");
+        assert!(
+            during.iter().sum::<u64>() > 0,
+            "no commits during the backups: {during:?}"
+        );
     }
 
-    let list = env.run(&["snapshots", "--repo", &repo, "--identity", &key, "--json"]).ok().json();
+    let list = env
+        .run(&["snapshots", "--repo", &repo, "--identity", &key, "--json"])
+        .ok()
+        .json();
     for id in &ids {
         let out = env.path(&format!("restored-{}.sqlite", &id[..8]));
-        env.run(&["restore", id, "--repo", &repo, "--identity", &key, "--to", out.to_str().unwrap()]).ok();
-        let manifest = list.as_array().unwrap().iter().find(|s| s["id"] == id.as_str()).unwrap();
-        assert_eq!(sha256_file(&out), manifest["database_sha256"].as_str().unwrap());
+        env.run(&[
+            "restore",
+            id,
+            "--repo",
+            &repo,
+            "--identity",
+            &key,
+            "--to",
+            out.to_str().unwrap(),
+        ])
+        .ok();
+        let manifest = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id.as_str())
+            .unwrap();
+        assert_eq!(
+            sha256_file(&out),
+            manifest["database_sha256"].as_str().unwrap()
+        );
         assert_eq!(sqlite_checks(&out), None, "snapshot {id}");
         let conn = rusqlite::Connection::open(&out).unwrap();
-        assert_eq!(generate::check_invariants(&conn).unwrap(), None, "snapshot {id} is not consistent");
-        let invoices: i64 = conn.query_row("SELECT count(*) FROM invoices", [], |r| r.get(0)).unwrap();
+        assert_eq!(
+            generate::check_invariants(&conn).unwrap(),
+            None,
+            "snapshot {id} is not consistent"
+        );
+        let invoices: i64 = conn
+            .query_row("SELECT count(*) FROM invoices", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(manifest["tables"]["invoices"].as_i64().unwrap(), invoices);
     }
     // Later snapshots saw more of the writer's invoices.
     let counts: Vec<i64> = ids
         .iter()
         .map(|id| {
-            let m = list.as_array().unwrap().iter().find(|s| s["id"] == id.as_str()).unwrap();
+            let m = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["id"] == id.as_str())
+                .unwrap();
             m["tables"]["invoices"].as_i64().unwrap()
         })
         .collect();
-    assert!(counts.windows(2).all(|w| w[0] <= w[1]) && counts[0] < counts[2], "{counts:?}");
+    assert!(
+        counts.windows(2).all(|w| w[0] <= w[1]) && counts[0] < counts[2],
+        "{counts:?}"
+    );
 }
 
 #[test]

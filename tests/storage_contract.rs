@@ -1,12 +1,17 @@
 //! One contract every storage backend must meet; each backend runs the same suite.
 
-use invoice_vault::storage::{Fault, FaultKind, FaultyStorage, LocalStorage, MemoryStorage, Op, Storage, StorageError};
+use invoice_vault::storage::{
+    Fault, FaultKind, FaultyStorage, LocalStorage, MemoryStorage, Op, Storage, StorageError,
+};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 fn contract(s: &dyn Storage) {
     // Not found before a put.
-    assert!(matches!(s.get("data/aa/one"), Err(StorageError::NotFound(_))));
+    assert!(matches!(
+        s.get("data/aa/one"),
+        Err(StorageError::NotFound(_))
+    ));
     assert!(s.list("data/").unwrap().is_empty());
 
     // Round trips: empty, small and large objects.
@@ -19,12 +24,26 @@ fn contract(s: &dyn Storage) {
     assert_eq!(s.get("data/bb/big").unwrap(), big);
 
     // Never overwritten.
-    assert!(matches!(s.put("data/aa/one", b"other"), Err(StorageError::AlreadyExists(_))));
+    assert!(matches!(
+        s.put("data/aa/one", b"other"),
+        Err(StorageError::AlreadyExists(_))
+    ));
     assert_eq!(s.get("data/aa/one").unwrap(), b"hello");
 
     // Invalid keys are refused, not written somewhere unexpected.
-    for bad in ["", "/abs", "data/../x", "data//x", "Data/X", "data/.hidden", "data/x/"] {
-        assert!(matches!(s.put(bad, b"x"), Err(StorageError::InvalidKey(_))), "{bad:?} accepted");
+    for bad in [
+        "",
+        "/abs",
+        "data/../x",
+        "data//x",
+        "Data/X",
+        "data/.hidden",
+        "data/x/",
+    ] {
+        assert!(
+            matches!(s.put(bad, b"x"), Err(StorageError::InvalidKey(_))),
+            "{bad:?} accepted"
+        );
     }
 
     // Listings at awkward sizes, with sizes, and only under the prefix.
@@ -42,13 +61,26 @@ fn contract(s: &dyn Storage) {
             assert_eq!(o.size, i as u64);
         }
     }
-    let data: BTreeSet<_> = s.list("data/").unwrap().into_iter().map(|o| o.key).collect();
-    assert_eq!(data, ["data/aa/empty", "data/aa/one", "data/bb/big"].map(String::from).into());
+    let data: BTreeSet<_> = s
+        .list("data/")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(
+        data,
+        ["data/aa/empty", "data/aa/one", "data/bb/big"]
+            .map(String::from)
+            .into()
+    );
 
     // Deleting twice is not an error.
     s.delete("data/aa/one").unwrap();
     s.delete("data/aa/one").unwrap();
-    assert!(matches!(s.get("data/aa/one"), Err(StorageError::NotFound(_))));
+    assert!(matches!(
+        s.get("data/aa/one"),
+        Err(StorageError::NotFound(_))
+    ));
 
     // Concurrent puts and reads of distinct keys.
     std::thread::scope(|sc| {
@@ -76,7 +108,10 @@ fn local_storage_meets_the_contract() {
     let s = LocalStorage::new(dir.path());
     contract(&s);
     // Nothing temporary is left behind.
-    let leftovers: Vec<_> = walk(dir.path()).into_iter().filter(|p| p.to_string_lossy().contains(".tmp-")).collect();
+    let leftovers: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".tmp-"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -90,7 +125,10 @@ fn faulty_storage_without_faults_meets_the_contract() {
 fn local_storage_refuses_a_missing_root() {
     let dir = tempfile::tempdir().unwrap();
     let s = LocalStorage::new(dir.path().join("nope"));
-    assert!(matches!(s.put("config", b"x"), Err(StorageError::NotFound(_))));
+    assert!(matches!(
+        s.put("config", b"x"),
+        Err(StorageError::NotFound(_))
+    ));
     assert!(!dir.path().join("nope").exists());
 }
 
@@ -99,8 +137,16 @@ fn faults_fire_on_the_nth_call_and_report_unexercised_ones() {
     let s = FaultyStorage::new(
         Arc::new(MemoryStorage::new()),
         vec![
-            Fault { op: Op::Put, nth: 2, kind: FaultKind::Fail(StorageError::NoSpace("x".into())) },
-            Fault { op: Op::Get, nth: 9, kind: FaultKind::Fail(StorageError::NotFound("x".into())) },
+            Fault {
+                op: Op::Put,
+                nth: 2,
+                kind: FaultKind::Fail(StorageError::NoSpace("x".into())),
+            },
+            Fault {
+                op: Op::Get,
+                nth: 9,
+                kind: FaultKind::Fail(StorageError::NotFound("x".into())),
+            },
         ],
     );
     s.put("a", b"1").unwrap();

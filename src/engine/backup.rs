@@ -92,10 +92,20 @@ struct DedupResult {
     bytes_new: u64,
 }
 
-pub fn backup(path: &Path, repo: &Repository, state: &mut State, opts: &BackupOptions) -> Result<BackupReport> {
+pub fn backup(
+    path: &Path,
+    repo: &Repository,
+    state: &mut State,
+    opts: &BackupOptions,
+) -> Result<BackupReport> {
     let started = Instant::now();
     let config = repo.config().clone();
-    state.pin_recipients(&config.id, &repo.location(), &config.recipients, opts.accept_recipients)?;
+    state.pin_recipients(
+        &config.id,
+        &repo.location(),
+        &config.recipients,
+        opts.accept_recipients,
+    )?;
     let mut recipients = config.recipients.clone();
     for r in &opts.extra_recipients {
         if !recipients.contains(r) {
@@ -107,15 +117,34 @@ pub fn backup(path: &Path, repo: &Repository, state: &mut State, opts: &BackupOp
     let source_key = source_key.display().to_string();
 
     // What the repository already holds, as far as this host knows without the private key.
-    let existing: HashSet<String> = repo.list_ids("data")?.into_iter().map(|(id, _)| id).collect();
-    let known = if opts.full { HashSet::new() } else { state.known_blobs(&config.id, &existing)? };
-    let snapshots: HashSet<String> = repo.list_ids("snapshots")?.into_iter().map(|(id, _)| id).collect();
+    let existing: HashSet<String> = repo
+        .list_ids("data")?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let known = if opts.full {
+        HashSet::new()
+    } else {
+        state.known_blobs(&config.id, &existing)?
+    };
+    let snapshots: HashSet<String> = repo
+        .list_ids("snapshots")?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     let parent = state
         .last_snapshot(&config.id, &source_key)?
         .filter(|id| snapshots.contains(id));
-    let kind = if opts.full || known.is_empty() { SnapshotKind::Full } else { SnapshotKind::Incremental };
+    let kind = if opts.full || known.is_empty() {
+        SnapshotKind::Full
+    } else {
+        SnapshotKind::Incremental
+    };
 
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 8);
     let (page_tx, page_rx) = sync_channel::<PageBatch>(4);
     let (frame_tx, frame_rx) = sync_channel::<FrameJob>(workers * 2);
     let (done_tx, done_rx) = sync_channel::<CompressedFrame>(workers * 2);
@@ -135,10 +164,19 @@ pub fn backup(path: &Path, repo: &Repository, state: &mut State, opts: &BackupOp
         let packer = store_packs(done_rx, repo, &sealer);
         let image = join(reader.join());
         let dedup = join(hasher.join());
-        let compressed: Result<()> = compressors.into_iter().map(|c| join(c.join())).collect();
+        let compressed: Result<()> = compressors.into_iter().try_for_each(|c| join(c.join()));
         // The reader's error (the source) explains a failure best, then storage, then the rest.
-        let errors = [image.as_ref().err(), packer.as_ref().err(), dedup.as_ref().err(), compressed.as_ref().err()];
-        if let Some(e) = errors.into_iter().flatten().find(|e| e.message() != PIPELINE_STOPPED) {
+        let errors = [
+            image.as_ref().err(),
+            packer.as_ref().err(),
+            dedup.as_ref().err(),
+            compressed.as_ref().err(),
+        ];
+        if let Some(e) = errors
+            .into_iter()
+            .flatten()
+            .find(|e| e.message() != PIPELINE_STOPPED)
+        {
             return Err(e.clone());
         }
         Ok((image?, dedup?, packer?))
@@ -155,12 +193,20 @@ pub fn backup(path: &Path, repo: &Repository, state: &mut State, opts: &BackupOp
     }
 
     let name = opts.name.clone().unwrap_or_else(|| {
-        path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "database".into())
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "database".into())
     });
     let mut m = Manifest {
         version: FORMAT_VERSION,
-        source: SourceInfo { name, path: source_key.clone(), host: hostname() },
-        time: image.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        source: SourceInfo {
+            name,
+            path: source_key.clone(),
+            host: hostname(),
+        },
+        time: image
+            .time
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         kind,
         parent: parent.clone(),
         tags: opts.tags.clone(),
@@ -180,7 +226,8 @@ pub fn backup(path: &Path, repo: &Repository, state: &mut State, opts: &BackupOp
         },
     };
     m.stats.duration_ms = started.elapsed().as_millis() as u64;
-    let plain = serde_json::to_vec(&m).map_err(|e| Error::Internal(format!("cannot encode manifest: {e}")))?;
+    let plain = serde_json::to_vec(&m)
+        .map_err(|e| Error::Internal(format!("cannot encode manifest: {e}")))?;
     let sealed = sealer.seal(&plain, 3)?;
     let snapshot_id = hex::encode(sha256(&sealed));
     repo.put(&manifest::key(&snapshot_id), &sealed)?;
@@ -206,23 +253,42 @@ pub fn backup(path: &Path, repo: &Repository, state: &mut State, opts: &BackupOp
 
 /// Hashes every page, builds the tree segments, and sends pages and segments not yet stored
 /// on to compression.
-fn dedup_pages(pages: Receiver<PageBatch>, out: SyncSender<FrameJob>, mut known: HashSet<Hash>) -> Result<DedupResult> {
+fn dedup_pages(
+    pages: Receiver<PageBatch>,
+    out: SyncSender<FrameJob>,
+    mut known: HashSet<Hash>,
+) -> Result<DedupResult> {
     let mut res = DedupResult::default();
-    let mut data = FrameJob { kind: BlobKind::Data, data: Vec::with_capacity(DATA_FRAME_BYTES), blobs: Vec::new() };
-    let mut tree = FrameJob { kind: BlobKind::Tree, data: Vec::new(), blobs: Vec::new() };
+    let mut data = FrameJob {
+        kind: BlobKind::Data,
+        data: Vec::with_capacity(DATA_FRAME_BYTES),
+        blobs: Vec::new(),
+    };
+    let mut tree = FrameJob {
+        kind: BlobKind::Tree,
+        data: Vec::new(),
+        blobs: Vec::new(),
+    };
     let mut segment: Vec<u8> = Vec::with_capacity(SEGMENT_PAGES * 32);
     let send = |job: &mut FrameJob, limit: usize| -> Result<()> {
         if job.data.len() >= limit && !job.blobs.is_empty() {
             let full = FrameJob {
                 kind: job.kind,
-                data: std::mem::replace(&mut job.data, Vec::with_capacity(limit.min(DATA_FRAME_BYTES))),
+                data: std::mem::replace(
+                    &mut job.data,
+                    Vec::with_capacity(limit.min(DATA_FRAME_BYTES)),
+                ),
                 blobs: std::mem::take(&mut job.blobs),
             };
-            out.send(full).map_err(|_| Error::Internal(PIPELINE_STOPPED.into()))?;
+            out.send(full)
+                .map_err(|_| Error::Internal(PIPELINE_STOPPED.into()))?;
         }
         Ok(())
     };
-    let add_segment = |segment: &mut Vec<u8>, tree: &mut FrameJob, known: &mut HashSet<Hash>, res: &mut DedupResult| {
+    let add_segment = |segment: &mut Vec<u8>,
+                       tree: &mut FrameJob,
+                       known: &mut HashSet<Hash>,
+                       res: &mut DedupResult| {
         let id = sha256(segment);
         res.segments.push(id);
         if known.insert(id) {
@@ -256,7 +322,11 @@ fn dedup_pages(pages: Receiver<PageBatch>, out: SyncSender<FrameJob>, mut known:
     Ok(res)
 }
 
-fn compress_frames(rx: &Mutex<Receiver<FrameJob>>, tx: &SyncSender<CompressedFrame>, level: i32) -> Result<()> {
+fn compress_frames(
+    rx: &Mutex<Receiver<FrameJob>>,
+    tx: &SyncSender<CompressedFrame>,
+    level: i32,
+) -> Result<()> {
     let mut compressor = zstd::bulk::Compressor::new(level)
         .map_err(|e| Error::Internal(format!("zstd failed: {e}")))?;
     loop {
@@ -273,12 +343,17 @@ fn compress_frames(rx: &Mutex<Receiver<FrameJob>>, tx: &SyncSender<CompressedFra
             uncompressed_len: job.data.len() as u32,
             blobs: job.blobs,
         };
-        tx.send(frame).map_err(|_| Error::Internal(PIPELINE_STOPPED.into()))?;
+        tx.send(frame)
+            .map_err(|_| Error::Internal(PIPELINE_STOPPED.into()))?;
     }
 }
 
 /// Gathers frames into packs, encrypts and stores each full pack.
-fn store_packs(rx: Receiver<CompressedFrame>, repo: &Repository, sealer: &Sealer) -> Result<(Vec<PackRecord>, u64)> {
+fn store_packs(
+    rx: Receiver<CompressedFrame>,
+    repo: &Repository,
+    sealer: &Sealer,
+) -> Result<(Vec<PackRecord>, u64)> {
     let mut records = Vec::new();
     let mut stored = 0u64;
     let mut data = PackBuilder::new(BlobKind::Data, PACK_BYTES + DATA_FRAME_BYTES);
@@ -287,7 +362,11 @@ fn store_packs(rx: Receiver<CompressedFrame>, repo: &Repository, sealer: &Sealer
         if builder.is_empty() {
             return Ok(());
         }
-        let cap = if kind == BlobKind::Data { PACK_BYTES + DATA_FRAME_BYTES } else { 0 };
+        let cap = if kind == BlobKind::Data {
+            PACK_BYTES + DATA_FRAME_BYTES
+        } else {
+            0
+        };
         let full = std::mem::replace(builder, PackBuilder::new(kind, cap));
         let (plain, table) = full.finish();
         let sealed = sealer.encrypt(&plain)?;
@@ -295,13 +374,21 @@ fn store_packs(rx: Receiver<CompressedFrame>, repo: &Repository, sealer: &Sealer
         let id = sha256(&sealed);
         repo.put(&pack::key(&id), &sealed)?;
         stored += sealed.len() as u64;
-        records.push(PackRecord { id, size: sealed.len() as u64, table });
+        records.push(PackRecord {
+            id,
+            size: sealed.len() as u64,
+            table,
+        });
         failpoint::hit("pack-written");
         Ok(())
     };
     // On error, returning drops `rx`, which stops the compressors and, in turn, the reader.
     for frame in rx {
-        let builder = if frame.kind == BlobKind::Data { &mut data } else { &mut tree };
+        let builder = if frame.kind == BlobKind::Data {
+            &mut data
+        } else {
+            &mut tree
+        };
         builder.push(&frame.compressed, frame.uncompressed_len, frame.blobs);
         if builder.len() >= PACK_BYTES {
             flush(builder, frame.kind)?;

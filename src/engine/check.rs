@@ -46,7 +46,9 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
     let mut report = CheckReport::default();
     let mut problems: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
     let mut problem = |object: String, what: String, affected: &[String]| {
-        let e = problems.entry(object).or_insert_with(|| (what, BTreeSet::new()));
+        let e = problems
+            .entry(object)
+            .or_insert_with(|| (what, BTreeSet::new()));
         e.1.extend(affected.iter().cloned());
     };
 
@@ -75,7 +77,10 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
                 bad_packs.insert(i as u32, "pack is missing".into());
             }
             Some(&size) if size != p.size => {
-                bad_packs.insert(i as u32, format!("pack has {size} bytes, the index records {}", p.size));
+                bad_packs.insert(
+                    i as u32,
+                    format!("pack has {size} bytes, the index records {}", p.size),
+                );
             }
             _ => {}
         }
@@ -93,7 +98,11 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
         match repo.load_manifest(keys, id) {
             Ok(m) => manifests.push((id.clone(), m)),
             Err(e) if e.exit_code() == crate::error::exit::KEY => return Err(e),
-            Err(e) => problem(format!("snapshots/{id}"), e.message().to_string(), std::slice::from_ref(id)),
+            Err(e) => problem(
+                format!("snapshots/{id}"),
+                e.message().to_string(),
+                std::slice::from_ref(id),
+            ),
         }
     }
     let tree_blobs: HashSet<Hash> = manifests
@@ -131,7 +140,8 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
             use rand::seq::SliceRandom;
             let mut all: Vec<u32> = (0..index.packs.len() as u32).collect();
             all.shuffle(&mut rand::thread_rng());
-            let n = ((all.len() as f64 * pct / 100.0).ceil() as usize).clamp(1.min(all.len()), all.len());
+            let n = ((all.len() as f64 * pct / 100.0).ceil() as usize)
+                .clamp(1.min(all.len()), all.len());
             all.truncate(n);
             all
         }
@@ -149,7 +159,10 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
                 let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
                 let Some(p) = next else { return };
                 if let Err(why) = open_pack(repo, keys, index.pack(p)) {
-                    found.lock().unwrap_or_else(|e| e.into_inner()).push((p, why));
+                    found
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((p, why));
                 }
             });
         }
@@ -162,23 +175,34 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
     let mut affects: HashMap<u32, BTreeSet<String>> = HashMap::new();
     for (id, m) in &manifests {
         let mut pages = 0u64;
-        let mut blob_ok = |h: &Hash, what: &str, problem: &mut dyn FnMut(String, String, &[String])| {
-            let locs: Vec<_> = index.locations(h).collect();
-            if locs.is_empty() {
-                problem(format!("{what} blob {}", hex::encode(h)), format!("no index lists this {what} blob"), std::slice::from_ref(id));
-            } else if locs.iter().all(|l| bad_packs.contains_key(&l.pack)) {
-                for l in locs {
-                    affects.entry(l.pack).or_default().insert(id.clone());
+        let mut blob_ok =
+            |h: &Hash, what: &str, problem: &mut dyn FnMut(String, String, &[String])| {
+                let locs: Vec<_> = index.locations(h).collect();
+                if locs.is_empty() {
+                    problem(
+                        format!("{what} blob {}", hex::encode(h)),
+                        format!("no index lists this {what} blob"),
+                        std::slice::from_ref(id),
+                    );
+                } else if locs.iter().all(|l| bad_packs.contains_key(&l.pack)) {
+                    for l in locs {
+                        affects.entry(l.pack).or_default().insert(id.clone());
+                    }
                 }
-            }
-        };
+            };
         for s in &m.segments {
             let Some(h) = parse_hash(s) else {
-                problem(format!("snapshots/{id}"), "manifest holds a malformed segment id".into(), std::slice::from_ref(id));
+                problem(
+                    format!("snapshots/{id}"),
+                    "manifest holds a malformed segment id".into(),
+                    std::slice::from_ref(id),
+                );
                 continue;
             };
             blob_ok(&h, "tree", &mut problem);
-            let Some(bytes) = segments.get(&h) else { continue };
+            let Some(bytes) = segments.get(&h) else {
+                continue;
+            };
             for chunk in bytes.chunks_exact(32) {
                 pages += 1;
                 let mut page = [0u8; 32];
@@ -186,9 +210,17 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
                 blob_ok(&page, "data", &mut problem);
             }
         }
-        let all_segments_read = m.segments.iter().filter_map(|s| parse_hash(s)).all(|h| segments.contains_key(&h));
+        let all_segments_read = m
+            .segments
+            .iter()
+            .filter_map(|s| parse_hash(s))
+            .all(|h| segments.contains_key(&h));
         if all_segments_read && pages != m.page_count {
-            problem(format!("snapshots/{id}"), format!("tree lists {pages} pages, the manifest {}", m.page_count), std::slice::from_ref(id));
+            problem(
+                format!("snapshots/{id}"),
+                format!("tree lists {pages} pages, the manifest {}", m.page_count),
+                std::slice::from_ref(id),
+            );
         }
     }
     for (p, why) in bad_packs {
@@ -198,7 +230,11 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
 
     report.problems = problems
         .into_iter()
-        .map(|(object, (what, affected))| Problem { object, what, affected_snapshots: affected.into_iter().collect() })
+        .map(|(object, (what, affected))| Problem {
+            object,
+            what,
+            affected_snapshots: affected.into_iter().collect(),
+        })
         .collect();
     report.ok = report.problems.is_empty();
     Ok(report)
@@ -206,7 +242,11 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
 
 /// Downloads, verifies and decrypts a pack; checks its table against the index and every blob
 /// against its id. Returns the blobs, or why the pack is damaged.
-fn open_pack(repo: &Repository, keys: &Keyring, p: &IndexedPack) -> std::result::Result<Vec<(Hash, Vec<u8>)>, String> {
+fn open_pack(
+    repo: &Repository,
+    keys: &Keyring,
+    p: &IndexedPack,
+) -> std::result::Result<Vec<(Hash, Vec<u8>)>, String> {
     let key = pack::key(&p.id);
     let sealed = repo.get(&key).map_err(|e| e.message().to_string())?;
     if sha256(&sealed) != p.id {

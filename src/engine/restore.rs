@@ -33,7 +33,13 @@ pub struct RestoreReport {
     pub duration_ms: u64,
 }
 
-pub fn restore(repo: &Repository, keys: &Keyring, spec: &str, dest: &Path, opts: &RestoreOptions) -> Result<RestoreReport> {
+pub fn restore(
+    repo: &Repository,
+    keys: &Keyring,
+    spec: &str,
+    dest: &Path,
+    opts: &RestoreOptions,
+) -> Result<RestoreReport> {
     let started = Instant::now();
     check_destination(dest, opts.force)?;
     let (id, m) = repo.resolve_snapshot(keys, spec, opts.source.as_deref())?;
@@ -42,7 +48,9 @@ pub fn restore(repo: &Repository, keys: &Keyring, spec: &str, dest: &Path, opts:
 
     let temp = TempFile::create(dest)?;
     let file_len = m.page_count * m.page_size as u64;
-    temp.file.set_len(file_len).map_err(|e| temp.write_error(e))?;
+    temp.file
+        .set_len(file_len)
+        .map_err(|e| temp.write_error(e))?;
     let bytes_read = write_pages(repo, keys, &index, &pages, m.page_size, &temp)?;
     temp.file.sync_all().map_err(|e| temp.write_error(e))?;
     verify_restored(&temp.path, &m, &id)?;
@@ -83,22 +91,37 @@ fn check_destination(dest: &Path, force: bool) -> Result<()> {
 }
 
 /// Reads the snapshot's tree segments and returns the blob id of every page, in order.
-pub fn page_list(repo: &Repository, keys: &Keyring, index: &Index, id: &str, m: &Manifest) -> Result<Vec<Hash>> {
+pub fn page_list(
+    repo: &Repository,
+    keys: &Keyring,
+    index: &Index,
+    id: &str,
+    m: &Manifest,
+) -> Result<Vec<Hash>> {
     let seg_ids: Vec<Hash> = m
         .segments
         .iter()
-        .map(|s| parse_hash(s).ok_or_else(|| Error::Integrity(format!("snapshot {id} has a malformed segment id"))))
+        .map(|s| {
+            parse_hash(s).ok_or_else(|| {
+                Error::Integrity(format!("snapshot {id} has a malformed segment id"))
+            })
+        })
         .collect::<Result<_>>()?;
     let unique: std::collections::HashSet<Hash> = seg_ids.iter().copied().collect();
     let segments = std::sync::Mutex::new(HashMap::<Hash, Vec<u8>>::new());
     reader::read_blobs(repo, keys, index, unique, 2, |h, bytes| {
-        segments.lock().unwrap_or_else(|p| p.into_inner()).insert(*h, bytes.to_vec());
+        segments
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(*h, bytes.to_vec());
         Ok(())
     })?;
     let segments = segments.into_inner().unwrap_or_else(|p| p.into_inner());
     let mut pages = Vec::with_capacity(m.page_count as usize);
     for s in &seg_ids {
-        let bytes = segments.get(s).ok_or_else(|| Error::Internal("segment went missing".into()))?;
+        let bytes = segments
+            .get(s)
+            .ok_or_else(|| Error::Internal("segment went missing".into()))?;
         for chunk in bytes.chunks_exact(32) {
             let mut h = [0u8; 32];
             h.copy_from_slice(chunk);
@@ -115,36 +138,56 @@ pub fn page_list(repo: &Repository, keys: &Keyring, index: &Index, id: &str, m: 
     Ok(pages)
 }
 
-fn write_pages(repo: &Repository, keys: &Keyring, index: &Index, pages: &[Hash], page_size: u32, out: &TempFile) -> Result<u64> {
+fn write_pages(
+    repo: &Repository,
+    keys: &Keyring,
+    index: &Index,
+    pages: &[Hash],
+    page_size: u32,
+    out: &TempFile,
+) -> Result<u64> {
     let mut where_used: HashMap<Hash, Vec<u32>> = HashMap::with_capacity(pages.len());
     for (i, h) in pages.iter().enumerate() {
         where_used.entry(*h).or_default().push(i as u32);
     }
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
-    reader::read_blobs(repo, keys, index, where_used.keys().copied(), workers, |h, bytes| {
-        if bytes.len() != page_size as usize {
-            return Err(Error::Integrity(format!(
-                "page blob {} has {} bytes, not the snapshot's page size {page_size}",
-                hex::encode(h),
-                bytes.len()
-            )));
-        }
-        for &i in where_used.get(h).map(Vec::as_slice).unwrap_or_default() {
-            out.file
-                .write_all_at(bytes, i as u64 * page_size as u64)
-                .map_err(|e| out.write_error(e))?;
-        }
-        Ok(())
-    })
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8);
+    reader::read_blobs(
+        repo,
+        keys,
+        index,
+        where_used.keys().copied(),
+        workers,
+        |h, bytes| {
+            if bytes.len() != page_size as usize {
+                return Err(Error::Integrity(format!(
+                    "page blob {} has {} bytes, not the snapshot's page size {page_size}",
+                    hex::encode(h),
+                    bytes.len()
+                )));
+            }
+            for &i in where_used.get(h).map(Vec::as_slice).unwrap_or_default() {
+                out.file
+                    .write_all_at(bytes, i as u64 * page_size as u64)
+                    .map_err(|e| out.write_error(e))?;
+            }
+            Ok(())
+        },
+    )
 }
 
 /// The restored file must hash to the manifest's value and pass SQLite's own integrity check.
 pub fn verify_restored(path: &Path, m: &Manifest, id: &str) -> Result<()> {
     let mut hasher = Sha256::new();
-    let mut f = File::open(path).map_err(|e| Error::Destination(format!("cannot read back {}: {e}", path.display())))?;
+    let mut f = File::open(path)
+        .map_err(|e| Error::Destination(format!("cannot read back {}: {e}", path.display())))?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).map_err(|e| Error::Destination(format!("cannot read back {}: {e}", path.display())))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| Error::Destination(format!("cannot read back {}: {e}", path.display())))?;
         if n == 0 {
             break;
         }
@@ -156,7 +199,9 @@ pub fn verify_restored(path: &Path, m: &Manifest, id: &str) -> Result<()> {
         )));
     }
     let result = integrity_check(path).map_err(|e| {
-        Error::Integrity(format!("SQLite could not check the database rebuilt from snapshot {id}: {e}"))
+        Error::Integrity(format!(
+            "SQLite could not check the database rebuilt from snapshot {id}: {e}"
+        ))
     })?;
     if result != "ok" {
         return Err(Error::Integrity(format!(
@@ -173,7 +218,9 @@ pub fn integrity_check(path: &Path) -> rusqlite::Result<String> {
     let uri = format!("file:{}?immutable=1", uri_path(path));
     let conn = Connection::open_with_flags(
         uri,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     let rows: Vec<String> = conn
         .prepare("PRAGMA integrity_check")?
@@ -203,8 +250,14 @@ struct TempFile {
 
 impl TempFile {
     fn create(dest: &Path) -> Result<Self> {
-        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let path = dir.join(format!(".{name}.ivault-{:08x}.tmp", rand::random::<u32>()));
         let file = OpenOptions::new()
             .read(true)
@@ -212,12 +265,21 @@ impl TempFile {
             .create_new(true)
             .mode(0o600)
             .open(&path)
-            .map_err(|e| Error::Destination(format!("cannot create a file in {}: {e}", dir.display())))?;
-        Ok(TempFile { path, file, keep: false })
+            .map_err(|e| {
+                Error::Destination(format!("cannot create a file in {}: {e}", dir.display()))
+            })?;
+        Ok(TempFile {
+            path,
+            file,
+            keep: false,
+        })
     }
 
     fn write_error(&self, e: std::io::Error) -> Error {
-        Error::Destination(format!("writing {} failed: {e}; free space or restore elsewhere", self.path.display()))
+        Error::Destination(format!(
+            "writing {} failed: {e}; free space or restore elsewhere",
+            self.path.display()
+        ))
     }
 
     fn persist(mut self, dest: &Path, force: bool) -> Result<()> {
@@ -241,7 +303,10 @@ impl TempFile {
                 "{} already exists; pass --force to replace it, or restore to another path",
                 dest.display()
             )),
-            _ => Error::Destination(format!("cannot move the restored file to {}: {e}", dest.display())),
+            _ => Error::Destination(format!(
+                "cannot move the restored file to {}: {e}",
+                dest.display()
+            )),
         })?;
         self.keep = force;
         if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -26,7 +26,11 @@ pub struct SnapshotSummary {
 }
 
 /// Every snapshot (optionally of one source, by name or path), oldest first.
-pub fn list(repo: &Repository, keys: &Keyring, source: Option<&str>) -> Result<Vec<SnapshotSummary>> {
+pub fn list(
+    repo: &Repository,
+    keys: &Keyring,
+    source: Option<&str>,
+) -> Result<Vec<SnapshotSummary>> {
     let mut out = Vec::new();
     for (id, _) in repo.list_ids("snapshots")? {
         let m = repo.load_manifest(keys, &id)?;

@@ -69,7 +69,9 @@ impl Config {
             }
         }
         serde_json::from_slice(bytes).map_err(|e| {
-            Error::Repository(format!("{location} has a damaged config ({e}); restore it from another copy"))
+            Error::Repository(format!(
+                "{location} has a damaged config ({e}); restore it from another copy"
+            ))
         })
     }
 }

@@ -104,7 +104,12 @@ impl Index {
             offset += f.compressed_len as u64;
             let mut boff = 0u32;
             for (id, len) in &f.blobs {
-                let loc = BlobLocation { pack, frame: fi as u32, offset: boff, len: *len };
+                let loc = BlobLocation {
+                    pack,
+                    frame: fi as u32,
+                    offset: boff,
+                    len: *len,
+                };
                 match self.blobs.entry(*id) {
                     std::collections::hash_map::Entry::Vacant(v) => {
                         v.insert(loc);

@@ -145,16 +145,14 @@ pub fn load_identity(path: &Path) -> Result<Keyring> {
             ))
         })?
     };
-    Keyring::from_identity_text(&text).map_err(|e| {
-        Error::Key(format!("{}: {}", path.display(), e.message()))
-    })
+    Keyring::from_identity_text(&text)
+        .map_err(|e| Error::Key(format!("{}: {}", path.display(), e.message())))
 }
 
 fn decrypt_with_passphrase(path: &Path, data: &[u8]) -> Result<String> {
     let passphrase = read_passphrase(&format!("Passphrase for {}: ", path.display()))?;
-    let dec = age::Decryptor::new_buffered(data).map_err(|_| {
-        Error::Key(format!("{} is damaged and cannot be read", path.display()))
-    })?;
+    let dec = age::Decryptor::new_buffered(data)
+        .map_err(|_| Error::Key(format!("{} is damaged and cannot be read", path.display())))?;
     let ident = age::scrypt::Identity::new(passphrase);
     let mut r = dec
         .decrypt(std::iter::once(&ident as &dyn age::Identity))
@@ -196,7 +194,9 @@ pub fn new_passphrase() -> Result<SecretString> {
         return Err(Error::Key("the two passphrases differ; try again".into()));
     }
     if first.expose_secret().is_empty() {
-        return Err(Error::Key("an empty passphrase protects nothing; type one or leave out --passphrase".into()));
+        return Err(Error::Key(
+            "an empty passphrase protects nothing; type one or leave out --passphrase".into(),
+        ));
     }
     Ok(first)
 }

@@ -36,9 +36,7 @@ impl Repository {
     /// Creates a repository in empty storage.
     pub fn init(storage: Arc<dyn Storage>, recipients: Vec<String>) -> Result<Self> {
         let location = storage.location();
-        let existing = storage
-            .list("")
-            .map_err(|e| storage_error(&location, e))?;
+        let existing = storage.list("").map_err(|e| storage_error(&location, e))?;
         if existing.iter().any(|o| o.key == CONFIG_KEY) {
             return Err(Error::Repository(format!(
                 "{location} is already an ivault repository; use it as it is"
@@ -108,7 +106,8 @@ impl Repository {
             .into_iter()
             .filter_map(|o| {
                 let id = o.key.rsplit('/').next()?.to_string();
-                (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some((id, o.size))
+                (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .then_some((id, o.size))
             })
             .collect())
     }
@@ -180,7 +179,12 @@ impl Repository {
     }
 
     /// Resolves `latest` or a unique id prefix to a snapshot id.
-    pub fn resolve_snapshot(&self, keys: &Keyring, spec: &str, source: Option<&str>) -> Result<(String, Manifest)> {
+    pub fn resolve_snapshot(
+        &self,
+        keys: &Keyring,
+        spec: &str,
+        source: Option<&str>,
+    ) -> Result<(String, Manifest)> {
         let ids = self.list_ids("snapshots")?;
         if spec == "latest" {
             let mut best: Option<(String, Manifest)> = None;
@@ -207,7 +211,10 @@ impl Repository {
                 "{spec:?} is not a snapshot id; give `latest` or an id (or unique prefix) from `ivault snapshots`"
             )));
         }
-        let matches: Vec<_> = ids.into_iter().filter(|(id, _)| id.starts_with(&spec_l)).collect();
+        let matches: Vec<_> = ids
+            .into_iter()
+            .filter(|(id, _)| id.starts_with(&spec_l))
+            .collect();
         match matches.len() {
             0 => Err(Error::Usage(format!(
                 "no snapshot {spec} in {}; list them with `ivault snapshots`",

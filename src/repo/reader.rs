@@ -30,7 +30,9 @@ where
     while !pending.is_empty() {
         let mut plan: Plan = BTreeMap::new();
         for id in pending.drain(..) {
-            let loc = index.locations(&id).find(|l| !bad_packs.contains_key(&l.pack));
+            let loc = index
+                .locations(&id)
+                .find(|l| !bad_packs.contains_key(&l.pack));
             let Some(loc) = loc else {
                 let first_bad = index.locations(&id).find_map(|l| bad_packs.get(&l.pack));
                 return Err(match first_bad {
@@ -42,7 +44,11 @@ where
                     )),
                 });
             };
-            plan.entry(loc.pack).or_default().entry(loc.frame).or_default().push((id, loc.offset, loc.len));
+            plan.entry(loc.pack)
+                .or_default()
+                .entry(loc.frame)
+                .or_default()
+                .push((id, loc.offset, loc.len));
         }
         let (read, failed) = run_plan(repo, keys, index, plan, workers, &sink)?;
         bytes += read;
@@ -61,7 +67,14 @@ type Failed = Vec<(u32, BTreeMap<u32, Vec<(Hash, u32, u32)>>, Error)>;
 
 /// Reads the planned packs in parallel. Packs that cannot be read are returned with their
 /// error; an error from `sink` itself ends the whole read.
-fn run_plan<F>(repo: &Repository, keys: &Keyring, index: &Index, plan: Plan, workers: usize, sink: &F) -> Result<(u64, Failed)>
+fn run_plan<F>(
+    repo: &Repository,
+    keys: &Keyring,
+    index: &Index,
+    plan: Plan,
+    workers: usize,
+    sink: &F,
+) -> Result<(u64, Failed)>
 where
     F: Fn(&Hash, &[u8]) -> Result<()> + Sync,
 {
@@ -77,15 +90,23 @@ where
                     return;
                 }
                 let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
-                let Some((pack_no, frames)) = next else { return };
+                let Some((pack_no, frames)) = next else {
+                    return;
+                };
                 match read_pack(repo, keys, index, pack_no, &frames, sink) {
                     Ok(n) => {
                         bytes.fetch_add(n, Ordering::Relaxed);
                     }
-                    Err(PackError::Pack(e)) => failed.lock().unwrap_or_else(|p| p.into_inner()).push((pack_no, frames, e)),
+                    Err(PackError::Pack(e)) => failed
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((pack_no, frames, e)),
                     Err(PackError::Sink(e)) => {
                         stop.store(true, Ordering::Relaxed);
-                        sink_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                        sink_error
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert(e);
                         return;
                     }
                 }
@@ -95,7 +116,10 @@ where
     if let Some(e) = sink_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    Ok((bytes.into_inner(), failed.into_inner().unwrap_or_else(|p| p.into_inner())))
+    Ok((
+        bytes.into_inner(),
+        failed.into_inner().unwrap_or_else(|p| p.into_inner()),
+    ))
 }
 
 enum PackError {
@@ -120,7 +144,8 @@ where
     let id = hex::encode(p.id);
     let key = pack::key(&p.id);
     let sealed = repo.get_verified(&key, &id).map_err(PackError::Pack)?;
-    let plain = codec::decrypt(keys, &sealed).map_err(|e| PackError::Pack(repo.open_error(&key, e)))?;
+    let plain =
+        codec::decrypt(keys, &sealed).map_err(|e| PackError::Pack(repo.open_error(&key, e)))?;
     let damaged = |why: &str| {
         PackError::Pack(Error::Integrity(format!(
             "pack {id} in {} is damaged ({why}); run `ivault check --read-data`",
@@ -131,7 +156,9 @@ where
         let f = p.frames[*frame_no as usize];
         let start = f.offset as usize;
         let end = start + f.compressed_len as usize;
-        let compressed = plain.get(start..end).ok_or_else(|| damaged("frame past end"))?;
+        let compressed = plain
+            .get(start..end)
+            .ok_or_else(|| damaged("frame past end"))?;
         let data = codec::decompress(compressed, f.uncompressed_len as usize)
             .map_err(|_| damaged("frame does not decompress"))?;
         for (blob, off, len) in blobs {

@@ -16,13 +16,14 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::{c_int, OsString};
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::{Datelike, Days, NaiveDate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rusqlite::{ffi, params, CachedStatement, Connection, OpenFlags, OptionalExtension, ToSql};
-use rusqlite::{TransactionBehavior, types::Type};
+use rusqlite::{types::Type, TransactionBehavior};
 
 /// SQLite journal mode of a generated database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,15 +137,48 @@ const CN_BRANDS: &[&str] = &[
     "华信", "云帆", "金桥", "恒泰", "鼎盛", "博远", "瑞丰", "天成", "新元", "汇通", "同创", "中科",
 ];
 const CN_TRADES: &[&str] = &[
-    "科技", "贸易", "商贸", "软件", "信息技术", "物流", "电子", "建设工程", "餐饮管理", "文化传媒",
+    "科技",
+    "贸易",
+    "商贸",
+    "软件",
+    "信息技术",
+    "物流",
+    "电子",
+    "建设工程",
+    "餐饮管理",
+    "文化传媒",
 ];
 const EN_BRANDS: &[&str] = &[
-    "Acme", "Globex", "Initech", "Northwind", "Contoso", "Fabrikam", "Umbrella", "Stark", "Wayne",
-    "Tyrell", "Soylent", "Vandelay", "Hooli", "Wonka", "Cyberdyne",
+    "Acme",
+    "Globex",
+    "Initech",
+    "Northwind",
+    "Contoso",
+    "Fabrikam",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Tyrell",
+    "Soylent",
+    "Vandelay",
+    "Hooli",
+    "Wonka",
+    "Cyberdyne",
 ];
-const EN_TRADES: &[&str] =
-    &["Trading", "Technology", "Logistics", "Software", "Electronics", "Consulting"];
-const EN_SUFFIXES: &[&str] = &["Co., Ltd.", "Ltd.", "(Shanghai) Co., Ltd.", "(China) Co., Ltd."];
+const EN_TRADES: &[&str] = &[
+    "Trading",
+    "Technology",
+    "Logistics",
+    "Software",
+    "Electronics",
+    "Consulting",
+];
+const EN_SUFFIXES: &[&str] = &[
+    "Co., Ltd.",
+    "Ltd.",
+    "(Shanghai) Co., Ltd.",
+    "(China) Co., Ltd.",
+];
 
 /// Description, VAT rate (basis points), unit price range (cents), max quantity.
 const PRODUCTS: &[(&str, i64, i64, i64, i64)] = &[
@@ -183,7 +217,11 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// Creates a new database at `path` (fails with an error if the file exists) of about `size_mb` MiB.
 pub fn generate(path: &Path, opts: &GenerateOptions) -> rusqlite::Result<GenerateStats> {
     // `create_new` makes "must not exist" atomic; SQLite accepts the empty file.
-    if let Err(e) = std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+    if let Err(e) = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
         return Err(failure(
             ffi::SQLITE_CANTOPEN,
             format!("cannot create {}: {e}", path.display()),
@@ -205,12 +243,15 @@ fn generate_into(path: &Path, opts: &GenerateOptions) -> rusqlite::Result<Genera
     let conn = Connection::open(path)?;
     // Nobody else can see this file yet and a failure deletes it, so the bulk
     // load can skip journaling and fsync; the final journal mode is set at the end.
+    // Rows are written parent first, so foreign key checks (on by default in the
+    // bundled SQLite) would only cost time.
     conn.execute_batch(&format!(
         "PRAGMA page_size = {PAGE_SIZE};
          PRAGMA journal_mode = OFF;
          PRAGMA synchronous = OFF;
          PRAGMA cache_size = -65536;
-         PRAGMA temp_store = MEMORY;"
+         PRAGMA temp_store = MEMORY;
+         PRAGMA foreign_keys = OFF;"
     ))?;
     conn.execute_batch(SCHEMA)?;
 
@@ -248,7 +289,7 @@ fn generate_into(path: &Path, opts: &GenerateOptions) -> rusqlite::Result<Genera
                     issue,
                     horizon: Some(last),
                 };
-                stats.items += writer.insert(&mut rng, &pool, &inv)?;
+                stats.items += writer.insert(&mut rng, pool, &inv)?;
                 stats.uploads += 1;
                 day_pos += step;
             }
@@ -277,7 +318,10 @@ fn generate_into(path: &Path, opts: &GenerateOptions) -> rusqlite::Result<Genera
     if !got.eq_ignore_ascii_case(mode) {
         return Err(failure(
             ffi::SQLITE_ERROR,
-            format!("cannot set journal_mode={mode} on {} (got {got})", path.display()),
+            format!(
+                "cannot set journal_mode={mode} on {} (got {got})",
+                path.display()
+            ),
         ));
     }
     if opts.journal_mode == JournalMode::Wal {
@@ -330,7 +374,8 @@ pub fn day_of_business(path: &Path, seed: u64) -> rusqlite::Result<BusinessStats
     if let Some(max_id) = max_id.filter(|&m| m > 0) {
         let wanted = ((count + 50) / 100).max(1) as usize;
         let mut done = HashSet::with_capacity(wanted);
-        let mut find = tx.prepare_cached("SELECT id FROM invoices WHERE id >= ?1 ORDER BY id LIMIT 1")?;
+        let mut find =
+            tx.prepare_cached("SELECT id FROM invoices WHERE id >= ?1 ORDER BY id LIMIT 1")?;
         // Uniform over the id range, so the changed pages are spread across the
         // whole file like real late payments; bounded in case ids are sparse.
         for _ in 0..wanted * 4 {
@@ -344,8 +389,18 @@ pub fn day_of_business(path: &Path, seed: u64) -> rusqlite::Result<BusinessStats
             if !done.insert(id) {
                 continue;
             }
-            let status = if rng.gen_bool(0.85) { "paid" } else { "red-flushed" };
-            fmt_datetime(&mut when, day, rng.gen_range(8..20), rng.gen_range(0..60), rng.gen_range(0..60));
+            let status = if rng.gen_bool(0.85) {
+                "paid"
+            } else {
+                "red-flushed"
+            };
+            fmt_datetime(
+                &mut when,
+                day,
+                rng.gen_range(8..20),
+                rng.gen_range(0..60),
+                rng.gen_range(0..60),
+            );
             let change_line = rng.gen_bool(0.3);
             change_invoice(&tx, &mut rng, id, &when, Some(status), change_line)?;
             stats.updated += 1;
@@ -360,7 +415,7 @@ pub fn day_of_business(path: &Path, seed: u64) -> rusqlite::Result<BusinessStats
         let mut next_id = max_id.unwrap_or(0);
         for _ in 0..to_add {
             next_id += 1;
-            add_fresh(&tx, &mut writer, &mut numbers, &mut rng, &pool, next_id, day)?;
+            add_fresh(&tx, &mut writer, &mut numbers, &mut rng, pool, next_id, day)?;
             stats.added += 1;
         }
     }
@@ -373,7 +428,7 @@ pub fn day_of_business(path: &Path, seed: u64) -> rusqlite::Result<BusinessStats
 pub fn check_invariants(conn: &rusqlite::Connection) -> rusqlite::Result<Option<String>> {
     // Items side: one ordered pass over the invoice_id index, grouped, joined to
     // invoices by primary key. Also catches items of a missing invoice.
-    let by_items: Option<(i64, Option<i64>, i64, i64, i64, i64, i64)> = conn
+    let from_items: Option<(i64, String)> = conn
         .query_row(
             "SELECT s.invoice_id, i.id, i.amount_cents, i.tax_cents, i.total_cents, s.a, s.t
              FROM (SELECT invoice_id, SUM(amount_cents) AS a, SUM(tax_cents) AS t
@@ -384,15 +439,20 @@ pub fn check_invariants(conn: &rusqlite::Connection) -> rusqlite::Result<Option<
              ORDER BY s.invoice_id LIMIT 1",
             [],
             |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get::<_, Option<i64>>(2)?.unwrap_or(0),
-                    r.get::<_, Option<i64>>(3)?.unwrap_or(0),
-                    r.get::<_, Option<i64>>(4)?.unwrap_or(0),
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
+                let inv: i64 = r.get(0)?;
+                if r.get::<_, Option<i64>>(1)?.is_none() {
+                    return Ok((inv, format!("invoice_items reference missing invoice {inv}")));
+                }
+                let (amount, tax, total): (i64, i64, i64) = (r.get(2)?, r.get(3)?, r.get(4)?);
+                let (sum_amount, sum_tax): (i64, i64) = (r.get(5)?, r.get(6)?);
+                let msg = if amount != sum_amount {
+                    format!("invoice {inv}: amount_cents {amount} != sum of item amount_cents {sum_amount}")
+                } else if tax != sum_tax {
+                    format!("invoice {inv}: tax_cents {tax} != sum of item tax_cents {sum_tax}")
+                } else {
+                    format!("invoice {inv}: total_cents {total} != amount_cents {amount} + tax_cents {tax}")
+                };
+                Ok((inv, msg))
             },
         )
         .optional()?;
@@ -410,21 +470,6 @@ pub fn check_invariants(conn: &rusqlite::Connection) -> rusqlite::Result<Option<
         )
         .optional()?;
 
-    let from_items = by_items.map(|(inv, found, amount, tax, total, sa, st)| {
-        let msg = match found {
-            None => format!("invoice_items reference missing invoice {inv}"),
-            Some(_) if amount != sa => {
-                format!("invoice {inv}: amount_cents {amount} != sum of item amount_cents {sa}")
-            }
-            Some(_) if tax != st => {
-                format!("invoice {inv}: tax_cents {tax} != sum of item tax_cents {st}")
-            }
-            Some(_) => format!(
-                "invoice {inv}: total_cents {total} != amount_cents {amount} + tax_cents {tax}"
-            ),
-        };
-        (inv, msg)
-    });
     let from_invoices = by_invoices.map(|(id, amount, tax, total)| {
         let msg = if total != amount.wrapping_add(tax) {
             format!("invoice {id}: total_cents {total} != amount_cents {amount} + tax_cents {tax}")
@@ -448,7 +493,9 @@ pub fn check_invariants(conn: &rusqlite::Connection) -> rusqlite::Result<Option<
     )?;
     Ok(match counter {
         None => Some("counters has no 'invoices' row".to_owned()),
-        Some(c) if c != count => Some(format!("counters('invoices') = {c} but there are {count} invoices")),
+        Some(c) if c != count => Some(format!(
+            "counters('invoices') = {c} but there are {count} invoices"
+        )),
         Some(_) => None,
     })
 }
@@ -481,7 +528,13 @@ pub fn write_one(conn: &mut rusqlite::Connection, n: u64) -> rusqlite::Result<()
                 .optional()?;
             if let Some(id) = id {
                 let mut when = String::new();
-                fmt_datetime(&mut when, today, rng.gen_range(8..20), rng.gen_range(0..60), rng.gen_range(0..60));
+                fmt_datetime(
+                    &mut when,
+                    today,
+                    rng.gen_range(8..20),
+                    rng.gen_range(0..60),
+                    rng.gen_range(0..60),
+                );
                 change_invoice(&tx, &mut rng, id, &when, None, true)?;
             }
         }
@@ -489,7 +542,15 @@ pub fn write_one(conn: &mut rusqlite::Connection, n: u64) -> rusqlite::Result<()
             let pool = party_pool();
             let mut writer = Writer::new(&tx, false)?;
             let mut numbers = Numbers::default();
-            add_fresh(&tx, &mut writer, &mut numbers, &mut rng, &pool, max_id.unwrap_or(0) + 1, today)?;
+            add_fresh(
+                &tx,
+                &mut writer,
+                &mut numbers,
+                &mut rng,
+                pool,
+                max_id.unwrap_or(0) + 1,
+                today,
+            )?;
             drop(writer);
             bump_counter(&tx, "invoices", 1)?;
         }
@@ -515,7 +576,8 @@ fn change_invoice(
                 "SELECT id, quantity, unit_price_cents, tax_rate_bp FROM invoice_items
                  WHERE invoice_id = ?1 ORDER BY line_no, id",
             )?;
-            let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            let rows =
+                stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         if !lines.is_empty() {
@@ -556,7 +618,13 @@ fn add_fresh(
     let mut code = String::new();
     invoice_code(&mut code, day.year(), k);
     let no = numbers.take(day.year(), k, &code, Some(conn), rng)?;
-    let inv = NewInvoice { id, code: &code, no, issue: day, horizon: None };
+    let inv = NewInvoice {
+        id,
+        code: &code,
+        no,
+        issue: day,
+        horizon: None,
+    };
     writer.insert(rng, pool, &inv)
 }
 
@@ -576,12 +644,20 @@ struct Party {
     foreign: bool,
 }
 
-/// ~500 distinct companies, 70% with Chinese names; fixed (see `PARTY_SEED`).
-fn party_pool() -> Vec<Party> {
+/// ~500 distinct companies, 70% with Chinese names; fixed (see `PARTY_SEED`),
+/// built once per process because `write_one` may be called in a tight loop.
+fn party_pool() -> &'static [Party] {
+    static POOL: OnceLock<Vec<Party>> = OnceLock::new();
+    POOL.get_or_init(build_party_pool)
+}
+
+fn build_party_pool() -> Vec<Party> {
     let mut rng = ChaCha8Rng::seed_from_u64(PARTY_SEED);
     let mut seen = HashSet::new();
     let mut pool = Vec::with_capacity(POOL_SIZE);
+    let mut attempts = 0;
     while pool.len() < POOL_SIZE {
+        attempts += 1;
         let (city, division) = REGIONS[rng.gen_range(0..REGIONS.len())];
         let foreign = pool.len() % 10 >= 7;
         let name = if foreign {
@@ -596,7 +672,11 @@ fn party_pool() -> Vec<Party> {
                 "{city}{}{}{}",
                 CN_BRANDS[rng.gen_range(0..CN_BRANDS.len())],
                 CN_TRADES[rng.gen_range(0..CN_TRADES.len())],
-                if rng.gen_bool(0.85) { "有限公司" } else { "股份有限公司" }
+                if rng.gen_bool(0.85) {
+                    "有限公司"
+                } else {
+                    "股份有限公司"
+                }
             )
         };
         // Unified social credit code shape: "91" + division + 10 characters.
@@ -604,9 +684,14 @@ fn party_pool() -> Vec<Party> {
         for _ in 0..10 {
             tax_id.push(USCC_CHARS[rng.gen_range(0..USCC_CHARS.len())] as char);
         }
-        // Bounded: the name space (~2760) is far larger than the pool.
-        if seen.insert(name.clone()) || seen.len() > 10 * POOL_SIZE {
-            pool.push(Party { name, tax_id, foreign });
+        // Distinct names; the name space (~2760) is far larger than the pool, the
+        // attempt bound only guarantees termination.
+        if seen.insert(name.clone()) || attempts > 20 * POOL_SIZE {
+            pool.push(Party {
+                name,
+                tax_id,
+                foreign,
+            });
         }
     }
     pool
@@ -616,7 +701,12 @@ fn party_pool() -> Vec<Party> {
 fn invoice_code(buf: &mut String, year: i32, k: usize) {
     buf.clear();
     let region = &REGIONS[k % REGIONS.len()].1[..4];
-    let _ = write!(buf, "0{region}{:02}00{}11", year.rem_euclid(100), k / REGIONS.len() % 10);
+    let _ = write!(
+        buf,
+        "0{region}{:02}00{}11",
+        year.rem_euclid(100),
+        k / REGIONS.len() % 10
+    );
 }
 
 /// Next free invoice number per code. Numbers run sequentially within a code as
@@ -651,9 +741,16 @@ impl Numbers {
                         )?;
                         match max {
                             None => 1,
-                            Some(s) => s.parse::<u32>().map_err(|e| {
-                                rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(e))
-                            })?.saturating_add(1),
+                            Some(s) => s
+                                .parse::<u32>()
+                                .map_err(|e| {
+                                    rusqlite::Error::FromSqlConversionFailure(
+                                        0,
+                                        Type::Text,
+                                        Box::new(e),
+                                    )
+                                })?
+                                .saturating_add(1),
                         }
                     }
                 };
@@ -662,7 +759,10 @@ impl Numbers {
         };
         let no = *next;
         if no > MAX_INVOICE_NO {
-            return Err(failure(ffi::SQLITE_FULL, format!("invoice numbers of code {code} exhausted")));
+            return Err(failure(
+                ffi::SQLITE_FULL,
+                format!("invoice numbers of code {code} exhausted"),
+            ));
         }
         *next += 1;
         Ok(no)
@@ -744,33 +844,61 @@ impl<'c> Writer<'c> {
     }
 
     /// Inserts the invoice, its 1-5 lines and its upload; returns the line count.
-    fn insert(&mut self, rng: &mut ChaCha8Rng, pool: &[Party], inv: &NewInvoice<'_>) -> rusqlite::Result<u64> {
+    fn insert(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        pool: &[Party],
+        inv: &NewInvoice<'_>,
+    ) -> rusqlite::Result<u64> {
         self.lines.clear();
         let (mut amount, mut tax) = (0i64, 0i64);
         for _ in 0..item_count(rng) {
             let product = rng.gen_range(0..PRODUCTS.len());
             let (_, rate, lo, hi, max_qty) = PRODUCTS[product];
             // Prices above 100 yuan are whole yuan, as in real price lists.
-            let unit = if lo >= 10_000 { rng.gen_range(lo / 100..=hi / 100) * 100 } else { rng.gen_range(lo..=hi) };
+            let unit = if lo >= 10_000 {
+                rng.gen_range(lo / 100..=hi / 100) * 100
+            } else {
+                rng.gen_range(lo..=hi)
+            };
             let qty = rng.gen_range(1..=max_qty);
             let line_amount = unit * qty;
             let line_tax = tax_of(line_amount, rate);
             amount += line_amount;
             tax += line_tax;
-            self.lines.push(Line { product, qty, unit, amount: line_amount, rate, tax: line_tax });
+            self.lines.push(Line {
+                product,
+                qty,
+                unit,
+                amount: line_amount,
+                rate,
+                tax: line_tax,
+            });
         }
-        let seller_ix = if rng.gen_bool(0.8) { rng.gen_range(0..CORE_SELLERS) } else { rng.gen_range(0..pool.len()) };
+        let seller_ix = if rng.gen_bool(0.8) {
+            rng.gen_range(0..CORE_SELLERS)
+        } else {
+            rng.gen_range(0..pool.len())
+        };
         let mut buyer_ix = rng.gen_range(0..pool.len());
         if buyer_ix == seller_ix {
             buyer_ix = (buyer_ix + 1) % pool.len();
         }
         let (seller, buyer) = (&pool[seller_ix], &pool[buyer_ix]);
-        let (hour, minute, second) = (rng.gen_range(8..20), rng.gen_range(0..50), rng.gen_range(0..60));
+        let (hour, minute, second) = (
+            rng.gen_range(8..20),
+            rng.gen_range(0..50),
+            rng.gen_range(0..60),
+        );
         let (status, updated) = match inv.horizon {
             None => ("issued", inv.issue),
             Some(horizon) => historic_status(rng, inv.issue, horizon),
         };
-        let currency = if seller.foreign && rng.gen_bool(0.1) { "USD" } else { "CNY" };
+        let currency = if seller.foreign && rng.gen_bool(0.1) {
+            "USD"
+        } else {
+            "CNY"
+        };
         let has_remark = remark(rng, &mut self.remark, inv.issue.year());
 
         fmt_date(&mut self.date, inv.issue);
@@ -824,7 +952,13 @@ impl<'c> Writer<'c> {
             95..=97 => ("rejected", ["E1001", "E2013", "E3002"][rng.gen_range(0..3)]),
             _ => ("pending", "P0001"),
         };
-        fmt_datetime(&mut self.uploaded, inv.issue, hour, minute + rng.gen_range(1..10), second);
+        fmt_datetime(
+            &mut self.uploaded,
+            inv.issue,
+            hour,
+            minute + rng.gen_range(1..10),
+            second,
+        );
         let mut digest = [0u8; 32];
         rng.fill(&mut digest);
         self.hash.clear();
@@ -836,7 +970,14 @@ impl<'c> Writer<'c> {
         if let Some(next) = self.next_upload_id.as_mut() {
             *next += 1;
         }
-        self.ins_upload.execute(params![id, inv.id, self.uploaded, up_status, response, self.hash])?;
+        self.ins_upload.execute(params![
+            id,
+            inv.id,
+            self.uploaded,
+            up_status,
+            response,
+            self.hash
+        ])?;
         Ok(self.lines.len() as u64)
     }
 }
@@ -854,7 +995,11 @@ fn item_count(rng: &mut ChaCha8Rng) -> usize {
 
 /// Old invoices are mostly paid by the end of the history, recent ones mostly
 /// not yet; returns the status and the day of the last change.
-fn historic_status(rng: &mut ChaCha8Rng, issue: NaiveDate, horizon: NaiveDate) -> (&'static str, NaiveDate) {
+fn historic_status(
+    rng: &mut ChaCha8Rng,
+    issue: NaiveDate,
+    horizon: NaiveDate,
+) -> (&'static str, NaiveDate) {
     let age = horizon.signed_duration_since(issue).num_days().max(0) as u64;
     let roll = rng.gen_range(0..100);
     let status = if age > 45 {
@@ -872,8 +1017,15 @@ fn historic_status(rng: &mut ChaCha8Rng, issue: NaiveDate, horizon: NaiveDate) -
             _ => "void",
         }
     };
-    let later = if status == "issued" { 0 } else { rng.gen_range(0..=age.min(45)) };
-    (status, issue.checked_add_days(Days::new(later)).unwrap_or(issue))
+    let later = if status == "issued" {
+        0
+    } else {
+        rng.gen_range(0..=age.min(45))
+    };
+    (
+        status,
+        issue.checked_add_days(Days::new(later)).unwrap_or(issue),
+    )
 }
 
 /// Half of the invoices carry a remark; returns whether `buf` holds one.
@@ -929,7 +1081,11 @@ mod tests {
     use super::*;
 
     fn opts(size_mb: u64, seed: u64, journal_mode: JournalMode) -> GenerateOptions {
-        GenerateOptions { size_mb, seed, journal_mode }
+        GenerateOptions {
+            size_mb,
+            seed,
+            journal_mode,
+        }
     }
 
     fn all_invoices(path: &Path) -> Vec<String> {
@@ -944,7 +1100,8 @@ mod tests {
             )
             .expect("prepare");
         let rows = stmt.query_map([], |r| r.get(0)).expect("query");
-        rows.collect::<rusqlite::Result<Vec<String>>>().expect("rows")
+        rows.collect::<rusqlite::Result<Vec<String>>>()
+            .expect("rows")
     }
 
     #[test]
@@ -953,7 +1110,10 @@ mod tests {
         let path = dir.path().join("inv.db");
         let stats = generate(&path, &opts(2, 7, JournalMode::Wal)).expect("generate");
         let mib = 1u64 << 20;
-        assert!(stats.bytes >= 2 * mib && stats.bytes < 2 * mib + mib / 4, "{stats:?}");
+        assert!(
+            stats.bytes >= 2 * mib && stats.bytes < 2 * mib + mib / 4,
+            "{stats:?}"
+        );
         assert_eq!(std::fs::metadata(&path).expect("meta").len(), stats.bytes);
         assert!(stats.invoices > 1000, "{stats:?}");
         let per = stats.items as f64 / stats.invoices as f64;
@@ -962,7 +1122,9 @@ mod tests {
 
         let conn = Connection::open(&path).expect("open");
         assert_eq!(check_invariants(&conn).expect("check"), None);
-        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("mode");
         assert_eq!(mode, "wal");
         let (min_d, max_d, items): (String, String, i64) = conn
             .query_row(
@@ -972,7 +1134,10 @@ mod tests {
             )
             .expect("dates");
         assert_eq!(min_d, "2023-01-01");
-        assert!(max_d.as_str() >= "2025-12-01" && max_d.as_str() <= "2025-12-31", "{max_d}");
+        assert!(
+            max_d.as_str() >= "2025-12-01" && max_d.as_str() <= "2025-12-31",
+            "{max_d}"
+        );
         assert_eq!(items as u64, stats.items);
         let unordered: i64 = conn
             .query_row(
@@ -984,7 +1149,10 @@ mod tests {
         assert_eq!(unordered, 0);
         drop(conn);
 
-        assert!(generate(&path, &opts(1, 1, JournalMode::Wal)).is_err(), "existing file must fail");
+        assert!(
+            generate(&path, &opts(1, 1, JournalMode::Wal)).is_err(),
+            "existing file must fail"
+        );
 
         let n = stats.invoices as i64;
         let biz = day_of_business(&path, 42).expect("day");
@@ -1010,7 +1178,11 @@ mod tests {
     #[test]
     fn generation_is_deterministic() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (a, b, c) = (dir.path().join("a.db"), dir.path().join("b.db"), dir.path().join("c.db"));
+        let (a, b, c) = (
+            dir.path().join("a.db"),
+            dir.path().join("b.db"),
+            dir.path().join("c.db"),
+        );
         generate(&a, &opts(1, 99, JournalMode::Wal)).expect("a");
         generate(&b, &opts(1, 99, JournalMode::Rollback)).expect("b");
         generate(&c, &opts(1, 100, JournalMode::Wal)).expect("c");
@@ -1019,7 +1191,9 @@ mod tests {
         assert_eq!(ra, rb);
         assert_ne!(ra, rc);
         let conn = Connection::open(&b).expect("open");
-        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("mode");
         assert_eq!(mode, "delete");
         day_of_business(&a, 5).expect("day a");
         day_of_business(&b, 5).expect("day b");
@@ -1046,18 +1220,98 @@ mod tests {
         assert_eq!(count as u64, stats.invoices + 20);
         assert_eq!(writes, 40);
 
-        conn.execute("UPDATE invoice_items SET amount_cents = amount_cents + 1 WHERE id = 10", [])
-            .expect("break");
+        conn.execute(
+            "UPDATE invoice_items SET amount_cents = amount_cents + 1 WHERE id = 10",
+            [],
+        )
+        .expect("break");
         let msg = check_invariants(&conn).expect("check").expect("violation");
         assert!(msg.contains("amount_cents"), "{msg}");
-        conn.execute("UPDATE invoice_items SET amount_cents = amount_cents - 1 WHERE id = 10", [])
-            .expect("repair");
+        conn.execute(
+            "UPDATE invoice_items SET amount_cents = amount_cents - 1 WHERE id = 10",
+            [],
+        )
+        .expect("repair");
         assert_eq!(check_invariants(&conn).expect("check"), None);
-        conn.execute("UPDATE invoices SET total_cents = total_cents + 1 WHERE id = 5", []).expect("break");
+        conn.execute(
+            "UPDATE invoices SET total_cents = total_cents + 1 WHERE id = 5",
+            [],
+        )
+        .expect("break");
         assert!(check_invariants(&conn).expect("check").is_some());
-        conn.execute("UPDATE invoices SET total_cents = total_cents - 1 WHERE id = 5", []).expect("repair");
-        conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'invoices'", []).expect("break");
+        conn.execute(
+            "UPDATE invoices SET total_cents = total_cents - 1 WHERE id = 5",
+            [],
+        )
+        .expect("repair");
+        conn.execute(
+            "UPDATE counters SET value = value + 1 WHERE name = 'invoices'",
+            [],
+        )
+        .expect("break");
         let msg = check_invariants(&conn).expect("check").expect("violation");
         assert!(msg.contains("counters"), "{msg}");
+        conn.execute(
+            "UPDATE counters SET value = value - 1 WHERE name = 'invoices'",
+            [],
+        )
+        .expect("repair");
+
+        // An invoice whose items vanished, and items whose invoice vanished.
+        let tx = conn.transaction().expect("tx");
+        tx.execute("DELETE FROM invoice_items WHERE invoice_id = 7", [])
+            .expect("delete");
+        let msg = check_invariants(&tx).expect("check").expect("violation");
+        assert!(
+            msg.contains("invoice 7") && msg.contains("no items"),
+            "{msg}"
+        );
+        tx.rollback().expect("rollback");
+        conn.pragma_update(None, "foreign_keys", false)
+            .expect("fk off");
+        let tx = conn.transaction().expect("tx");
+        tx.execute(
+            "UPDATE invoice_items SET invoice_id = 999999999 WHERE id = 1",
+            [],
+        )
+        .expect("move");
+        let msg = check_invariants(&tx).expect("check").expect("violation");
+        assert!(
+            msg.contains("missing invoice") || msg.contains("invoice 1:"),
+            "{msg}"
+        );
+        tx.rollback().expect("rollback");
+        assert_eq!(check_invariants(&conn).expect("check"), None);
+    }
+
+    #[test]
+    fn write_one_works_while_a_reader_holds_a_snapshot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.db");
+        let stats = generate(&path, &opts(1, 11, JournalMode::Wal)).expect("generate");
+        let reader = Connection::open(&path).expect("open reader");
+        reader.execute_batch("BEGIN").expect("begin");
+        let before: i64 = reader
+            .query_row("SELECT COUNT(*) FROM invoices", [], |r| r.get(0))
+            .expect("count");
+        let mut writer = Connection::open(&path).expect("open writer");
+        for n in 0..10 {
+            write_one(&mut writer, n).expect("write_one");
+        }
+        // The reader's snapshot is unaffected and still consistent.
+        let during: i64 = reader
+            .query_row("SELECT COUNT(*) FROM invoices", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(
+            (before, during),
+            (stats.invoices as i64, stats.invoices as i64)
+        );
+        assert_eq!(check_invariants(&reader).expect("check"), None);
+        reader.execute_batch("COMMIT").expect("commit");
+        assert_eq!(check_invariants(&reader).expect("check"), None);
+        let after: i64 = reader
+            .query_row("SELECT COUNT(*) FROM invoices", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(after, before + 5);
     }
 }

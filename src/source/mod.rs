@@ -46,9 +46,9 @@ pub fn open(path: &Path, lock_timeout: Duration) -> Result<Connection> {
     require_dbpage()?;
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            Error::Source(format!("source database {shown} does not exist; check the path"))
-        }
+        std::io::ErrorKind::NotFound => Error::Source(format!(
+            "source database {shown} does not exist; check the path"
+        )),
         _ => Error::Source(format!("cannot read source database {shown}: {e}")),
     })?;
     if !meta.is_file() {
@@ -96,7 +96,11 @@ fn require_dbpage() -> Result<()> {
 }
 
 /// Reads every page of one consistent snapshot and sends them downstream in order.
-pub fn read_image(path: &Path, lock_timeout: Duration, tx: SyncSender<PageBatch>) -> Result<SourceImage> {
+pub fn read_image(
+    path: &Path,
+    lock_timeout: Duration,
+    tx: SyncSender<PageBatch>,
+) -> Result<SourceImage> {
     let conn = open(path, lock_timeout)?;
     let err = |e| sqlite_error(path, e, lock_timeout);
     let journal_mode: String = conn
@@ -131,8 +135,12 @@ fn read_in_transaction(
     let err = |e| sqlite_error(path, e, lock_timeout);
     // Counting rows first takes the read lock and checks the schema and b-trees can be read.
     let tables = count_rows(conn).map_err(err)?;
-    let page_size: u32 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(err)?;
-    let page_count = conn.query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0)).map_err(err)? as u64;
+    let page_size: u32 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .map_err(err)?;
+    let page_count = conn
+        .query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))
+        .map_err(err)? as u64;
     let ps = page_size as usize;
     let mut stmt = conn
         .prepare("SELECT pgno, data FROM sqlite_dbpage('main')")
@@ -140,10 +148,18 @@ fn read_in_transaction(
     let mut rows = stmt.query([]).map_err(err)?;
     let mut hasher = Sha256::new();
     let mut expected = 1u64;
-    let mut batch = PageBatch { first_pgno: 1, page_size: ps, data: Vec::with_capacity(ps * BATCH_PAGES) };
+    let mut batch = PageBatch {
+        first_pgno: 1,
+        page_size: ps,
+        data: Vec::with_capacity(ps * BATCH_PAGES),
+    };
     while let Some(row) = rows.next().map_err(err)? {
         let pgno = row.get::<_, i64>(0).map_err(err)? as u64;
-        let data = row.get_ref(1).map_err(err)?.as_blob().map_err(|e| err(e.into()))?;
+        let data = row
+            .get_ref(1)
+            .map_err(err)?
+            .as_blob()
+            .map_err(|e| err(e.into()))?;
         if pgno != expected || data.len() != ps {
             return Err(Error::Source(format!(
                 "source {} returned page {pgno} of {} bytes where page {expected} of {ps} was expected; the database may be corrupt",
@@ -157,7 +173,11 @@ fn read_in_transaction(
         if batch.data.len() == ps * BATCH_PAGES {
             let full = std::mem::replace(
                 &mut batch,
-                PageBatch { first_pgno: expected, page_size: ps, data: Vec::with_capacity(ps * BATCH_PAGES) },
+                PageBatch {
+                    first_pgno: expected,
+                    page_size: ps,
+                    data: Vec::with_capacity(ps * BATCH_PAGES),
+                },
             );
             if tx.send(full).is_err() {
                 return Err(Error::Internal("backup pipeline stopped".into()));

@@ -55,7 +55,11 @@ impl FaultyStorage {
     /// Faults that were planned but never fired.
     pub fn unexercised(&self) -> Vec<Fault> {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.faults.iter().filter(|(_, hit)| !hit).map(|(f, _)| f.clone()).collect()
+        st.faults
+            .iter()
+            .filter(|(_, hit)| !hit)
+            .map(|(f, _)| f.clone())
+            .collect()
     }
 
     /// How many calls of `op` have been made.

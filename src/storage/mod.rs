@@ -42,7 +42,11 @@ pub enum StorageError {
     PermissionDenied(String),
     InvalidKey(String),
     /// Anything else; `transient` says whether retrying may help.
-    Other { key: String, message: String, transient: bool },
+    Other {
+        key: String,
+        message: String,
+        transient: bool,
+    },
 }
 
 impl fmt::Display for StorageError {
@@ -107,7 +111,9 @@ pub fn open_target(target: &str) -> Result<std::sync::Arc<dyn Storage>, crate::E
         )));
     }
     if target.is_empty() {
-        return Err(crate::Error::Usage("empty target; give a repository directory".into()));
+        return Err(crate::Error::Usage(
+            "empty target; give a repository directory".into(),
+        ));
     }
     Ok(std::sync::Arc::new(LocalStorage::new(target)))
 }

@@ -26,17 +26,24 @@ impl Run {
     }
     #[track_caller]
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "ivault failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "ivault failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 }
 
 impl Env {
     pub fn new() -> Env {
-        Env { dir: tempfile::tempdir().expect("temp dir") }
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -71,22 +78,39 @@ impl Env {
     /// Generates a key and a repository encrypted to it; returns (identity path, repo path).
     pub fn key_and_repo(&self) -> (String, String) {
         let key = self.path("identity.txt");
-        let r = self.run(&["key", "generate", "--out", key.to_str().unwrap()]).ok();
+        let r = self
+            .run(&["key", "generate", "--out", key.to_str().unwrap()])
+            .ok();
         let recipient = r.stdout.trim().to_string();
         let repo = self.path("repo");
-        self.run(&["init", repo.to_str().unwrap(), "--recipient", &recipient]).ok();
-        (key.to_str().unwrap().to_string(), repo.to_str().unwrap().to_string())
+        self.run(&["init", repo.to_str().unwrap(), "--recipient", &recipient])
+            .ok();
+        (
+            key.to_str().unwrap().to_string(),
+            repo.to_str().unwrap().to_string(),
+        )
     }
 
     pub fn database(&self, name: &str, size_mb: u64, mode: JournalMode) -> PathBuf {
         let p = self.path(name);
-        generate::generate(&p, &GenerateOptions { size_mb, seed: 7, journal_mode: mode }).expect("generate");
+        generate::generate(
+            &p,
+            &GenerateOptions {
+                size_mb,
+                seed: 7,
+                journal_mode: mode,
+            },
+        )
+        .expect("generate");
         p
     }
 
     /// Every file under the temporary directory whose name contains `needle`.
     pub fn files_named(&self, needle: &str) -> Vec<PathBuf> {
-        walk(self.dir.path()).into_iter().filter(|p| p.to_string_lossy().contains(needle)).collect()
+        walk(self.dir.path())
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains(needle))
+            .collect()
     }
 }
 
@@ -113,12 +137,16 @@ pub fn sha256_file(p: &Path) -> String {
 /// Runs integrity_check and foreign_key_check on a database; returns the first problem.
 pub fn sqlite_checks(p: &Path) -> Option<String> {
     let c = rusqlite::Connection::open(p).expect("open");
-    let ic: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity_check");
+    let ic: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check");
     if ic != "ok" {
         return Some(format!("integrity_check: {ic}"));
     }
     let fk: i64 = c
-        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
         .expect("foreign_key_check");
     (fk != 0).then(|| format!("{fk} foreign key violations"))
 }
