@@ -270,8 +270,11 @@ fn dedup_pages(
         blobs: Vec::new(),
     };
     let mut segment: Vec<u8> = Vec::with_capacity(SEGMENT_PAGES * 32);
+    let blocked = std::cell::Cell::new(Duration::ZERO);
     let send = |job: &mut FrameJob, limit: usize| -> Result<()> {
         if job.data.len() >= limit && !job.blobs.is_empty() {
+            let t = Instant::now();
+            let _measure = Defer(|| blocked.set(blocked.get() + t.elapsed()));
             let full = FrameJob {
                 kind: job.kind,
                 data: std::mem::replace(
@@ -297,7 +300,9 @@ fn dedup_pages(
         }
         segment.clear();
     };
+    let mut busy = Duration::ZERO;
     for batch in pages {
+        let t = Instant::now();
         for page in batch.data.chunks(batch.page_size) {
             let id = sha256(page);
             segment.extend_from_slice(&id);
@@ -313,7 +318,12 @@ fn dedup_pages(
                 send(&mut tree, TREE_FRAME_BYTES)?;
             }
         }
+        busy += t.elapsed();
     }
+    tracing::debug!(
+        "hasher busy {busy:?}, of which blocked on compression {:?}",
+        blocked.get()
+    );
     if !segment.is_empty() {
         add_segment(&mut segment, &mut tree, &mut known, &mut res);
     }
@@ -329,11 +339,16 @@ fn compress_frames(
 ) -> Result<()> {
     let mut compressor = zstd::bulk::Compressor::new(level)
         .map_err(|e| Error::Internal(format!("zstd failed: {e}")))?;
+    let mut busy = Duration::ZERO;
     loop {
         let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
             Ok(job) => job,
-            Err(_) => return Ok(()),
+            Err(_) => {
+                tracing::debug!("compressor busy {busy:?}");
+                return Ok(());
+            }
         };
+        let t = Instant::now();
         let compressed = compressor
             .compress(&job.data)
             .map_err(|e| Error::Internal(format!("zstd failed: {e}")))?;
@@ -343,6 +358,7 @@ fn compress_frames(
             uncompressed_len: job.data.len() as u32,
             blobs: job.blobs,
         };
+        busy += t.elapsed();
         tx.send(frame)
             .map_err(|_| Error::Internal(PIPELINE_STOPPED.into()))?;
     }
@@ -356,6 +372,7 @@ fn store_packs(
 ) -> Result<(Vec<PackRecord>, u64)> {
     let mut records = Vec::new();
     let mut stored = 0u64;
+    let mut busy = Duration::ZERO;
     let mut data = PackBuilder::new(BlobKind::Data, PACK_BYTES + DATA_FRAME_BYTES);
     let mut tree = PackBuilder::new(BlobKind::Tree, 0);
     let mut flush = |builder: &mut PackBuilder, kind: BlobKind| -> Result<()> {
@@ -367,6 +384,7 @@ fn store_packs(
         } else {
             0
         };
+        let t = Instant::now();
         let full = std::mem::replace(builder, PackBuilder::new(kind, cap));
         let (plain, table) = full.finish();
         let sealed = sealer.encrypt(&plain)?;
@@ -380,6 +398,7 @@ fn store_packs(
             table,
         });
         failpoint::hit("pack-written");
+        busy += t.elapsed();
         Ok(())
     };
     // On error, returning drops `rx`, which stops the compressors and, in turn, the reader.
@@ -396,6 +415,8 @@ fn store_packs(
     }
     flush(&mut data, BlobKind::Data)?;
     flush(&mut tree, BlobKind::Tree)?;
+    drop(flush);
+    tracing::debug!("packer busy {busy:?}");
     Ok((records, stored))
 }
 
@@ -408,4 +429,13 @@ fn hostname() -> String {
         .map(|s| s.trim().to_string())
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Runs a closure when dropped.
+struct Defer<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Defer<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
 }

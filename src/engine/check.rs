@@ -256,13 +256,15 @@ fn open_pack(
         codec::OpenError::WrongKey => "pack is not encrypted to this identity".to_string(),
         codec::OpenError::Damaged(why) => format!("pack does not decrypt: {why}"),
     })?;
-    let (table, frames) = pack::parse(&plain).map_err(|_| "pack table is malformed".to_string())?;
-    if table != p.table {
+    let (layout, frames) =
+        pack::parse(&plain).map_err(|_| "pack table is malformed".to_string())?;
+    if !layout.same_layout(&p.table) {
         return Err("pack table differs from the index".into());
     }
+    // Blob ids come from the index; hashing every blob proves the pack holds exactly those.
     let mut out = Vec::new();
     let mut off = 0usize;
-    for f in &table.frames {
+    for f in &p.table.frames {
         let end = off + f.compressed_len as usize;
         let data = pack::open_frame(&frames[off..end], f)?;
         if !pack::verify_frame(&data, f).is_empty() {

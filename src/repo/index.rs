@@ -2,7 +2,7 @@
 //! written per backup run, after its packs and before its snapshot manifest.
 
 use super::binary::{Hash, Reader, Truncated, Writer};
-use super::pack::{BlobKind, PackTable};
+use super::pack::{BlobKind, Ids, PackTable};
 use std::collections::HashMap;
 
 const MAGIC: &[u8; 4] = b"IVIX";
@@ -24,7 +24,7 @@ pub fn encode(packs: &[PackRecord]) -> Vec<u8> {
     for p in packs {
         w.bytes(&p.id);
         w.u64(p.size);
-        p.table.encode(&mut w);
+        p.table.encode(&mut w, Ids::With);
     }
     w.0
 }
@@ -39,7 +39,7 @@ pub fn decode(data: &[u8]) -> Result<Vec<PackRecord>, Truncated> {
     for _ in 0..n {
         let id = r.hash()?;
         let size = r.u64()?;
-        let table = PackTable::decode(&mut r)?;
+        let table = PackTable::decode(&mut r, Ids::With)?;
         packs.push(PackRecord { id, size, table });
     }
     if !r.is_empty() {

@@ -28,8 +28,16 @@ pub struct PackTable {
     pub frames: Vec<FrameInfo>,
 }
 
+/// Whether an encoded table carries blob ids. Indexes do; the copy inside a pack does not,
+/// since ids can be recomputed by hashing the blobs and would only add 32 bytes per page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ids {
+    With,
+    Without,
+}
+
 impl PackTable {
-    pub fn encode(&self, w: &mut Writer) {
+    pub fn encode(&self, w: &mut Writer, ids: Ids) {
         w.u8(self.kind as u8);
         w.u32(self.frames.len() as u32);
         for f in &self.frames {
@@ -37,13 +45,16 @@ impl PackTable {
             w.u32(f.uncompressed_len);
             w.u32(f.blobs.len() as u32);
             for (id, len) in &f.blobs {
-                w.bytes(id);
+                if ids == Ids::With {
+                    w.bytes(id);
+                }
                 w.u32(*len);
             }
         }
     }
 
-    pub fn decode(r: &mut Reader) -> Result<Self, Truncated> {
+    /// Decodes a table; without ids, every blob id reads as zeros.
+    pub fn decode(r: &mut Reader, ids: Ids) -> Result<Self, Truncated> {
         let kind = match r.u8()? {
             0 => BlobKind::Data,
             1 => BlobKind::Tree,
@@ -57,7 +68,12 @@ impl PackTable {
             let nb = r.u32()? as usize;
             let mut blobs = Vec::with_capacity(nb.min(1 << 16));
             for _ in 0..nb {
-                blobs.push((r.hash()?, r.u32()?));
+                let id = if ids == Ids::With {
+                    r.hash()?
+                } else {
+                    [0u8; 32]
+                };
+                blobs.push((id, r.u32()?));
             }
             frames.push(FrameInfo {
                 compressed_len,
@@ -66,6 +82,18 @@ impl PackTable {
             });
         }
         Ok(PackTable { kind, frames })
+    }
+
+    /// Same kind, frames and blob lengths; ids are not compared.
+    pub fn same_layout(&self, other: &PackTable) -> bool {
+        self.kind == other.kind
+            && self.frames.len() == other.frames.len()
+            && self.frames.iter().zip(&other.frames).all(|(a, b)| {
+                a.compressed_len == b.compressed_len
+                    && a.uncompressed_len == b.uncompressed_len
+                    && a.blobs.len() == b.blobs.len()
+                    && a.blobs.iter().zip(&b.blobs).all(|(x, y)| x.1 == y.1)
+            })
     }
 
     pub fn blob_count(&self) -> usize {
@@ -112,7 +140,7 @@ impl PackBuilder {
         let PackBuilder { buf, table } = self;
         let mut w = Writer(buf);
         let start = w.0.len();
-        table.encode(&mut w);
+        table.encode(&mut w, Ids::Without);
         let table_len = (w.0.len() - start) as u32;
         w.u32(table_len);
         w.bytes(TRAILER_MAGIC);
@@ -120,7 +148,7 @@ impl PackBuilder {
     }
 }
 
-/// Splits a decrypted pack into its table and frame region.
+/// Splits a decrypted pack into its table (without blob ids) and frame region.
 pub fn parse(plain: &[u8]) -> Result<(PackTable, &[u8]), Truncated> {
     if plain.len() < 8 || &plain[plain.len() - 4..] != TRAILER_MAGIC {
         return Err(Truncated);
@@ -129,7 +157,7 @@ pub fn parse(plain: &[u8]) -> Result<(PackTable, &[u8]), Truncated> {
     let table_len = lenr.u32()? as usize;
     let table_start = plain.len().checked_sub(8 + table_len).ok_or(Truncated)?;
     let mut r = Reader::new(&plain[table_start..plain.len() - 8]);
-    let table = PackTable::decode(&mut r)?;
+    let table = PackTable::decode(&mut r, Ids::Without)?;
     let frames_len: u64 = table.frames.iter().map(|f| f.compressed_len as u64).sum();
     if frames_len != table_start as u64 || !r.is_empty() {
         return Err(Truncated);

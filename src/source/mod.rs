@@ -148,6 +148,8 @@ fn read_in_transaction(
     let mut rows = stmt.query([]).map_err(err)?;
     let mut hasher = Sha256::new();
     let mut expected = 1u64;
+    let started = Instant::now();
+    let mut blocked = Duration::ZERO;
     let mut batch = PageBatch {
         first_pgno: 1,
         page_size: ps,
@@ -179,14 +181,20 @@ fn read_in_transaction(
                     data: Vec::with_capacity(ps * BATCH_PAGES),
                 },
             );
+            let t = Instant::now();
             if tx.send(full).is_err() {
                 return Err(Error::Internal("backup pipeline stopped".into()));
             }
+            blocked += t.elapsed();
         }
     }
     if !batch.data.is_empty() && tx.send(batch).is_err() {
         return Err(Error::Internal("backup pipeline stopped".into()));
     }
+    tracing::debug!(
+        "reader took {:?}, of which blocked downstream {blocked:?}",
+        started.elapsed()
+    );
     if expected - 1 != page_count {
         return Err(Error::Source(format!(
             "source {} has {page_count} pages but {} were read; the database may be corrupt",

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Turn the measurements bench/run.sh left in its work directory into docs/BENCHMARKS.md.
+
+Usage: report.py WORKDIR > BENCHMARKS.md   (standard library only)
+"""
+import datetime
+import json
+import pathlib
+import sys
+
+MIB = 1024 * 1024
+TOOLS = [
+    ("ivault", "ivault"),
+    ("diy", "DIY (sqlite3 .backup | zstd -3 -T0 | age)"),
+    ("restic", "restic 0.14"),
+    ("borg", "borg 1.2"),
+]
+PEERS = ["diy", "restic", "borg"]
+SHORT = {"diy": "DIY", "restic": "restic", "borg": "borg"}
+
+
+def load(work):
+    r = {}
+    for line in (work / "results.txt").read_text().splitlines():
+        key, value = line.split(" ", 1)
+        r[key] = float(value)
+    return r
+
+
+def read_lock_ms(work, step):
+    report = json.loads((work / "logs" / f"{step}.out").read_text())
+    return report[0]["read_lock_ms"], report[0]["kind"]
+
+
+def cell(text):
+    """Markdown table cells cannot hold a bare |."""
+    return text.replace("|", "\\|")
+
+
+def ratio(a, b):
+    return a / b if b > 0 else float("inf")
+
+
+def verdict(ok):
+    return "PASS" if ok else "FAIL"
+
+
+def main():
+    work = pathlib.Path(sys.argv[1])
+    r = load(work)
+    machine = (work / "machine.txt").read_text().strip().splitlines()
+
+    def peak_rss(t):
+        return max(r[f"{t}_{s}_rss"] for s in ("full", "incr", "restore")) / 1024
+
+    out = []
+    p = out.append
+    p("# Benchmarks: ivault against DIY, restic and borg")
+    p("")
+    p(f"Date: {datetime.date.today().isoformat()}. Repeat with `bench/run.sh {int(r['size_mb'])}`.")
+    p("")
+    p("Machine and versions:")
+    p("")
+    for m in machine:
+        p(f"- {m}")
+    p("")
+    p(f"- Database: {int(r['size_mb'])} MiB requested, {r['db_bytes'] / MIB:.1f} MiB "
+      f"({int(r['db_bytes'])} bytes) generated (WAL, seed 1); "
+      f"{r['db2_bytes'] / MIB:.1f} MiB after the day of business (seed 2).")
+    p(f"- Reference stored size, `zstd -3 -T0` of the file: {r['zstd3_bytes'] / MIB:.1f} MiB "
+      f"({int(r['zstd3_bytes'])} bytes).")
+    p("")
+    p("| tool | full backup s | full stored MiB | incremental s | incremental added MiB | restore s | peak RSS MiB |")
+    p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for t, name in TOOLS:
+        p(f"| {cell(name)} | {r[t + '_full_s']:.2f} | {r[t + '_full_bytes'] / MIB:.1f} | "
+          f"{r[t + '_incr_s']:.2f} | {r[t + '_incr_bytes'] / MIB:.1f} | "
+          f"{r[t + '_restore_s']:.2f} | {peak_rss(t):.0f} |")
+    p("")
+    full_lock, _ = read_lock_ms(work, "ivault_full")
+    incr_lock, incr_kind = read_lock_ms(work, "ivault_incr")
+    p(f"ivault read lock held: full {full_lock} ms, incremental {incr_lock} ms ({incr_kind}).")
+    p("")
+
+    fastest_full = min(PEERS, key=lambda t: r[t + "_full_s"])
+    fastest_restore = min(PEERS, key=lambda t: r[t + "_restore_s"])
+    checks = [
+        (f"full time ÷ fastest peer's ({SHORT[fastest_full]})",
+         ratio(r["ivault_full_s"], r[fastest_full + "_full_s"]), "≤ 0.75", lambda x: x <= 0.75),
+        ("full stored ÷ zstd -3 of the file",
+         ratio(r["ivault_full_bytes"], r["zstd3_bytes"]), "≤ 1.10", lambda x: x <= 1.10),
+        ("incremental time ÷ restic's",
+         ratio(r["ivault_incr_s"], r["restic_incr_s"]), "≤ 0.20", lambda x: x <= 0.20),
+        ("incremental added bytes ÷ restic's",
+         ratio(r["ivault_incr_bytes"], r["restic_incr_bytes"]), "≤ 0.20", lambda x: x <= 0.20),
+        (f"restore time ÷ fastest peer's ({SHORT[fastest_restore]})",
+         ratio(r["ivault_restore_s"], r[fastest_restore + "_restore_s"]), "< 1.00", lambda x: x < 1.0),
+    ]
+    p("## Ratios (ivault)")
+    p("")
+    p("| measure | value | target | result |")
+    p("| --- | ---: | --- | --- |")
+    for what, value, target, ok in checks:
+        p(f"| {cell(what)} | {value:.2f} | {target} | {verdict(ok(value))} |")
+    rss = peak_rss("ivault")
+    p(f"| peak RSS MiB | {rss:.0f} | ≤ 256 | {verdict(rss <= 256)} |")
+    p("")
+    p("Notes:")
+    p("")
+    p("- DIY, restic and borg back up a `sqlite3 .backup` copy (the copy's time is included); "
+      "ivault reads the live file. DIY has no incremental: its \"incremental\" is a second full copy.")
+    p(f"- restic repository format: version {int(r['restic_repo_version'])} (restic's default"
+      + ("; version 1 stores data uncompressed)." if r["restic_repo_version"] == 1 else ")."))
+    p("- Warm page cache. Peak RSS is GNU time's `%M`: for a pipeline, the largest single process, "
+      "not the sum. Added bytes = repository size after minus before (`du -sb`).")
+    p("- Every restore is checked: peers' restored files match the staged copy's SHA-256; "
+      "ivault's passes `integrity_check` and has the live database's invoice count.")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: ivault against the backups a user would otherwise build
+# (sqlite3 .backup | zstd | age, restic, borg) on the same live SQLite invoice database.
+#
+# Usage: bench/run.sh [SIZE_MB]        (default 1024; docs/BENCHMARKS.md is made with 1024)
+# Env:   BENCH_DIR  work directory, wiped at start   (default /tmp/ivault-bench)
+#        BENCH_DOC  where the Markdown report goes   (default <repo>/docs/BENCHMARKS.md)
+#
+# Every tool sees the same two database states: all full backups run first, then one
+# "day of business" changes the live database, then all incrementals, then all restores.
+set -euo pipefail
+
+SIZE_MB="${1:-1024}"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+W="${BENCH_DIR:-/tmp/ivault-bench}"
+DOC="${BENCH_DOC:-$REPO_ROOT/docs/BENCHMARKS.md}"
+IVAULT="$REPO_ROOT/target/release/ivault"
+RESULTS="$W/results.txt"   # "key value" lines, read by bench/report.py
+DB="$W/db.sqlite"          # the live database every tool backs up
+
+log() { printf '\n== %s\n' "$*" >&2; }
+die() { printf 'bench: FAIL: %s\n' "$*" >&2; exit 1; }
+record() { printf '%s %s\n' "$1" "$2" >> "$RESULTS"; }
+bytes_of() { du -sb "$1" | cut -f1; }
+
+# --- setup -------------------------------------------------------------------------------
+
+install_peers() {
+  local missing=()
+  command -v restic  >/dev/null || missing+=(restic)
+  command -v borg    >/dev/null || missing+=(borgbackup)
+  command -v age     >/dev/null || missing+=(age)
+  command -v zstd    >/dev/null || missing+=(zstd)
+  command -v sqlite3 >/dev/null || missing+=(sqlite3)
+  [[ -x /usr/bin/time ]]        || missing+=(time)   # GNU time, for wall time and peak RSS
+  ((${#missing[@]} == 0)) && return 0
+  log "installing ${missing[*]}"
+  local sudo=""; ((EUID == 0)) || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+build_ivault() {
+  log "cargo build --release"
+  (cd "$REPO_ROOT" && cargo build --release)
+  [[ -x "$IVAULT" ]] || die "no binary at $IVAULT"
+}
+
+fresh_workdir() {
+  # Guard the rm -rf: the directory comes from the environment.
+  [[ "$W" == /* && "$W" != "/" && "$W" != "$REPO_ROOT" ]] || die "BENCH_DIR must be an absolute path, not / or the repo"
+  rm -rf "$W"
+  mkdir -p "$W"/{times,logs,ivault,diy,restic,borg}
+  : > "$RESULTS"
+}
+
+machine_facts() {
+  local cpu
+  cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  {
+    echo "cores: $(nproc)"
+    echo "cpu: $cpu"
+    echo "memory: $(free -g | awk '/^Mem:/ {print $2}') GiB"
+    echo "ivault: $("$IVAULT" --version | cut -d' ' -f2) (git $(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo unknown))"
+    echo "sqlite3: $(sqlite3 --version | cut -d' ' -f1)"
+    echo "zstd: $(zstd --version | grep -o 'v[0-9.]*' | head -n1)"
+    echo "age: $(age --version)"
+    echo "restic: $(restic version | cut -d' ' -f2-)"
+    echo "borg: $(borg --version | cut -d' ' -f2)"
+    echo "kernel: $(uname -r)"
+  } > "$W/machine.txt"
+  cat "$W/machine.txt"
+}
+
+# --- measuring -----------------------------------------------------------------------------
+
+# timed KEY CMD...: run CMD under GNU time; record KEY_s (wall seconds) and KEY_rss (peak
+# RSS KiB of the largest process in it). stdout/stderr go to logs/KEY.out and logs/KEY.err.
+# Pipelines are passed as `bash -o pipefail -c '...'` so every stage is inside the timing.
+timed() {
+  local key="$1"; shift
+  local tf="$W/times/$key"
+  if ! /usr/bin/time -f '%e %M' -o "$tf" "$@" > "$W/logs/$key.out" 2> "$W/logs/$key.err"; then
+    tail -n 20 "$W/logs/$key.err" >&2
+    die "$key failed: $*"
+  fi
+  local secs rss
+  read -r secs rss < <(tail -n 1 "$tf")
+  record "${key}_s" "$secs"
+  record "${key}_rss" "$rss"
+  printf '%-16s %8s s %8s KiB\n' "$key" "$secs" "$rss" >&2
+}
+
+# Staging command shared by DIY, restic and borg: a consistent copy of the live database
+# (a live file cannot be compressed or deduplicated directly without risking a torn copy).
+stage_cmd() { printf 'rm -f staged.sqlite && sqlite3 %q ".backup staged.sqlite"' "$DB"; }
+
+# --- database ------------------------------------------------------------------------------
+
+make_database() {
+  log "generating ${SIZE_MB} MiB database"
+  "$IVAULT" demo generate --out "$DB" --size-mb "$SIZE_MB" --seed 1 --journal wal >&2
+  record db_bytes "$(stat -c %s "$DB")"
+  # Reference for "how small can a plain compressor get the file": zstd -3 of the image.
+  record zstd3_bytes "$(zstd -3 -T0 -q -c "$DB" | wc -c)"
+}
+
+day_of_business() {
+  log "day of business"
+  "$IVAULT" demo business --db "$DB" --seed 2 >&2
+  record db2_bytes "$(stat -c %s "$DB")"
+}
+
+invoice_count() { sqlite3 -readonly "$1" 'SELECT count(*) FROM invoices'; }
+
+# --- ivault ------------------------------------------------------------------------------
+
+IV=("$IVAULT" --state-dir "$W/ivault/state")
+
+ivault_setup() {
+  RECIPIENT="$("${IV[@]}" key generate --out "$W/key.txt" 2>/dev/null)"
+  "${IV[@]}" init "$W/ivault/repo" --recipient "$RECIPIENT" >/dev/null
+}
+
+ivault_full() {
+  timed ivault_full "${IV[@]}" backup "$DB" --to "$W/ivault/repo" --full --json
+  record ivault_full_bytes "$(bytes_of "$W/ivault/repo")"
+}
+
+ivault_incr() {
+  local before; before="$(bytes_of "$W/ivault/repo")"
+  timed ivault_incr "${IV[@]}" backup "$DB" --to "$W/ivault/repo" --json
+  record ivault_incr_bytes "$(( $(bytes_of "$W/ivault/repo") - before ))"
+}
+
+ivault_restore() {
+  local out="$W/ivault/restored.sqlite"
+  timed ivault_restore "${IV[@]}" restore latest --repo "$W/ivault/repo" --identity "$W/key.txt" --to "$out"
+  # ivault restores the live page image, whose bytes differ from a .backup copy, so
+  # compare content instead of a hash.
+  [[ "$(sqlite3 "$out" 'PRAGMA integrity_check')" == ok ]] || die "ivault restore: integrity_check"
+  [[ "$(invoice_count "$out")" == "$(invoice_count "$DB")" ]] || die "ivault restore: invoice count differs"
+}
+
+# --- DIY: sqlite3 .backup | zstd -3 -T0 | age ------------------------------------------------
+
+diy_run() {  # diy_run KEY OUTFILE: stage, compress and encrypt one full copy
+  (cd "$W/diy" && timed "$1" bash -o pipefail -c \
+    "$(stage_cmd) && zstd -3 -T0 -q -c staged.sqlite | age -r $RECIPIENT > $2")
+  sha256sum < "$W/diy/staged.sqlite" | cut -d' ' -f1 > "$W/diy/staged.sha256"
+}
+
+diy_full() {
+  diy_run diy_full full.zst.age
+  record diy_full_bytes "$(bytes_of "$W/diy/full.zst.age")"
+}
+
+diy_incr() {  # no incremental exists: a second full copy is what the user would keep
+  diy_run diy_incr full2.zst.age
+  record diy_incr_bytes "$(bytes_of "$W/diy/full2.zst.age")"
+}
+
+diy_restore() {
+  (cd "$W/diy" && timed diy_restore bash -o pipefail -c \
+    "age -d -i $(printf %q "$W/key.txt") full2.zst.age | zstd -d -q -o restored.sqlite")
+  same_sha diy "$W/diy/restored.sqlite" "$W/diy/staged.sha256"
+}
+
+same_sha() {  # same_sha TOOL FILE SHAFILE: a restore must give back the staged bytes exactly
+  [[ -f "$2" ]] || die "$1 restore: $2 missing"
+  [[ "$(sha256sum < "$2" | cut -d' ' -f1)" == "$(cat "$3")" ]] || die "$1 restore: SHA-256 differs from the staged copy"
+}
+
+# --- restic ------------------------------------------------------------------------------
+
+export RESTIC_REPOSITORY="$W/restic/repo" RESTIC_PASSWORD=bench RESTIC_CACHE_DIR="$W/restic/cache"
+
+restic_setup() {
+  restic init > "$W/logs/restic_init.log" 2>&1 || die "restic init: $(tail -n 5 "$W/logs/restic_init.log")"
+  # Record the repository format restic chose by default (v1 has no compression).
+  record restic_repo_version "$(restic cat config | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')"
+}
+
+restic_run() {  # restic_run KEY: stage, then back up the staged copy (same path each time)
+  (cd "$W/restic" && timed "$1" bash -o pipefail -c "$(stage_cmd) && restic backup --host bench staged.sqlite")
+  sha256sum < "$W/restic/staged.sqlite" | cut -d' ' -f1 > "$W/restic/staged.sha256"
+}
+
+restic_full() {
+  restic_run restic_full
+  record restic_full_bytes "$(bytes_of "$W/restic/repo")"
+}
+
+restic_incr() {
+  local before; before="$(bytes_of "$W/restic/repo")"
+  restic_run restic_incr
+  record restic_incr_bytes "$(( $(bytes_of "$W/restic/repo") - before ))"
+}
+
+restic_restore() {
+  timed restic_restore restic restore latest --target "$W/restic/restored"
+  # restic re-creates the absolute path of the backed-up file under the target.
+  same_sha restic "$(find "$W/restic/restored" -name staged.sqlite -type f | head -n1)" "$W/restic/staged.sha256"
+}
+
+# --- borg --------------------------------------------------------------------------------
+
+export BORG_REPO="$W/borg/repo" BORG_PASSPHRASE=bench BORG_BASE_DIR="$W/borg/base" \
+  BORG_RELOCATED_REPO_ACCESS_IS_OK=yes BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
+
+borg_setup() {
+  borg init -e repokey > "$W/logs/borg_init.log" 2>&1 || die "borg init: $(tail -n 5 "$W/logs/borg_init.log")"
+}
+
+borg_run() {  # borg_run KEY ARCHIVE
+  (cd "$W/borg" && timed "$1" bash -o pipefail -c \
+    "$(stage_cmd) && borg create --compression zstd,3 ::$2 staged.sqlite")
+  sha256sum < "$W/borg/staged.sqlite" | cut -d' ' -f1 > "$W/borg/staged.sha256"
+}
+
+borg_full() {
+  borg_run borg_full full
+  record borg_full_bytes "$(bytes_of "$W/borg/repo")"
+}
+
+borg_incr() {
+  local before; before="$(bytes_of "$W/borg/repo")"
+  borg_run borg_incr incr
+  record borg_incr_bytes "$(( $(bytes_of "$W/borg/repo") - before ))"
+}
+
+borg_restore() {
+  mkdir -p "$W/borg/restored"
+  (cd "$W/borg/restored" && timed borg_restore borg extract ::incr)
+  same_sha borg "$W/borg/restored/staged.sqlite" "$W/borg/staged.sha256"
+}
+
+# --- main --------------------------------------------------------------------------------
+
+main() {
+  install_peers
+  build_ivault
+  fresh_workdir
+  log "machine"
+  machine_facts
+  record size_mb "$SIZE_MB"
+  make_database
+
+  ivault_setup; restic_setup; borg_setup
+
+  log "full backups"
+  ivault_full; diy_full; restic_full; borg_full
+  day_of_business
+  log "incremental backups"
+  ivault_incr; diy_incr; restic_incr; borg_incr
+  log "restores"
+  ivault_restore; diy_restore; restic_restore; borg_restore
+
+  mkdir -p "$(dirname "$DOC")"
+  python3 "$REPO_ROOT/bench/report.py" "$W" > "$DOC"
+  log "report ($DOC)"
+  cat "$DOC"
+}
+
+main
