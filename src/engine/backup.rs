@@ -415,7 +415,6 @@ fn store_packs(
     }
     flush(&mut data, BlobKind::Data)?;
     flush(&mut tree, BlobKind::Tree)?;
-    drop(flush);
     tracing::debug!("packer busy {busy:?}");
     Ok((records, stored))
 }
