@@ -222,3 +222,36 @@ fn human_output_lists_the_damage() {
     assert!(r.stdout.contains(&d.full[..12]));
     assert!(r.stdout.contains("the repository is damaged"));
 }
+
+#[test]
+fn a_source_that_fails_integrity_check_is_caught_at_restore() {
+    let env = Env::new();
+    let (key, repo) = env.key_and_repo();
+    let db = env.path("inconsistent.sqlite");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t (a INTEGER, b INTEGER);
+         CREATE INDEX t_a ON t(a);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+         INSERT INTO t SELECT i, 2000 - i FROM n;
+         PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET sql = 'CREATE INDEX t_a ON t(b)' WHERE name = 't_a';",
+    )
+    .unwrap();
+    drop(conn);
+    // Every page reads fine, so the backup succeeds; the index no longer matches its table.
+    env.run(&["backup", db.to_str().unwrap(), "--to", &repo]).ok();
+    let base = ["--repo", repo.as_str(), "--identity", key.as_str()];
+    let mut a = vec!["restore", "latest", "--to", "out.sqlite"];
+    a.extend_from_slice(&base);
+    let r = env.run(&a);
+    assert_eq!(r.code, INTEGRITY, "{}", r.stderr);
+    assert!(r.stderr.contains("integrity_check"), "{}", r.stderr);
+    assert!(!env.path("out.sqlite").exists());
+    assert!(env.files_named(".ivault-").is_empty());
+    // The bytes are still exactly the snapshot's: skipping the check restores them.
+    a.push("--skip-integrity-check");
+    let r = env.run(&a).ok();
+    assert!(r.stdout.contains("integrity_check skipped"), "{}", r.stdout);
+    assert_eq!(common::sha256_file(&env.path("out.sqlite")), common::sha256_file(&db));
+}
