@@ -240,7 +240,8 @@ fn a_source_that_fails_integrity_check_is_caught_at_restore() {
     .unwrap();
     drop(conn);
     // Every page reads fine, so the backup succeeds; the index no longer matches its table.
-    env.run(&["backup", db.to_str().unwrap(), "--to", &repo]).ok();
+    env.run(&["backup", db.to_str().unwrap(), "--to", &repo])
+        .ok();
     let base = ["--repo", repo.as_str(), "--identity", key.as_str()];
     let mut a = vec!["restore", "latest", "--to", "out.sqlite"];
     a.extend_from_slice(&base);
@@ -253,5 +254,8 @@ fn a_source_that_fails_integrity_check_is_caught_at_restore() {
     a.push("--skip-integrity-check");
     let r = env.run(&a).ok();
     assert!(r.stdout.contains("integrity_check skipped"), "{}", r.stdout);
-    assert_eq!(common::sha256_file(&env.path("out.sqlite")), common::sha256_file(&db));
+    assert_eq!(
+        common::sha256_file(&env.path("out.sqlite")),
+        common::sha256_file(&db)
+    );
 }

@@ -160,11 +160,17 @@ pub fn backup(
             let tx = done_tx.clone();
             compressors.push(s.spawn(move || compress_frames(&rx, &tx, level)));
         }
+        // Only the compressors may hold the receiver: if they all die, the hasher's sends fail
+        // instead of blocking forever.
+        drop(frame_rx);
         drop(done_tx);
         let packer = store_packs(done_rx, repo, &sealer);
         let image = join(reader.join());
         let dedup = join(hasher.join());
-        let compressed: Result<()> = compressors.into_iter().try_for_each(|c| join(c.join()));
+        // Join every compressor before looking at results: an unjoined panicked thread would
+        // make the scope itself panic.
+        let joined: Vec<Result<()>> = compressors.into_iter().map(|c| join(c.join())).collect();
+        let compressed: Result<()> = joined.into_iter().collect();
         // The reader's error (the source) explains a failure best, then storage, then the rest.
         let errors = [
             image.as_ref().err(),
