@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::repo::binary::{sha256, Hash};
 use crate::repo::index::{Index, IndexedPack};
 use crate::repo::keys::Keyring;
-use crate::repo::pack::BlobKind;
+use crate::repo::pack::{BlobKind, PackTable};
 use crate::repo::{codec, pack, parse_hash, Repository};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -59,9 +59,16 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
     report.snapshots = snapshot_ids.len();
 
     let mut index = Index::default();
+    // Check compares each pack with its table; the shared index keeps only what reads need.
+    let mut tables: HashMap<Hash, PackTable> = HashMap::new();
     for (id, _) in &index_ids {
         match repo.read_index(keys, id) {
-            Ok(recs) => recs.into_iter().for_each(|r| index.add(r)),
+            Ok(recs) => {
+                for r in recs {
+                    index.add(&r);
+                    tables.entry(r.id).or_insert(r.table);
+                }
+            }
             Err(e) if e.exit_code() == crate::error::exit::KEY => return Err(e),
             Err(e) => problem(format!("index/{id}"), e.message().to_string(), &[]),
         }
@@ -118,7 +125,7 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
             continue;
         }
         tree_packs_read.insert(i);
-        match open_pack(repo, keys, p) {
+        match open_pack(repo, keys, p, &tables) {
             Ok(blobs) => {
                 for (h, bytes) in blobs {
                     if tree_blobs.contains(&h) {
@@ -158,7 +165,7 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
             s.spawn(|| loop {
                 let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
                 let Some(p) = next else { return };
-                if let Err(why) = open_pack(repo, keys, index.pack(p)) {
+                if let Err(why) = open_pack(repo, keys, index.pack(p), &tables) {
                     found
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -246,6 +253,7 @@ fn open_pack(
     repo: &Repository,
     keys: &Keyring,
     p: &IndexedPack,
+    tables: &HashMap<Hash, PackTable>,
 ) -> std::result::Result<Vec<(Hash, Vec<u8>)>, String> {
     let key = pack::key(&p.id);
     let sealed = repo.get(&key).map_err(|e| e.message().to_string())?;
@@ -258,13 +266,16 @@ fn open_pack(
     })?;
     let (layout, frames) =
         pack::parse(&plain).map_err(|_| "pack table is malformed".to_string())?;
-    if !layout.same_layout(&p.table) {
+    let table = tables
+        .get(&p.id)
+        .ok_or_else(|| "pack is in no index".to_string())?;
+    if !layout.same_layout(table) {
         return Err("pack table differs from the index".into());
     }
     // Blob ids come from the index; hashing every blob proves the pack holds exactly those.
     let mut out = Vec::new();
     let mut off = 0usize;
-    for f in &p.table.frames {
+    for f in &table.frames {
         let end = off + f.compressed_len as usize;
         let data = pack::open_frame(&frames[off..end], f)?;
         if !pack::verify_frame(&data, f).is_empty() {

@@ -72,7 +72,6 @@ pub struct IndexedPack {
     pub size: u64,
     pub kind: BlobKind,
     pub frames: Vec<FrameLocation>,
-    pub table: PackTable,
 }
 
 /// All indexes of a repository merged: blob id → location.
@@ -88,7 +87,7 @@ pub struct Index {
 
 impl Index {
     /// Adds a pack; a pack listed by two indexes is kept once.
-    pub fn add(&mut self, rec: PackRecord) {
+    pub fn add(&mut self, rec: &PackRecord) {
         if self.by_pack.contains_key(&rec.id) {
             return;
         }
@@ -127,7 +126,6 @@ impl Index {
             size: rec.size,
             kind: rec.table.kind,
             frames,
-            table: rec.table,
         });
     }
 
@@ -150,5 +148,75 @@ impl Index {
 
     pub fn blob_count(&self) -> usize {
         self.blobs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::pack::FrameInfo;
+
+    fn record(seed: u8) -> PackRecord {
+        PackRecord {
+            id: [seed; 32],
+            size: 1000 + seed as u64,
+            table: PackTable {
+                kind: BlobKind::Data,
+                frames: vec![
+                    FrameInfo {
+                        compressed_len: 10,
+                        uncompressed_len: 8,
+                        blobs: vec![([seed + 1; 32], 4), ([seed + 2; 32], 4)],
+                    },
+                    FrameInfo {
+                        compressed_len: 5,
+                        uncompressed_len: 4,
+                        blobs: vec![([seed + 3; 32], 4)],
+                    },
+                ],
+            },
+        }
+    }
+
+    #[test]
+    fn an_index_round_trips_and_locates_blobs() {
+        let bytes = encode(&[record(10), record(50)]);
+        assert_eq!(&bytes[..5], b"IVIX\x01");
+        let recs = decode(&bytes).unwrap();
+        let mut idx = Index::default();
+        recs.iter().for_each(|r| idx.add(r));
+        let loc = idx.locate(&[12u8; 32]).unwrap();
+        assert_eq!((loc.pack, loc.frame, loc.offset, loc.len), (0, 0, 4, 4));
+        let loc = idx.locate(&[53u8; 32]).unwrap();
+        assert_eq!((loc.pack, loc.frame, loc.offset), (1, 1, 0));
+        assert_eq!(idx.pack(1).frames[1].offset, 10);
+        assert!(idx.locate(&[99u8; 32]).is_none());
+    }
+
+    #[test]
+    fn every_copy_of_a_blob_is_remembered() {
+        let mut idx = Index::default();
+        idx.add(&record(10));
+        let mut again = record(10);
+        again.id = [200; 32];
+        idx.add(&again);
+        idx.add(&record(10)); // the same pack twice counts once
+        assert_eq!(idx.packs.len(), 2);
+        let packs: Vec<u32> = idx.locations(&[11u8; 32]).map(|l| l.pack).collect();
+        assert_eq!(packs, vec![0, 1]);
+    }
+
+    #[test]
+    fn truncated_or_foreign_indexes_are_rejected() {
+        let bytes = encode(&[record(1)]);
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(decode(&trailing).is_err());
+        let mut v2 = bytes;
+        v2[4] = 2;
+        assert!(decode(&v2).is_err());
     }
 }

@@ -163,7 +163,7 @@ impl Repository {
         let mut idx = Index::default();
         for (id, _) in self.list_ids("index")? {
             for rec in self.read_index(keys, &id)? {
-                idx.add(rec);
+                idx.add(&rec);
             }
         }
         Ok(idx)

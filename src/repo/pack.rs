@@ -195,3 +195,71 @@ pub fn verify_frame(plain: &[u8], info: &FrameInfo) -> Vec<Hash> {
     }
     bad
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> (Vec<u8>, PackTable) {
+        let pages: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 4096]).collect();
+        let mut b = PackBuilder::new(BlobKind::Data, 0);
+        let joined: Vec<u8> = pages.concat();
+        let blobs = pages.iter().map(|p| (sha256(p), p.len() as u32)).collect();
+        let compressed = zstd::bulk::compress(&joined, 3).unwrap();
+        b.push(&compressed, joined.len() as u32, blobs);
+        b.finish()
+    }
+
+    #[test]
+    fn a_pack_parses_back_to_its_layout_and_blobs() {
+        let (plain, table) = sample();
+        assert_eq!(&plain[plain.len() - 4..], b"IVPK");
+        let (layout, frames) = parse(&plain).unwrap();
+        assert!(layout.same_layout(&table));
+        assert!(
+            layout.frames[0]
+                .blobs
+                .iter()
+                .all(|(id, _)| *id == [0u8; 32]),
+            "ids stay out of packs"
+        );
+        let f = &table.frames[0];
+        let data = open_frame(&frames[..f.compressed_len as usize], f).unwrap();
+        assert!(verify_frame(&data, f).is_empty());
+        assert_eq!(&data[4096..8192], &[1u8; 4096][..]);
+    }
+
+    #[test]
+    fn the_in_pack_table_is_exactly_the_documented_bytes() {
+        let (plain, table) = sample();
+        let f = &table.frames[0];
+        let mut expected = vec![0u8]; // kind: data
+        expected.extend(1u32.to_le_bytes()); // one frame
+        expected.extend(f.compressed_len.to_le_bytes());
+        expected.extend((3 * 4096u32).to_le_bytes());
+        expected.extend(3u32.to_le_bytes());
+        for _ in 0..3 {
+            expected.extend(4096u32.to_le_bytes());
+        }
+        expected.extend((expected.len() as u32).to_le_bytes());
+        expected.extend(b"IVPK");
+        assert_eq!(&plain[f.compressed_len as usize..], &expected[..]);
+    }
+
+    #[test]
+    fn damaged_packs_are_rejected_not_misread() {
+        let (plain, table) = sample();
+        for cut in [0, 1, 7, plain.len() / 2, plain.len() - 1] {
+            assert!(parse(&plain[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut bad = plain.clone();
+        let n = bad.len();
+        bad[n - 8] ^= 1; // table length
+        assert!(parse(&bad).is_err());
+        // A flipped byte inside a blob is caught by its id.
+        let f = &table.frames[0];
+        let mut data = open_frame(&plain[..f.compressed_len as usize], f).unwrap();
+        data[5000] ^= 1;
+        assert_eq!(verify_frame(&data, f), vec![f.blobs[1].0]);
+    }
+}
