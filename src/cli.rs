@@ -449,6 +449,7 @@ fn backup_cmd(args: BackupArgs, state_dir: &Path) -> Result<i32> {
         extra_recipients: args.recipients.collect()?,
         accept_recipients: args.accept_recipients,
         compression_level: args.compression,
+        spill_dir: Some(state_dir.to_path_buf()),
     };
     let source = args.source.display().to_string();
     let mut reports = Vec::new();

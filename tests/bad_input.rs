@@ -280,8 +280,8 @@ fn restore_destinations_and_snapshot_ids() {
     // 17 snapshots: two of them must share their first hex digit.
     let mut ids = Vec::new();
     for _ in 0..17 {
-        let r = env.run(&["backup", db, "--to", &repo, "--json"]).ok();
-        ids.push(r.json()[0]["snapshot_id"].as_str().unwrap().to_string());
+        let r = env.backup_report(db, &repo, &[]);
+        ids.push(r["snapshot_id"].as_str().unwrap().to_string());
     }
     let base = ["--repo", repo.as_str(), "--identity", key.as_str()];
     let restore = |snap: &str, to: &str, extra: &[&str]| {

@@ -37,15 +37,7 @@ fn killed_backups_leave_a_valid_repository() {
         );
         assert!(r.stderr.contains("failpoint"), "{point}: {}", r.stderr);
         assert_ne!(r.code, 0, "{point}: the process was not stopped");
-        let c = env.run(&[
-            "check",
-            "--repo",
-            &repo,
-            "--identity",
-            &key,
-            "--read-data",
-            "--json",
-        ]);
+        let c = env.check(&repo, &key, true);
         assert_eq!(c.code, 0, "{point}: {}", c.stdout);
         // The next run completes and restores exactly the database.
         env.run(&["backup", dbs, "--to", &repo]).ok();

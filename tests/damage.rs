@@ -22,18 +22,12 @@ fn repository() -> Damaged {
     let (key, repo) = env.key_and_repo();
     let db = env.database("db.sqlite", 24, JournalMode::Wal);
     let dbs = db.to_str().unwrap();
-    let full = env
-        .run(&["backup", dbs, "--to", &repo, "--json"])
-        .ok()
-        .json()[0]["snapshot_id"]
+    let full = env.backup_report(dbs, &repo, &[])["snapshot_id"]
         .as_str()
         .unwrap()
         .to_string();
     generate::day_of_business(&db, 1).unwrap();
-    let incr = env
-        .run(&["backup", dbs, "--to", &repo, "--json"])
-        .ok()
-        .json()[0]["snapshot_id"]
+    let incr = env.backup_report(dbs, &repo, &[])["snapshot_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -51,18 +45,7 @@ fn repository() -> Damaged {
 
 impl Damaged {
     fn check(&self, read_data: bool) -> common::Run {
-        let mut a = vec![
-            "check",
-            "--repo",
-            &self.repo,
-            "--identity",
-            &self.key,
-            "--json",
-        ];
-        if read_data {
-            a.push("--read-data");
-        }
-        self.env.run(&a)
+        self.env.check(&self.repo, &self.key, read_data)
     }
 
     /// The largest pack: a data pack that both snapshots use.

@@ -25,18 +25,10 @@ fn a_day_of_business_costs_a_small_incremental_and_every_snapshot_restores_exact
         .execute("VACUUM INTO ?1", [before.to_str().unwrap()])
         .unwrap();
 
-    let full = env
-        .run(&["backup", dbs, "--to", &repo, "--json"])
-        .ok()
-        .json()[0]
-        .clone();
+    let full = env.backup_report(dbs, &repo, &[]);
     let stats = generate::day_of_business(&db, 5).unwrap();
     assert!(stats.updated > 0 && stats.added > 0);
-    let incr = env
-        .run(&["backup", dbs, "--to", &repo, "--json"])
-        .ok()
-        .json()[0]
-        .clone();
+    let incr = env.backup_report(dbs, &repo, &[]);
 
     assert_eq!(full["kind"], "full");
     assert_eq!(incr["kind"], "incremental");
@@ -77,26 +69,14 @@ fn a_full_backup_does_not_depend_on_older_packs() {
     let dbs = db.to_str().unwrap();
     env.run(&["backup", dbs, "--to", &repo]).ok();
     let old = packs(&repo);
-    let full = env
-        .run(&["backup", dbs, "--to", &repo, "--full", "--json"])
-        .ok()
-        .json()[0]
-        .clone();
+    let full = env.backup_report(dbs, &repo, &["--full"]);
     assert_eq!(full["pages_new"], full["page_count"]);
     // Losing every older pack does not touch the new full snapshot.
     for p in &old {
         std::fs::remove_file(p).unwrap();
     }
     // check names the lost packs but knows the full snapshot is intact.
-    let c = env.run(&[
-        "check",
-        "--repo",
-        &repo,
-        "--identity",
-        &key,
-        "--read-data",
-        "--json",
-    ]);
+    let c = env.check(&repo, &key, true);
     assert_eq!(c.code, 5);
     let problems = c.json()["problems"].as_array().unwrap().clone();
     assert_eq!(problems.len(), old.len());

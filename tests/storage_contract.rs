@@ -1,5 +1,8 @@
 //! One contract every storage backend must meet; each backend runs the same suite.
 
+mod common;
+use common::walk;
+
 use invoice_vault::storage::{
     Fault, FaultKind, FaultyStorage, LocalStorage, MemoryStorage, Op, Storage, StorageError,
 };
@@ -154,17 +157,4 @@ fn faults_fire_on_the_nth_call_and_report_unexercised_ones() {
     s.put("b", b"2").unwrap();
     assert_eq!(s.unexercised().len(), 1);
     assert_eq!(s.unexercised()[0].op, Op::Get);
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

@@ -39,6 +39,9 @@ pub struct BackupOptions {
     pub extra_recipients: Vec<String>,
     pub accept_recipients: bool,
     pub compression_level: i32,
+    /// Where a rollback-journal database's pages are staged so writers wait only for the
+    /// read (see `source::read_image`); `None` streams them under the lock.
+    pub spill_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for BackupOptions {
@@ -51,6 +54,7 @@ impl Default for BackupOptions {
             extra_recipients: Vec::new(),
             accept_recipients: false,
             compression_level: 3,
+            spill_dir: None,
         }
     }
 }
@@ -152,7 +156,9 @@ pub fn backup(
     let level = opts.compression_level;
 
     let (image, dedup, packs) = std::thread::scope(|s| {
-        let reader = s.spawn(|| source::read_image(path, opts.lock_timeout, page_tx));
+        let reader = s.spawn(|| {
+            source::read_image(path, opts.lock_timeout, opts.spill_dir.as_deref(), page_tx)
+        });
         let hasher = s.spawn(move || dedup_pages(page_rx, frame_tx, known));
         let mut compressors = Vec::new();
         for _ in 0..workers {

@@ -130,11 +130,11 @@ pub fn page_list(
         .collect::<Result<_>>()?;
     let unique: std::collections::HashSet<Hash> = seg_ids.iter().copied().collect();
     let segments = std::sync::Mutex::new(HashMap::<Hash, Vec<u8>>::new());
-    reader::read_blobs(repo, keys, index, unique, 2, |h, bytes| {
-        segments
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(*h, bytes.to_vec());
+    reader::read_blobs(repo, keys, index, unique, 2, |blobs| {
+        let mut map = segments.lock().unwrap_or_else(|p| p.into_inner());
+        for (h, bytes) in blobs {
+            map.insert(*h, bytes.to_vec());
+        }
         Ok(())
     })?;
     let segments = segments.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -180,25 +180,49 @@ fn write_pages(
         .map(|n| n.get())
         .unwrap_or(2)
         .clamp(2, 8);
-    reader::read_blobs(repo, keys, index, unique, workers, |h, bytes| {
-        if bytes.len() != page_size as usize {
-            return Err(Error::Integrity(format!(
-                "page blob {} has {} bytes, not the snapshot's page size {page_size}",
-                hex::encode(h),
-                bytes.len()
-            )));
+    let ps = page_size as usize;
+    reader::read_blobs(repo, keys, index, unique, workers, |blobs| {
+        // Every page number each blob is used at, then one write per run of consecutive
+        // pages: one small write per page is what makes a large restore slow.
+        let mut placed: Vec<(u32, &[u8])> = Vec::with_capacity(blobs.len());
+        for (h, bytes) in blobs {
+            if bytes.len() != ps {
+                return Err(Error::Integrity(format!(
+                    "page blob {} has {} bytes, not the snapshot's page size {page_size}",
+                    hex::encode(h),
+                    bytes.len()
+                )));
+            }
+            let first = by_blob.partition_point(|&i| pages[i as usize] < *h);
+            let uses = by_blob[first..]
+                .iter()
+                .take_while(|&&i| pages[i as usize] == *h);
+            placed.extend(uses.map(|&i| (i, *bytes)));
         }
-        let first = by_blob.partition_point(|&i| pages[i as usize] < *h);
-        let uses = by_blob[first..]
-            .iter()
-            .take_while(|&&i| pages[i as usize] == *h);
-        for &i in uses {
-            out.file
-                .write_all_at(bytes, i as u64 * page_size as u64)
-                .map_err(|e| out.write_error(e))?;
+        placed.sort_unstable_by_key(|(i, _)| *i);
+        let mut run: Vec<u8> = Vec::with_capacity(placed.len() * ps);
+        let mut start = 0u32;
+        for (k, (i, bytes)) in placed.iter().enumerate() {
+            if k > 0 && *i != placed[k - 1].0 + 1 {
+                write_run(out, start, &run, ps)?;
+                run.clear();
+            }
+            if run.is_empty() {
+                start = *i;
+            }
+            run.extend_from_slice(bytes);
         }
-        Ok(())
+        write_run(out, start, &run, ps)
     })
+}
+
+fn write_run(out: &TempFile, first_page: u32, run: &[u8], page_size: usize) -> Result<()> {
+    if run.is_empty() {
+        return Ok(());
+    }
+    out.file
+        .write_all_at(run, first_page as u64 * page_size as u64)
+        .map_err(|e| out.write_error(e))
 }
 
 /// The restored file must hash to the manifest's value and pass SQLite's own integrity check.

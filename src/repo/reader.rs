@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// Reads each blob in `wanted` once and hands it to `sink`. Returns the encrypted bytes read.
+/// Reads each blob in `wanted` once and hands them to `sink`, a frame's worth at a time (in
+/// frame order, so callers can coalesce writes). Returns the encrypted bytes read.
 /// A pack that is missing or damaged is skipped for the rest of the call and its blobs are
 /// read from another copy if one exists; without one, the pack's error is returned.
 pub fn read_blobs<F>(
@@ -22,7 +23,7 @@ pub fn read_blobs<F>(
     sink: F,
 ) -> Result<u64>
 where
-    F: Fn(&Hash, &[u8]) -> Result<()> + Sync,
+    F: Fn(&[(Hash, &[u8])]) -> Result<()> + Sync,
 {
     let mut pending: Vec<Hash> = wanted.into_iter().collect();
     let mut bad_packs: HashMap<u32, Error> = HashMap::new();
@@ -76,7 +77,7 @@ fn run_plan<F>(
     sink: &F,
 ) -> Result<(u64, Failed)>
 where
-    F: Fn(&Hash, &[u8]) -> Result<()> + Sync,
+    F: Fn(&[(Hash, &[u8])]) -> Result<()> + Sync,
 {
     let queue = Mutex::new(plan.into_iter());
     let stop = AtomicBool::new(false);
@@ -138,7 +139,7 @@ fn read_pack<F>(
     sink: &F,
 ) -> Result<u64, PackError>
 where
-    F: Fn(&Hash, &[u8]) -> Result<()>,
+    F: Fn(&[(Hash, &[u8])]) -> Result<()>,
 {
     let p = index.pack(pack_no);
     let id = hex::encode(p.id);
@@ -161,6 +162,7 @@ where
             .ok_or_else(|| damaged("frame past end"))?;
         let data = codec::decompress(compressed, f.uncompressed_len as usize)
             .map_err(|_| damaged("frame does not decompress"))?;
+        let mut batch = Vec::with_capacity(blobs.len());
         for (blob, off, len) in blobs {
             let bytes = data
                 .get(*off as usize..(*off + *len) as usize)
@@ -168,8 +170,9 @@ where
             if sha256(bytes) != *blob {
                 return Err(damaged("a blob does not match its id"));
             }
-            sink(blob, bytes).map_err(PackError::Sink)?;
+            batch.push((*blob, bytes));
         }
+        sink(&batch).map_err(PackError::Sink)?;
     }
     Ok(sealed.len() as u64)
 }

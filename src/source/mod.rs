@@ -11,7 +11,8 @@ use crate::repo::binary::Hash;
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
@@ -95,33 +96,119 @@ fn require_dbpage() -> Result<()> {
     }
 }
 
-/// Reads every page of one consistent snapshot and sends them downstream in order.
+/// Where pages go while the read transaction is open.
+enum PageSink<'a> {
+    /// Straight into the backup pipeline (WAL mode: writers are not blocked by readers).
+    Stream(&'a SyncSender<PageBatch>),
+    /// Into an unlinked local file, replayed into the pipeline after the transaction ends
+    /// (rollback-journal mode: writers wait only for the read, not for compression).
+    Spill(BufWriter<File>),
+}
+
+impl PageSink<'_> {
+    fn put(&mut self, batch: PageBatch) -> Result<()> {
+        match self {
+            PageSink::Stream(tx) => tx
+                .send(batch)
+                .map_err(|_| Error::Internal("backup pipeline stopped".into())),
+            PageSink::Spill(w) => w.write_all(&batch.data).map_err(spill_error),
+        }
+    }
+}
+
+/// Reads every page of one consistent snapshot and sends them downstream in order. In
+/// rollback-journal mode, with a `spill_dir`, pages are first copied to a temporary file there
+/// so the read lock that holds writers back lasts only as long as the read itself.
 pub fn read_image(
     path: &Path,
     lock_timeout: Duration,
+    spill_dir: Option<&Path>,
     tx: SyncSender<PageBatch>,
 ) -> Result<SourceImage> {
     let conn = open(path, lock_timeout)?;
     let err = |e| sqlite_error(path, e, lock_timeout);
     let journal_mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .map_err(err)?;
+        .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+        .map_err(err)?
+        .to_ascii_lowercase();
+    let mut sink = match spill_dir.filter(|_| journal_mode != "wal") {
+        Some(dir) => PageSink::Spill(BufWriter::with_capacity(1 << 20, spill_file(dir)?)),
+        None => PageSink::Stream(&tx),
+    };
     conn.execute_batch("BEGIN").map_err(err)?;
     let time = chrono::Utc::now();
     let started = Instant::now();
-    let result = read_in_transaction(&conn, path, lock_timeout, tx);
+    let result = read_in_transaction(&conn, path, lock_timeout, &mut sink);
     let _ = conn.execute_batch("COMMIT");
     let read_lock = started.elapsed();
     let (page_size, page_count, tables, sha256) = result?;
+    if let PageSink::Spill(w) = sink {
+        replay(w, page_size as usize, &tx)?;
+    }
     Ok(SourceImage {
         page_size,
         page_count,
-        journal_mode: journal_mode.to_ascii_lowercase(),
+        journal_mode,
         tables,
         sha256,
         time,
         read_lock,
     })
+}
+
+/// A new file in `dir`, unlinked at once: it vanishes with the process, whatever happens.
+fn spill_file(dir: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(dir).map_err(spill_error)?;
+    let path = dir.join(format!(".spill-{:016x}", rand::random::<u64>()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(spill_error)?;
+    std::fs::remove_file(&path).map_err(spill_error)?;
+    Ok(file)
+}
+
+fn replay(w: BufWriter<File>, page_size: usize, tx: &SyncSender<PageBatch>) -> Result<()> {
+    let mut f = w.into_inner().map_err(|e| spill_error(e.into_error()))?;
+    f.seek(SeekFrom::Start(0)).map_err(spill_error)?;
+    let mut first_pgno = 1u64;
+    loop {
+        let mut data = vec![0u8; page_size * BATCH_PAGES];
+        let n = read_full(&mut f, &mut data).map_err(spill_error)?;
+        if n == 0 {
+            return Ok(());
+        }
+        data.truncate(n);
+        let pages = (n / page_size) as u64;
+        tx.send(PageBatch {
+            first_pgno,
+            page_size,
+            data,
+        })
+        .map_err(|_| Error::Internal("backup pipeline stopped".into()))?;
+        first_pgno += pages;
+    }
+}
+
+fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn spill_error(e: std::io::Error) -> Error {
+    Error::Internal(format!(
+        "cannot use the temporary page file in the state directory ({e}); free space there or pass another --state-dir"
+    ))
 }
 
 type ImageParts = (u32, u64, BTreeMap<String, u64>, Hash);
@@ -130,7 +217,7 @@ fn read_in_transaction(
     conn: &Connection,
     path: &Path,
     lock_timeout: Duration,
-    tx: SyncSender<PageBatch>,
+    sink: &mut PageSink,
 ) -> Result<ImageParts> {
     let err = |e| sqlite_error(path, e, lock_timeout);
     // Counting rows first takes the read lock and checks the schema and b-trees can be read.
@@ -182,14 +269,12 @@ fn read_in_transaction(
                 },
             );
             let t = Instant::now();
-            if tx.send(full).is_err() {
-                return Err(Error::Internal("backup pipeline stopped".into()));
-            }
+            sink.put(full)?;
             blocked += t.elapsed();
         }
     }
-    if !batch.data.is_empty() && tx.send(batch).is_err() {
-        return Err(Error::Internal("backup pipeline stopped".into()));
+    if !batch.data.is_empty() {
+        sink.put(batch)?;
     }
     tracing::debug!(
         "reader took {:?}, of which blocked downstream {blocked:?}",

@@ -91,6 +91,22 @@ impl Env {
         )
     }
 
+    /// Backs `db` up to `repo` and returns the backup's JSON report.
+    pub fn backup_report(&self, db: &str, repo: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec!["backup", db, "--to", repo, "--json"];
+        args.extend_from_slice(extra);
+        self.run(&args).ok().json()[0].clone()
+    }
+
+    /// Runs `check --json` (with `--read-data` if asked).
+    pub fn check(&self, repo: &str, key: &str, read_data: bool) -> Run {
+        let mut args = vec!["check", "--repo", repo, "--identity", key, "--json"];
+        if read_data {
+            args.push("--read-data");
+        }
+        self.run(&args)
+    }
+
     pub fn database(&self, name: &str, size_mb: u64, mode: JournalMode) -> PathBuf {
         let p = self.path(name);
         generate::generate(
