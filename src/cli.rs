@@ -12,7 +12,7 @@ use invoice_vault::repo::keys::{self, Keyring};
 use invoice_vault::repo::Repository;
 use invoice_vault::source::generate;
 use invoice_vault::state::{self, JobRecord, State};
-use invoice_vault::storage;
+use invoice_vault::storage::{self, TargetOptions};
 use invoice_vault::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,6 +30,15 @@ struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// S3 endpoint URL for s3:// targets (default: AWS, or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL).
+    #[arg(long, global = true, env = "IVAULT_S3_ENDPOINT", value_name = "URL")]
+    endpoint: Option<String>,
+    /// S3 region (default: from the AWS configuration, else us-east-1).
+    #[arg(long, global = true, value_name = "REGION")]
+    region: Option<String>,
+    /// Profile from the shared AWS configuration for credentials.
+    #[arg(long, global = true, value_name = "NAME")]
+    profile: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -182,8 +191,8 @@ struct RepoArgs {
 }
 
 impl RepoArgs {
-    fn open(&self) -> Result<(Repository, Keyring)> {
-        let repo = Repository::open(storage::open_target(&self.repo)?)?;
+    fn open(&self, targets: &TargetOptions) -> Result<(Repository, Keyring)> {
+        let repo = Repository::open(storage::open_target(&self.repo, targets)?)?;
         let path = self.identity.as_ref().ok_or_else(|| {
             Error::Key(format!(
                 "reading repository {} needs its private key; pass --identity FILE or set IVAULT_IDENTITY",
@@ -265,6 +274,11 @@ fn init_logging(verbose: u8) {
 
 fn dispatch(cli: Cli) -> Result<i32> {
     let state_dir = cli.state_dir.clone().unwrap_or_else(state::default_dir);
+    let targets = TargetOptions {
+        endpoint: cli.endpoint.clone(),
+        region: cli.region.clone(),
+        profile: cli.profile.clone(),
+    };
     match cli.command {
         Command::Demo(args) => demo_cmd(args),
         Command::Key(KeyCommand::Generate { out, passphrase }) => {
@@ -297,7 +311,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                     })?;
                 }
             }
-            let repo = Repository::init(storage::open_target(&target)?, recipients)?;
+            let repo = Repository::init(storage::open_target(&target, &targets)?, recipients)?;
             let state = State::open(&state_dir)?;
             state.pin_recipients(
                 &repo.config().id,
@@ -315,9 +329,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        Command::Backup(args) => backup_cmd(args, &state_dir),
+        Command::Backup(args) => backup_cmd(args, &state_dir, &targets),
         Command::Snapshots { repo, source, json } => {
-            let (r, keys) = repo.open()?;
+            let (r, keys) = repo.open(&targets)?;
             let list = snapshots::list(&r, &keys, source.as_deref())?;
             if json {
                 print_json(&list);
@@ -351,7 +365,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             skip_integrity_check,
             json,
         } => {
-            let (r, keys) = repo.open()?;
+            let (r, keys) = repo.open(&targets)?;
             let state = State::open(&state_dir)?;
             let job = state.job_start("restore", None, Some(&r.location()))?;
             let opts = RestoreOptions {
@@ -394,7 +408,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 (false, Some(s)) => ReadData::Subset(parse_percent(&s)?),
                 _ => ReadData::None,
             };
-            let (r, keys) = repo.open()?;
+            let (r, keys) = repo.open(&targets)?;
             let report = check::check(&r, &keys, mode)?;
             if json {
                 print_json(&report);
@@ -434,7 +448,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-fn backup_cmd(args: BackupArgs, state_dir: &Path) -> Result<i32> {
+fn backup_cmd(args: BackupArgs, state_dir: &Path, targets: &TargetOptions) -> Result<i32> {
     let mut state = State::open(state_dir)?;
     if !args.lock_timeout.is_finite() || args.lock_timeout < 0.0 {
         return Err(Error::Usage(
@@ -452,11 +466,11 @@ fn backup_cmd(args: BackupArgs, state_dir: &Path) -> Result<i32> {
         spill_dir: Some(state_dir.to_path_buf()),
     };
     let source = args.source.display().to_string();
-    let mut reports = Vec::new();
-    let mut last_error = None;
+    let mut results = Vec::new();
     for target in &args.targets {
         let job = state.job_start("backup", Some(&source), Some(target))?;
-        let res = Repository::open(storage::open_target(target)?)
+        let res = storage::open_target(target, targets)
+            .and_then(Repository::open)
             .and_then(|repo| backup::backup(&args.source, &repo, &mut state, &opts));
         state.job_finish(
             job,
@@ -468,21 +482,28 @@ fn backup_cmd(args: BackupArgs, state_dir: &Path) -> Result<i32> {
                 )
             }),
         )?;
-        match res {
-            Ok(r) => reports.push(r),
-            Err(e) => {
-                if args.targets.len() > 1 {
-                    eprintln!("ivault: backup to {target} failed: {e}");
-                }
-                last_error = Some(e);
-            }
-        }
+        results.push((target.clone(), res));
     }
+    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
     if args.json {
-        print_json(&reports);
-    } else {
-        for r in &reports {
-            println!(
+        let entries: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(target, r)| match r {
+                Ok(rep) => {
+                    let mut v = serde_json::to_value(rep).unwrap_or_default();
+                    v["ok"] = true.into();
+                    v
+                }
+                Err(e) => serde_json::json!({
+                    "target": target, "ok": false, "error": e.to_string(), "exit_code": e.exit_code()
+                }),
+            })
+            .collect();
+        print_json(&entries);
+    }
+    for (target, r) in &results {
+        match r {
+            Ok(r) if !args.json => println!(
                 "snapshot {} ({}) of {} to {}: {} pages, {} new, stored {} in {:.2} s",
                 short(&r.snapshot_id),
                 r.kind,
@@ -492,12 +513,23 @@ fn backup_cmd(args: BackupArgs, state_dir: &Path) -> Result<i32> {
                 r.pages_new,
                 mib(r.bytes_stored),
                 r.duration_ms as f64 / 1000.0
-            );
+            ),
+            Err(e) if results.len() > 1 => eprintln!("ivault: backup to {target} failed: {e}"),
+            _ => {}
         }
     }
-    match last_error {
-        Some(e) => Err(e),
-        None => Ok(exit::OK),
+    match (failed, results.len()) {
+        (0, _) => Ok(exit::OK),
+        // One target: its own error and exit code.
+        (_, 1) => Err(results
+            .pop()
+            .and_then(|(_, r)| r.err())
+            .unwrap_or_else(|| Error::Internal("lost a result".into()))),
+        (f, n) if f == n => Ok(results
+            .first()
+            .and_then(|(_, r)| r.as_ref().err())
+            .map_or(exit::INTERNAL, Error::exit_code)),
+        _ => Ok(exit::PARTIAL),
     }
 }
 

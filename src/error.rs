@@ -33,6 +33,8 @@ pub mod exit {
     pub const INTEGRITY: i32 = 5;
     pub const KEY: i32 = 6;
     pub const DESTINATION: i32 = 7;
+    /// Some targets of a multi-target backup succeeded, others failed.
+    pub const PARTIAL: i32 = 8;
 }
 
 impl Error {

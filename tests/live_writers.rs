@@ -28,10 +28,17 @@ fn writer_process() {
         generate::write_one(&mut conn, n).unwrap();
         n += 1;
         if n % 10 == 0 {
-            std::fs::write(&progress, n.to_string()).unwrap();
+            report(&progress, n);
         }
     }
-    std::fs::write(&progress, n.to_string()).unwrap();
+    report(&progress, n);
+}
+
+/// Replaces the progress file atomically, so a reader never sees it half-written.
+fn report(progress: &str, n: u64) {
+    let tmp = format!("{progress}.tmp");
+    std::fs::write(&tmp, n.to_string()).unwrap();
+    std::fs::rename(&tmp, progress).unwrap();
 }
 
 fn spawn_writer(db: &Path) -> Child {
@@ -89,7 +96,7 @@ fn backups_under_load(mode: JournalMode) {
             );
             assert!(lock * 2 <= total, "read lock held {lock} ms of {total} ms");
         }
-        during.push(commits(&db) - before);
+        during.push(commits(&db).saturating_sub(before));
         wait_for_commits(&db, commits(&db) + 10);
     }
     std::fs::write(format!("{dbs}.stop"), b"").unwrap();

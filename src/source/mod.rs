@@ -136,6 +136,10 @@ pub fn read_image(
         None => PageSink::Stream(&tx),
     };
     conn.execute_batch("BEGIN").map_err(err)?;
+    // The first read takes the shared lock (waiting up to lock_timeout for a writer); the
+    // clock starts once it is held, so `read_lock` is how long writers were held back.
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+        .map_err(err)?;
     let time = chrono::Utc::now();
     let started = Instant::now();
     let result = read_in_transaction(&conn, path, lock_timeout, &mut sink);

@@ -4,10 +4,12 @@
 mod faulty;
 mod local;
 mod memory;
+mod s3;
 
 pub use faulty::{Fault, FaultKind, FaultyStorage, Op};
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
+pub use s3::{S3Config, S3Storage, MULTIPART_THRESHOLD};
 
 use std::fmt;
 
@@ -102,18 +104,43 @@ pub(crate) fn io_error(key: &str, e: std::io::Error) -> StorageError {
     }
 }
 
-/// Opens the storage a target string names: a local directory path (S3 URLs come with the S3
-/// backend).
-pub fn open_target(target: &str) -> Result<std::sync::Arc<dyn Storage>, crate::Error> {
-    if let Some((scheme, _)) = target.split_once("://") {
-        return Err(crate::Error::Usage(format!(
-            "target {target}: {scheme}:// targets are not supported by this build; give a local directory"
-        )));
-    }
+/// Settings for S3 targets that do not fit in the URL.
+#[derive(Debug, Clone, Default)]
+pub struct TargetOptions {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// Opens the storage a target string names: a local directory, or `s3://bucket/prefix`.
+pub fn open_target(
+    target: &str,
+    opts: &TargetOptions,
+) -> Result<std::sync::Arc<dyn Storage>, crate::Error> {
     if target.is_empty() {
         return Err(crate::Error::Usage(
-            "empty target; give a repository directory".into(),
+            "empty target; give a repository directory or s3://bucket/prefix".into(),
         ));
+    }
+    if target.starts_with("s3://") {
+        let mut cfg = S3Config::from_url(target).map_err(crate::Error::Usage)?;
+        cfg.endpoint = opts.endpoint.clone();
+        cfg.region = opts.region.clone();
+        cfg.profile = opts.profile.clone();
+        if let Some(e) = &cfg.endpoint {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                return Err(crate::Error::Usage(format!(
+                    "--endpoint {e}: give a URL such as https://s3.example.internal or http://127.0.0.1:9000"
+                )));
+            }
+        }
+        let s3 = S3Storage::new(cfg).map_err(|e| crate::Error::Repository(e.to_string()))?;
+        return Ok(std::sync::Arc::new(s3));
+    }
+    if let Some((scheme, _)) = target.split_once("://") {
+        return Err(crate::Error::Usage(format!(
+            "target {target}: {scheme}:// is not a known kind of target; give a local directory or s3://bucket/prefix"
+        )));
     }
     Ok(std::sync::Arc::new(LocalStorage::new(target)))
 }

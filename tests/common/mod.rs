@@ -2,12 +2,16 @@
 //! SQLite files, keys and repositories in a temporary directory.
 #![allow(dead_code)]
 
+pub mod s3;
+
 use invoice_vault::source::generate::{self, GenerateOptions, JournalMode};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// Extra environment for every `ivault` run (e.g. S3 credentials).
+    pub vars: Vec<(&'static str, String)>,
 }
 
 pub struct Run {
@@ -43,6 +47,7 @@ impl Env {
     pub fn new() -> Env {
         Env {
             dir: tempfile::tempdir().expect("temp dir"),
+            vars: Vec::new(),
         }
     }
 
@@ -59,7 +64,12 @@ impl Env {
             .env_remove("IVAULT_IDENTITY")
             .env_remove("IVAULT_PASSPHRASE")
             .env_remove("IVAULT_FAILPOINT")
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            .env_remove("IVAULT_S3_ENDPOINT")
+            .env_remove("AWS_PROFILE");
+        for (k, v) in &self.vars {
+            c.env(k, v);
+        }
         c
     }
 
