@@ -10,7 +10,7 @@ use invoice_vault::engine::snapshots;
 use invoice_vault::error::exit;
 use invoice_vault::repo::keys::{self, Keyring};
 use invoice_vault::repo::Repository;
-use invoice_vault::source::generate;
+use invoice_vault::source::{self, generate};
 use invoice_vault::state::{self, JobRecord, State};
 use invoice_vault::storage::{self, TargetOptions};
 use invoice_vault::{Error, Result};
@@ -466,12 +466,25 @@ fn backup_cmd(args: BackupArgs, state_dir: &Path, targets: &TargetOptions) -> Re
         spill_dir: Some(state_dir.to_path_buf()),
     };
     let source = args.source.display().to_string();
+    // Several targets: read the source once and give every target the same image.
+    let staged = if args.targets.len() > 1 {
+        Some(source::stage_image(
+            &args.source,
+            opts.lock_timeout,
+            state_dir,
+        )?)
+    } else {
+        None
+    };
     let mut results = Vec::new();
     for target in &args.targets {
         let job = state.job_start("backup", Some(&source), Some(target))?;
         let res = storage::open_target(target, targets)
             .and_then(Repository::open)
-            .and_then(|repo| backup::backup(&args.source, &repo, &mut state, &opts));
+            .and_then(|repo| match &staged {
+                Some(img) => backup::backup_staged(&args.source, img, &repo, &mut state, &opts),
+                None => backup::backup(&args.source, &repo, &mut state, &opts),
+            });
         state.job_finish(
             job,
             &job_record(&res, |r| {

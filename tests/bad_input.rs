@@ -331,3 +331,51 @@ fn restore_destinations_and_snapshot_ids() {
     );
     let _ = INTEGRITY;
 }
+
+#[test]
+fn recipients_from_a_file() {
+    let env = Env::new();
+    let a = env
+        .run(&["key", "generate", "--out", "a.txt"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let b = env
+        .run(&["key", "generate", "--out", "b.txt"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    std::fs::write(
+        env.path("recipients.txt"),
+        format!("# restore keys\n{a}\n\n{b}\n"),
+    )
+    .unwrap();
+    env.run(&["init", "repo", "--recipients-file", "recipients.txt"])
+        .ok();
+    let db = env.database("db.sqlite", 1, JournalMode::Wal);
+    env.run(&["backup", db.to_str().unwrap(), "--to", "repo"])
+        .ok();
+    // Either identity opens the repository.
+    for id in ["a.txt", "b.txt"] {
+        std::fs::set_permissions(env.path(id), std::fs::Permissions::from_mode(0o600)).unwrap();
+        let out = format!("{id}.sqlite");
+        env.run(&[
+            "restore",
+            "latest",
+            "--repo",
+            "repo",
+            "--identity",
+            id,
+            "--to",
+            &out,
+        ])
+        .ok();
+    }
+    std::fs::write(env.path("bad.txt"), "age1notarecipient\n").unwrap();
+    let r = env.run(&["init", "repo2", "--recipients-file", "bad.txt"]);
+    fails(&r, KEY, &["age1notarecipient"]);
+    let r = env.run(&["init", "repo3", "--recipients-file", "missing.txt"]);
+    fails(&r, KEY, &["missing.txt"]);
+}

@@ -242,3 +242,55 @@ fn a_source_that_fails_integrity_check_is_caught_at_restore() {
         common::sha256_file(&db)
     );
 }
+
+#[test]
+fn read_data_subset_reads_a_share_of_the_packs() {
+    let d = repository();
+    let all = d.env.check(&d.repo, &d.key, true).json()["packs_read"]
+        .as_u64()
+        .unwrap();
+    let some = d
+        .env
+        .run(&[
+            "check",
+            "--repo",
+            &d.repo,
+            "--identity",
+            &d.key,
+            "--json",
+            "--read-data-subset",
+            "1%",
+        ])
+        .ok();
+    let read = some.json()["packs_read"].as_u64().unwrap();
+    assert!(read >= 1 && read < all, "{read} of {all}");
+    // The whole share finds damage just as --read-data does.
+    let pack = d.biggest_pack();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[100] ^= 0x10;
+    std::fs::write(&pack, bytes).unwrap();
+    let r = d.env.run(&[
+        "check",
+        "--repo",
+        &d.repo,
+        "--identity",
+        &d.key,
+        "--json",
+        "--read-data-subset",
+        "100%",
+    ]);
+    assert_eq!(r.code, INTEGRITY);
+    for bad in ["0%", "150%", "ten"] {
+        let r = d.env.run(&[
+            "check",
+            "--repo",
+            &d.repo,
+            "--identity",
+            &d.key,
+            "--read-data-subset",
+            bad,
+        ]);
+        assert_eq!(r.code, 2, "{bad}: {}", r.stderr);
+        assert!(r.stderr.contains("--read-data-subset"), "{}", r.stderr);
+    }
+}

@@ -10,7 +10,7 @@ use crate::repo::index::{self, PackRecord};
 use crate::repo::manifest::{self, BackupStats, Manifest, SnapshotKind, SourceInfo};
 use crate::repo::pack::{self, BlobKind, PackBuilder};
 use crate::repo::{config::FORMAT_VERSION, Repository};
-use crate::source::{self, PageBatch};
+use crate::source::{self, PageBatch, StagedImage};
 use crate::state::State;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -102,6 +102,27 @@ pub fn backup(
     state: &mut State,
     opts: &BackupOptions,
 ) -> Result<BackupReport> {
+    backup_image(path, None, repo, state, opts)
+}
+
+/// Backs up an image already staged by `source::stage_image` (several targets, one read).
+pub fn backup_staged(
+    path: &Path,
+    staged: &StagedImage,
+    repo: &Repository,
+    state: &mut State,
+    opts: &BackupOptions,
+) -> Result<BackupReport> {
+    backup_image(path, Some(staged), repo, state, opts)
+}
+
+fn backup_image(
+    path: &Path,
+    staged: Option<&StagedImage>,
+    repo: &Repository,
+    state: &mut State,
+    opts: &BackupOptions,
+) -> Result<BackupReport> {
     let started = Instant::now();
     let config = repo.config().clone();
     state.pin_recipients(
@@ -156,8 +177,9 @@ pub fn backup(
     let level = opts.compression_level;
 
     let (image, dedup, packs) = std::thread::scope(|s| {
-        let reader = s.spawn(|| {
-            source::read_image(path, opts.lock_timeout, opts.spill_dir.as_deref(), page_tx)
+        let reader = s.spawn(|| match staged {
+            Some(st) => st.replay(page_tx).map(|_| st.image.clone()),
+            None => source::read_image(path, opts.lock_timeout, opts.spill_dir.as_deref(), page_tx),
         });
         let hasher = s.spawn(move || dedup_pages(page_rx, frame_tx, known));
         let mut compressors = Vec::new();

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
@@ -125,15 +125,53 @@ pub fn read_image(
     spill_dir: Option<&Path>,
     tx: SyncSender<PageBatch>,
 ) -> Result<SourceImage> {
+    let (image, staged) = take_image(path, lock_timeout, spill_dir, false, Some(&tx))?;
+    if let Some(file) = staged {
+        replay(&file, image.page_size as usize, &tx)?;
+    }
+    Ok(image)
+}
+
+/// One consistent image copied into an unlinked local file: read the source once, then
+/// replay the same image to any number of targets.
+pub struct StagedImage {
+    file: File,
+    pub image: SourceImage,
+}
+
+impl StagedImage {
+    pub fn replay(&self, tx: SyncSender<PageBatch>) -> Result<()> {
+        replay(&self.file, self.image.page_size as usize, &tx)
+    }
+}
+
+/// Takes a consistent image of the source into a temporary file in `dir` (any journal mode).
+pub fn stage_image(path: &Path, lock_timeout: Duration, dir: &Path) -> Result<StagedImage> {
+    let (image, staged) = take_image(path, lock_timeout, Some(dir), true, None)?;
+    let file = staged.ok_or_else(|| Error::Internal("the staged image went missing".into()))?;
+    Ok(StagedImage { file, image })
+}
+
+/// Reads the image inside one read transaction, into the pipeline (`tx`) or into a spill file,
+/// which is returned.
+fn take_image(
+    path: &Path,
+    lock_timeout: Duration,
+    spill_dir: Option<&Path>,
+    always_spill: bool,
+    tx: Option<&SyncSender<PageBatch>>,
+) -> Result<(SourceImage, Option<File>)> {
     let conn = open(path, lock_timeout)?;
     let err = |e| sqlite_error(path, e, lock_timeout);
     let journal_mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
         .map_err(err)?
         .to_ascii_lowercase();
-    let mut sink = match spill_dir.filter(|_| journal_mode != "wal") {
-        Some(dir) => PageSink::Spill(BufWriter::with_capacity(1 << 20, spill_file(dir)?)),
-        None => PageSink::Stream(&tx),
+    let spill = spill_dir.filter(|_| always_spill || journal_mode != "wal");
+    let mut sink = match (spill, tx) {
+        (Some(dir), _) => PageSink::Spill(BufWriter::with_capacity(1 << 20, spill_file(dir)?)),
+        (None, Some(tx)) => PageSink::Stream(tx),
+        (None, None) => return Err(Error::Internal("no place to put the pages".into())),
     };
     conn.execute_batch("BEGIN").map_err(err)?;
     // The first read takes the shared lock (waiting up to lock_timeout for a writer); the
@@ -146,10 +184,11 @@ pub fn read_image(
     let _ = conn.execute_batch("COMMIT");
     let read_lock = started.elapsed();
     let (page_size, page_count, tables, sha256) = result?;
-    if let PageSink::Spill(w) = sink {
-        replay(w, page_size as usize, &tx)?;
-    }
-    Ok(SourceImage {
+    let staged = match sink {
+        PageSink::Spill(w) => Some(w.into_inner().map_err(|e| spill_error(e.into_error()))?),
+        PageSink::Stream(_) => None,
+    };
+    let image = SourceImage {
         page_size,
         page_count,
         journal_mode,
@@ -157,7 +196,8 @@ pub fn read_image(
         sha256,
         time,
         read_lock,
-    })
+    };
+    Ok((image, staged))
 }
 
 /// A new file in `dir`, unlinked at once: it vanishes with the process, whatever happens.
@@ -176,17 +216,28 @@ fn spill_file(dir: &Path) -> Result<File> {
     Ok(file)
 }
 
-fn replay(w: BufWriter<File>, page_size: usize, tx: &SyncSender<PageBatch>) -> Result<()> {
-    let mut f = w.into_inner().map_err(|e| spill_error(e.into_error()))?;
-    f.seek(SeekFrom::Start(0)).map_err(spill_error)?;
+/// Sends a staged image downstream; positional reads, so it can be replayed again.
+fn replay(f: &File, page_size: usize, tx: &SyncSender<PageBatch>) -> Result<()> {
+    use std::os::unix::fs::FileExt;
     let mut first_pgno = 1u64;
+    let mut offset = 0u64;
     loop {
         let mut data = vec![0u8; page_size * BATCH_PAGES];
-        let n = read_full(&mut f, &mut data).map_err(spill_error)?;
+        let mut n = 0;
+        while n < data.len() {
+            match f
+                .read_at(&mut data[n..], offset + n as u64)
+                .map_err(spill_error)?
+            {
+                0 => break,
+                k => n += k,
+            }
+        }
         if n == 0 {
             return Ok(());
         }
         data.truncate(n);
+        offset += n as u64;
         let pages = (n / page_size) as u64;
         tx.send(PageBatch {
             first_pgno,
@@ -196,17 +247,6 @@ fn replay(w: BufWriter<File>, page_size: usize, tx: &SyncSender<PageBatch>) -> R
         .map_err(|_| Error::Internal("backup pipeline stopped".into()))?;
         first_pgno += pages;
     }
-}
-
-fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 fn spill_error(e: std::io::Error) -> Error {
