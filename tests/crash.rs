@@ -42,17 +42,7 @@ fn killed_backups_leave_a_valid_repository() {
         // The next run completes and restores exactly the database.
         env.run(&["backup", dbs, "--to", &repo]).ok();
         let out = env.path(&format!("after-{}.sqlite", point.replace(':', "-")));
-        env.run(&[
-            "restore",
-            "latest",
-            "--repo",
-            &repo,
-            "--identity",
-            &key,
-            "--to",
-            out.to_str().unwrap(),
-        ])
-        .ok();
+        env.restore("latest", &repo, &key, &out);
         assert_eq!(
             compare::differing_tables(&db, &out).unwrap(),
             Vec::<String>::new()

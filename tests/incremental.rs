@@ -90,17 +90,7 @@ fn a_full_backup_does_not_depend_on_older_packs() {
         );
     }
     let out = env.path("out.sqlite");
-    env.run(&[
-        "restore",
-        full["snapshot_id"].as_str().unwrap(),
-        "--repo",
-        &repo,
-        "--identity",
-        &key,
-        "--to",
-        out.to_str().unwrap(),
-    ])
-    .ok();
+    env.restore(full["snapshot_id"].as_str().unwrap(), &repo, &key, &out);
     assert!(compare::differing_tables(&db, &out).unwrap().is_empty());
 }
 

@@ -115,17 +115,7 @@ fn backups_under_load(mode: JournalMode) {
         .json();
     for id in &ids {
         let out = env.path(&format!("restored-{}.sqlite", &id[..8]));
-        env.run(&[
-            "restore",
-            id,
-            "--repo",
-            &repo,
-            "--identity",
-            &key,
-            "--to",
-            out.to_str().unwrap(),
-        ])
-        .ok();
+        env.restore(id, &repo, &key, &out);
         let manifest = list
             .as_array()
             .unwrap()

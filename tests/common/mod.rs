@@ -108,6 +108,22 @@ impl Env {
         self.run(&args).ok().json()[0].clone()
     }
 
+    /// Restores `snapshot` from `repo` into `out`; the run must succeed.
+    pub fn restore(&self, snapshot: &str, repo: &str, key: &str, out: &Path) -> Run {
+        let out = out.to_str().expect("utf-8 path");
+        self.run(&[
+            "restore",
+            snapshot,
+            "--repo",
+            repo,
+            "--identity",
+            key,
+            "--to",
+            out,
+        ])
+        .ok()
+    }
+
     /// Runs `check --json` (with `--read-data` if asked).
     pub fn check(&self, repo: &str, key: &str, read_data: bool) -> Run {
         let mut args = vec!["check", "--repo", repo, "--identity", key, "--json"];
