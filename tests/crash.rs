@@ -88,15 +88,7 @@ fn failing_the_nth_write_for_every_n_keeps_the_repository_valid() {
     for n in 1..=puts + 1 {
         seed += 1;
         generate::day_of_business(&db, seed).unwrap();
-        let fault = Fault {
-            op: Op::Put,
-            nth: n,
-            kind: FaultKind::Fail(StorageError::Other {
-                key: "x".into(),
-                message: "connection reset".into(),
-                transient: true,
-            }),
-        };
+        let fault = common::connection_reset_on_put(n);
         let faulty = Arc::new(FaultyStorage::new(memory.clone(), vec![fault]));
         let full = BackupOptions {
             full: n % 2 == 0,

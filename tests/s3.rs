@@ -9,7 +9,7 @@ use invoice_vault::engine::check::{check, ReadData};
 use invoice_vault::repo::{keys, Repository};
 use invoice_vault::source::{compare, generate, generate::JournalMode};
 use invoice_vault::state::State;
-use invoice_vault::storage::{Fault, FaultKind, FaultyStorage, Op, Storage, StorageError};
+use invoice_vault::storage::{FaultyStorage, Storage};
 use std::sync::Arc;
 
 const USAGE: i32 = 2;
@@ -219,15 +219,7 @@ fn failing_s3_writes_leave_a_valid_repository() {
     Repository::init(s3.clone(), vec![recipient]).unwrap();
     let mut state = State::open(&env.path("state")).unwrap();
     for n in [1, 2, 3] {
-        let fault = Fault {
-            op: Op::Put,
-            nth: n,
-            kind: FaultKind::Fail(StorageError::Other {
-                key: "x".into(),
-                message: "connection reset".into(),
-                transient: true,
-            }),
-        };
+        let fault = common::connection_reset_on_put(n);
         let faulty = Arc::new(FaultyStorage::new(s3.clone(), vec![fault]));
         let opts = BackupOptions {
             full: true,

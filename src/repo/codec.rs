@@ -5,7 +5,6 @@
 use super::keys::Keyring;
 use crate::error::{Error, Result};
 use std::io::{Read, Write};
-use std::str::FromStr;
 
 /// Recipients parsed once and reused for every object of a backup.
 pub struct Sealer {
@@ -87,9 +86,4 @@ pub fn decompress(data: &[u8], expected: usize) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     zstd::stream::read::Decoder::new(data)?.read_to_end(&mut out)?;
     Ok(out)
-}
-
-/// Checks a recipient string without keeping it.
-pub fn is_recipient(s: &str) -> bool {
-    age::x25519::Recipient::from_str(s).is_ok()
 }

@@ -31,13 +31,6 @@ impl Keyring {
             .collect()
     }
 
-    #[cfg(test)]
-    pub fn generate() -> Self {
-        Keyring {
-            identities: vec![x25519::Identity::generate()],
-        }
-    }
-
     pub fn from_identity_text(text: &str) -> Result<Self> {
         let identities: Vec<x25519::Identity> = text
             .lines()

@@ -156,6 +156,20 @@ impl Env {
     }
 }
 
+/// A storage fault: the `nth` put fails as a dropped connection would.
+pub fn connection_reset_on_put(nth: usize) -> invoice_vault::storage::Fault {
+    use invoice_vault::storage::{Fault, FaultKind, Op, StorageError};
+    Fault {
+        op: Op::Put,
+        nth,
+        kind: FaultKind::Fail(StorageError::Other {
+            key: "x".into(),
+            message: "connection reset".into(),
+            transient: true,
+        }),
+    }
+}
+
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {
