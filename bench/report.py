@@ -45,6 +45,41 @@ def verdict(ok):
     return "PASS" if ok else "FAIL"
 
 
+def s3_section(r, p):
+    """ivault and restic against the same S3 server on loopback, next to their local figures."""
+    p("## S3 on loopback")
+    p("")
+    p("The same database states, to an s3s-fs server on 127.0.0.1 (`cargo build --release --example "
+      "s3_server`; objects are files on the same disk), each tool through its own S3 client. "
+      "ivault's restore here and in the local comparison below skips `integrity_check` "
+      "(the SHA-256 of every byte is verified).")
+    p("")
+    p("| tool | full backup s | full stored MiB | incremental s | incremental added MiB | restore s | peak RSS MiB |")
+    p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    rows = [("ivault_s3", "ivault → S3", "ivault_s3_restore"),
+            ("ivault", "ivault → local disk", "ivault_restore_fast"),
+            ("restic_s3", "restic 0.14 → S3", "restic_s3_restore"),
+            ("restic", "restic 0.14 → local disk", "restic_restore")]
+    for t, name, restore in rows:
+        rss = max(r[f"{t}_full_rss"], r[f"{t}_incr_rss"], r[f"{restore}_rss"]) / 1024
+        p(f"| {cell(name)} | {r[t + '_full_s']:.2f} | {r[t + '_full_bytes'] / MIB:.1f} | "
+          f"{r[t + '_incr_s']:.2f} | {r[t + '_incr_bytes'] / MIB:.1f} | {r[restore + '_s']:.2f} | {rss:.0f} |")
+    p("")
+    checks = [
+        ("full: ivault S3 ÷ restic S3", r["ivault_s3_full_s"] / r["restic_s3_full_s"], "< 1.00", lambda x: x < 1),
+        ("incremental: ivault S3 ÷ restic S3", r["ivault_s3_incr_s"] / r["restic_s3_incr_s"], "< 1.00", lambda x: x < 1),
+        ("restore: ivault S3 ÷ restic S3", r["ivault_s3_restore_s"] / r["restic_s3_restore_s"], "< 1.00", lambda x: x < 1),
+        ("full: ivault S3 ÷ ivault local", r["ivault_s3_full_s"] / r["ivault_full_s"], "≤ 1.50", lambda x: x <= 1.5),
+        ("incremental: ivault S3 ÷ ivault local", r["ivault_s3_incr_s"] / r["ivault_incr_s"], "≤ 1.50", lambda x: x <= 1.5),
+        ("restore: ivault S3 ÷ ivault local", r["ivault_s3_restore_s"] / r["ivault_restore_fast_s"], "≤ 1.50", lambda x: x <= 1.5),
+    ]
+    p("| measure | value | target | result |")
+    p("| --- | ---: | --- | --- |")
+    for what, value, target, ok in checks:
+        p(f"| {cell(what)} | {value:.2f} | {target} | {verdict(ok(value))} |")
+    p("")
+
+
 def main():
     work = pathlib.Path(sys.argv[1])
     r = load(work)
@@ -111,6 +146,8 @@ def main():
     rss = peak_rss("ivault")
     p(f"| peak RSS MiB | {rss:.0f} | ≤ 256 | {verdict(rss <= 256)} |")
     p("")
+    if "ivault_s3_full_s" in r:
+        s3_section(r, p)
     p("Notes:")
     p("")
     p("- DIY, restic and borg back up a `sqlite3 .backup` copy (the copy's time is included); "

@@ -8,6 +8,8 @@
 #
 # Every tool sees the same two database states: all full backups run first, then one
 # "day of business" changes the live database, then all incrementals, then all restores.
+# ivault and restic also run against an S3 server on 127.0.0.1 (s3s-fs, the tests' server,
+# built as `cargo build --release --example s3_server`), each through its own S3 client.
 set -euo pipefail
 
 SIZE_MB="${1:-1024}"
@@ -15,6 +17,7 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 W="${BENCH_DIR:-/tmp/ivault-bench}"
 DOC="${BENCH_DOC:-$REPO_ROOT/docs/BENCHMARKS.md}"
 IVAULT="$REPO_ROOT/target/release/ivault"
+S3_SERVER="$REPO_ROOT/target/release/examples/s3_server"
 RESULTS="$W/results.txt"   # "key value" lines, read by bench/report.py
 DB="$W/db.sqlite"          # the live database every tool backs up
 
@@ -41,16 +44,17 @@ install_peers() {
 }
 
 build_ivault() {
-  log "cargo build --release"
-  (cd "$REPO_ROOT" && cargo build --release)
+  log "cargo build --release (ivault and the S3 server)"
+  (cd "$REPO_ROOT" && cargo build --release && cargo build --release --example s3_server)
   [[ -x "$IVAULT" ]] || die "no binary at $IVAULT"
+  [[ -x "$S3_SERVER" ]] || die "no S3 server at $S3_SERVER"
 }
 
 fresh_workdir() {
   # Guard the rm -rf: the directory comes from the environment.
   [[ "$W" == /* && "$W" != "/" && "$W" != "$REPO_ROOT" ]] || die "BENCH_DIR must be an absolute path, not / or the repo"
   rm -rf "$W"
-  mkdir -p "$W"/{times,logs,ivault,diy,restic,borg}
+  mkdir -p "$W"/{times,logs,ivault,diy,restic,borg,s3}
   : > "$RESULTS"
 }
 
@@ -145,6 +149,84 @@ ivault_restore() {
   # compare content instead of a hash.
   [[ "$(sqlite3 "$out" 'PRAGMA integrity_check')" == ok ]] || die "ivault restore: integrity_check"
   [[ "$(invoice_count "$out")" == "$(invoice_count "$DB")" ]] || die "ivault restore: invoice count differs"
+}
+
+# --- S3 on loopback ------------------------------------------------------------------------
+
+export AWS_ACCESS_KEY_ID=bench-access AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_REGION=us-east-1 \
+  AWS_EC2_METADATA_DISABLED=true
+S3_ROOT="$W/s3/root"
+
+start_s3() {
+  local port
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  mkdir -p "$S3_ROOT/bench"   # each directory under the root is a bucket
+  "$S3_SERVER" "$S3_ROOT" "$port" 2> "$W/logs/s3_server.log" &
+  S3_PID=$!
+  trap 'kill $S3_PID 2>/dev/null || true' EXIT
+  S3_ENDPOINT="http://127.0.0.1:$port"
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "the S3 server did not start: $(tail -n 5 "$W/logs/s3_server.log")"
+}
+
+IVS3=()
+ivault_s3_setup() {
+  IVS3=("${IV[@]}" --endpoint "$S3_ENDPOINT")
+  "${IVS3[@]}" init s3://bench/ivault --recipient "$RECIPIENT" >/dev/null
+}
+
+ivault_s3_full() {
+  timed ivault_s3_full "${IVS3[@]}" backup "$DB" --to s3://bench/ivault --full --json
+  record ivault_s3_full_bytes "$(bytes_of "$S3_ROOT/bench/ivault")"
+}
+
+ivault_s3_incr() {
+  local before; before="$(bytes_of "$S3_ROOT/bench/ivault")"
+  timed ivault_s3_incr "${IVS3[@]}" backup "$DB" --to s3://bench/ivault --json
+  record ivault_s3_incr_bytes "$(( $(bytes_of "$S3_ROOT/bench/ivault") - before ))"
+}
+
+ivault_s3_restore() {
+  local out="$W/ivault/restored-s3.sqlite"
+  timed ivault_s3_restore "${IVS3[@]}" restore latest --repo s3://bench/ivault --identity "$W/key.txt" \
+    --to "$out" --skip-integrity-check
+  [[ "$(invoice_count "$out")" == "$(invoice_count "$DB")" ]] || die "ivault S3 restore: invoice count differs"
+  rm -f "$out"
+}
+
+# restic through its own S3 client (minio-go), same server, same staging as its local runs.
+restic_s3() { RESTIC_REPOSITORY="s3:$S3_ENDPOINT/bench/restic" RESTIC_CACHE_DIR="$W/restic/cache-s3" "$@"; }
+
+restic_s3_setup() {
+  restic_s3 restic init > "$W/logs/restic_s3_init.log" 2>&1 \
+    || die "restic init (S3): $(tail -n 5 "$W/logs/restic_s3_init.log")"
+}
+
+restic_s3_run() {  # restic_s3_run KEY
+  (cd "$W/restic" && timed "$1" bash -o pipefail -c \
+    "$(stage_cmd) && RESTIC_REPOSITORY=s3:$S3_ENDPOINT/bench/restic RESTIC_CACHE_DIR=$W/restic/cache-s3 restic backup --host bench staged.sqlite")
+  sha256sum < "$W/restic/staged.sqlite" | cut -d' ' -f1 > "$W/restic/staged-s3.sha256"
+}
+
+restic_s3_full() {
+  restic_s3_run restic_s3_full
+  record restic_s3_full_bytes "$(bytes_of "$S3_ROOT/bench/restic")"
+}
+
+restic_s3_incr() {
+  local before; before="$(bytes_of "$S3_ROOT/bench/restic")"
+  restic_s3_run restic_s3_incr
+  record restic_s3_incr_bytes "$(( $(bytes_of "$S3_ROOT/bench/restic") - before ))"
+}
+
+restic_s3_restore() {
+  timed restic_s3_restore env RESTIC_REPOSITORY="s3:$S3_ENDPOINT/bench/restic" \
+    RESTIC_CACHE_DIR="$W/restic/cache-s3" restic restore latest --target "$W/restic/restored-s3"
+  same_sha "restic (S3)" "$(find "$W/restic/restored-s3" -name staged.sqlite -type f | head -n1)" "$W/restic/staged-s3.sha256"
+  rm -rf "$W/restic/restored-s3"
 }
 
 # --- DIY: sqlite3 .backup | zstd -3 -T0 | age ------------------------------------------------
@@ -269,16 +351,17 @@ main() {
   record size_mb "$SIZE_MB"
   make_database
 
-  ivault_setup; restic_setup; borg_setup
+  start_s3
+  ivault_setup; restic_setup; borg_setup; ivault_s3_setup; restic_s3_setup
   warm_up
 
   log "full backups"
-  ivault_full; diy_full; restic_full; borg_full
+  ivault_full; ivault_s3_full; diy_full; restic_full; restic_s3_full; borg_full
   day_of_business
   log "incremental backups"
-  ivault_incr; diy_incr; restic_incr; borg_incr
+  ivault_incr; ivault_s3_incr; diy_incr; restic_incr; restic_s3_incr; borg_incr
   log "restores"
-  ivault_restore; diy_restore; restic_restore; borg_restore
+  ivault_restore; ivault_s3_restore; diy_restore; restic_restore; restic_s3_restore; borg_restore
 
   mkdir -p "$(dirname "$DOC")"
   python3 "$REPO_ROOT/bench/report.py" "$W" > "$DOC"

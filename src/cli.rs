@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use invoice_vault::demo::{self, mib, short};
 use invoice_vault::engine::backup::{self, BackupOptions};
 use invoice_vault::engine::check::{self, ReadData};
+use invoice_vault::engine::copy;
 use invoice_vault::engine::restore::{self, RestoreOptions};
 use invoice_vault::engine::snapshots;
 use invoice_vault::error::exit;
@@ -12,7 +13,7 @@ use invoice_vault::repo::keys::{self, Keyring};
 use invoice_vault::repo::Repository;
 use invoice_vault::source::{self, generate};
 use invoice_vault::state::{self, JobRecord, State};
-use invoice_vault::storage::{self, TargetOptions};
+use invoice_vault::storage::{self, LockMode, ObjectLock, TargetOptions};
 use invoice_vault::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,6 +40,14 @@ struct Cli {
     /// Profile from the shared AWS configuration for credentials.
     #[arg(long, global = true, value_name = "NAME")]
     profile: Option<String>,
+    /// Write S3 objects with an Object Lock retention of this many days (the bucket must have
+    /// Object Lock enabled); local targets are not affected.
+    #[arg(long, global = true, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    object_lock_days: Option<u32>,
+    /// Object Lock mode: governance (can be lifted by a user with s3:BypassGovernanceRetention)
+    /// or compliance (nobody can delete early).
+    #[arg(long, global = true, value_name = "MODE", default_value = "governance", value_parser = parse_lock_mode)]
+    object_lock_mode: LockMode,
     #[command(subcommand)]
     command: Command,
 }
@@ -87,6 +96,28 @@ enum Command {
         /// snapshot, still runs): for a fast restore of a large database in an emergency.
         #[arg(long)]
         skip_integrity_check: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy snapshots into another repository without reading the source again.
+    Copy {
+        /// Snapshot ids, unique prefixes or `latest` [default: every snapshot].
+        snapshots: Vec<String>,
+        /// The repository to copy from (needs --identity).
+        #[arg(long, env = "IVAULT_REPO", value_name = "TARGET")]
+        from: String,
+        /// Identity file (private key) that opens the source repository.
+        #[arg(long, env = "IVAULT_IDENTITY", value_name = "FILE")]
+        identity: Option<PathBuf>,
+        /// The repository to copy into; it needs only its recipients.
+        #[arg(long, value_name = "TARGET")]
+        to: String,
+        /// Only snapshots of this source (name or path).
+        #[arg(long)]
+        source: Option<String>,
+        /// Trust the destination's recipients even though they changed since this host last saw them.
+        #[arg(long)]
+        accept_recipients: bool,
         #[arg(long)]
         json: bool,
     },
@@ -278,6 +309,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
         endpoint: cli.endpoint.clone(),
         region: cli.region.clone(),
         profile: cli.profile.clone(),
+        object_lock: cli.object_lock_days.map(|days| ObjectLock {
+            mode: cli.object_lock_mode,
+            days,
+        }),
     };
     match cli.command {
         Command::Demo(args) => demo_cmd(args),
@@ -300,6 +335,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Init { target, recipients } => {
+            require_s3_for_lock(&targets, &[&target])?;
             let recipients = recipients.collect()?;
             if !target.contains("://") {
                 let p = Path::new(&target);
@@ -397,6 +433,74 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(exit::OK)
         }
+        Command::Copy {
+            snapshots,
+            from,
+            identity,
+            to,
+            source,
+            accept_recipients,
+            json,
+        } => {
+            let from_args = RepoArgs {
+                repo: from,
+                identity,
+            };
+            require_s3_for_lock(&targets, &[&to])?;
+            let reading = TargetOptions {
+                object_lock: None,
+                ..targets.clone()
+            };
+            let (src, keys) = from_args.open(&reading)?;
+            let dst = Repository::open(storage::open_target(&to, &targets)?)?;
+            let mut state = State::open(&state_dir)?;
+            let job = state.job_start("copy", Some(&src.location()), Some(&dst.location()))?;
+            let opts = copy::CopyOptions {
+                snapshots,
+                source,
+                scratch_dir: state_dir.clone(),
+                accept_recipients,
+            };
+            let res = copy::copy(&src, &keys, &dst, &mut state, &opts);
+            state.job_finish(
+                job,
+                &job_record(&res, |r| {
+                    let sum = |f: fn(&copy::CopiedSnapshot) -> u64| -> u64 {
+                        r.snapshots.iter().map(f).sum()
+                    };
+                    (sum(|c| c.bytes_read), sum(|c| c.bytes_stored), None)
+                }),
+            )?;
+            let rep = res?;
+            if json {
+                print_json(&rep);
+            } else {
+                for c in &rep.snapshots {
+                    if c.already_present {
+                        println!(
+                            "snapshot {} ({} {}) is already in {} as {}",
+                            short(&c.from_snapshot),
+                            c.source,
+                            c.time,
+                            rep.to,
+                            short(&c.to_snapshot)
+                        );
+                    } else {
+                        println!(
+                            "copied snapshot {} ({} {}) to {} as {}: read {}, stored {}",
+                            short(&c.from_snapshot),
+                            c.source,
+                            c.time,
+                            rep.to,
+                            short(&c.to_snapshot),
+                            mib(c.bytes_read),
+                            mib(c.bytes_stored)
+                        );
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
         Command::Check {
             repo,
             read_data,
@@ -449,6 +553,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 fn backup_cmd(args: BackupArgs, state_dir: &Path, targets: &TargetOptions) -> Result<i32> {
+    let names: Vec<&str> = args.targets.iter().map(String::as_str).collect();
+    require_s3_for_lock(targets, &names)?;
     let mut state = State::open(state_dir)?;
     if !args.lock_timeout.is_finite() || args.lock_timeout < 0.0 {
         return Err(Error::Usage(
@@ -464,6 +570,7 @@ fn backup_cmd(args: BackupArgs, state_dir: &Path, targets: &TargetOptions) -> Re
         accept_recipients: args.accept_recipients,
         compression_level: args.compression,
         spill_dir: Some(state_dir.to_path_buf()),
+        origin: None,
     };
     let source = args.source.display().to_string();
     // Several targets: read the source once and give every target the same image.
@@ -625,6 +732,21 @@ fn default_identity_path() -> Result<PathBuf> {
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::Destination(format!("cannot create {}: {e}", dir.display())))?;
     Ok(dir.join("identity.txt"))
+}
+
+fn parse_lock_mode(s: &str) -> std::result::Result<LockMode, String> {
+    s.parse()
+}
+
+/// Object Lock exists only on S3; asking for it with no S3 target is a mistake worth naming.
+fn require_s3_for_lock(targets: &TargetOptions, names: &[&str]) -> Result<()> {
+    if targets.object_lock.is_some() && !names.iter().any(|t| t.starts_with("s3://")) {
+        return Err(Error::Usage(format!(
+            "--object-lock-days applies to s3:// targets, and {} is not one; leave it out for local directories",
+            names.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 fn parse_percent(s: &str) -> Result<f64> {

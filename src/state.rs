@@ -72,6 +72,10 @@ impl State {
                  CREATE TABLE IF NOT EXISTS last_snapshots (
                    repo_id TEXT NOT NULL, source TEXT NOT NULL, snapshot_id TEXT NOT NULL,
                    PRIMARY KEY (repo_id, source));
+                 CREATE TABLE IF NOT EXISTS copies (
+                   to_repo_id TEXT NOT NULL, from_snapshot_id TEXT NOT NULL,
+                   to_snapshot_id TEXT NOT NULL,
+                   PRIMARY KEY (to_repo_id, from_snapshot_id));
                  CREATE TABLE IF NOT EXISTS jobs (
                    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, source TEXT, target TEXT,
                    started TEXT NOT NULL, ended TEXT, outcome TEXT NOT NULL DEFAULT 'running',
@@ -208,6 +212,33 @@ impl State {
             .execute(
                 "INSERT OR REPLACE INTO last_snapshots (repo_id, source, snapshot_id) VALUES (?1, ?2, ?3)",
                 [repo_id, source, snapshot],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The snapshot an earlier `ivault copy` made of `from_snapshot` in repository `to_repo_id`.
+    pub fn copied_snapshot(&self, to_repo_id: &str, from_snapshot: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT to_snapshot_id FROM copies WHERE to_repo_id = ?1 AND from_snapshot_id = ?2",
+                [to_repo_id, from_snapshot],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn record_copy(
+        &self,
+        to_repo_id: &str,
+        from_snapshot: &str,
+        to_snapshot: &str,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO copies (to_repo_id, from_snapshot_id, to_snapshot_id) VALUES (?1, ?2, ?3)",
+                [to_repo_id, from_snapshot, to_snapshot],
             )
             .map(|_| ())
             .map_err(|e| self.err(e))

@@ -99,6 +99,11 @@ fn contract(s: &dyn Storage) {
         }
     });
     assert_eq!(s.list("snapshots/").unwrap().len(), 100);
+
+    // Sweeping the leftovers of interrupted writes never touches an object.
+    let before = s.list("").unwrap().len();
+    s.sweep_incomplete(std::time::Duration::ZERO).unwrap();
+    assert_eq!(s.list("").unwrap().len(), before);
 }
 
 #[test]
@@ -123,6 +128,28 @@ fn local_storage_meets_the_contract() {
 fn faulty_storage_without_faults_meets_the_contract() {
     let s = FaultyStorage::new(Arc::new(MemoryStorage::new()), vec![]);
     contract(&s);
+}
+
+#[test]
+fn local_storage_sweeps_temporary_files_of_killed_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = LocalStorage::new(dir.path());
+    s.put("data/aa/kept", b"object").unwrap();
+    // What a write killed between create and link leaves behind.
+    let leftover = dir.path().join("data/aa/.tmp-0123456789abcdef");
+    std::fs::write(&leftover, b"half").unwrap();
+    assert_eq!(
+        s.sweep_incomplete(std::time::Duration::from_secs(3600))
+            .unwrap(),
+        0
+    );
+    assert!(
+        leftover.exists(),
+        "a young temporary file may be a write in progress"
+    );
+    assert_eq!(s.sweep_incomplete(std::time::Duration::ZERO).unwrap(), 1);
+    assert!(!leftover.exists());
+    assert_eq!(s.get("data/aa/kept").unwrap(), b"object");
 }
 
 #[test]
@@ -215,4 +242,11 @@ fn s3_large_objects_go_up_in_parts_and_stay_immutable() {
             .all(|p| !p.to_string_lossy().contains("upload")),
         "{leftovers:?}"
     );
+}
+
+#[test]
+fn s3_storage_meets_the_contract_on_moto() {
+    let moto = common::moto::Moto::start();
+    moto.bucket("contract", false);
+    contract(&moto.storage("contract", "team/repo"));
 }

@@ -7,7 +7,7 @@ use crate::failpoint;
 use crate::repo::binary::{sha256, Hash};
 use crate::repo::codec::Sealer;
 use crate::repo::index::{self, PackRecord};
-use crate::repo::manifest::{self, BackupStats, Manifest, SnapshotKind, SourceInfo};
+use crate::repo::manifest::{self, BackupStats, CopyOrigin, Manifest, SnapshotKind, SourceInfo};
 use crate::repo::pack::{self, BlobKind, PackBuilder};
 use crate::repo::{config::FORMAT_VERSION, Repository};
 use crate::source::{self, PageBatch, StagedImage};
@@ -26,6 +26,10 @@ const DATA_FRAME_BYTES: usize = 512 * 1024;
 const TREE_FRAME_BYTES: usize = 256 * 1024;
 /// Encrypted pack size to aim for: few requests on S3, bounded memory.
 const PACK_BYTES: usize = 8 * 1024 * 1024;
+/// Unfinished writes older than this are leftovers of a killed run.
+const LEFTOVER_AGE: Duration = Duration::from_secs(60 * 60);
+/// Packs stored at once: enough to hide an S3 round trip behind building the next pack.
+const UPLOADERS: usize = 2;
 const PIPELINE_STOPPED: &str = "backup pipeline stopped";
 
 #[derive(Debug, Clone)]
@@ -42,6 +46,9 @@ pub struct BackupOptions {
     /// Where a rollback-journal database's pages are staged so writers wait only for the
     /// read (see `source::read_image`); `None` streams them under the lock.
     pub spill_dir: Option<std::path::PathBuf>,
+    /// For copies between repositories: the snapshot records this source (name, path, host)
+    /// and origin instead of the local file it was read from.
+    pub origin: Option<(SourceInfo, CopyOrigin)>,
 }
 
 impl Default for BackupOptions {
@@ -55,6 +62,7 @@ impl Default for BackupOptions {
             accept_recipients: false,
             compression_level: 3,
             spill_dir: None,
+            origin: None,
         }
     }
 }
@@ -131,6 +139,7 @@ fn backup_image(
         &config.recipients,
         opts.accept_recipients,
     )?;
+    sweep_leftovers(repo);
     let mut recipients = config.recipients.clone();
     for r in &opts.extra_recipients {
         if !recipients.contains(r) {
@@ -138,8 +147,13 @@ fn backup_image(
         }
     }
     let sealer = Sealer::new(&recipients)?;
-    let source_key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let source_key = source_key.display().to_string();
+    let source_key = match &opts.origin {
+        Some((info, _)) => info.path.clone(),
+        None => std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string(),
+    };
 
     // What the repository already holds, as far as this host knows without the private key.
     let existing: HashSet<String> = repo
@@ -231,13 +245,20 @@ fn backup_image(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "database".into())
     });
+    let (source, copy_of) = match &opts.origin {
+        Some((info, origin)) => (info.clone(), Some(origin.clone())),
+        None => (
+            SourceInfo {
+                name,
+                path: source_key.clone(),
+                host: hostname(),
+            },
+            None,
+        ),
+    };
     let mut m = Manifest {
         version: FORMAT_VERSION,
-        source: SourceInfo {
-            name,
-            path: source_key.clone(),
-            host: hostname(),
-        },
+        source,
         time: image
             .time
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -258,6 +279,7 @@ fn backup_image(
             duration_ms: 0,
             read_lock_ms: image.read_lock.as_millis() as u64,
         },
+        copy_of,
     };
     m.stats.duration_ms = started.elapsed().as_millis() as u64;
     let plain = serde_json::to_vec(&m)
@@ -398,14 +420,50 @@ fn compress_frames(
     }
 }
 
-/// Gathers frames into packs, encrypts and stores each full pack.
+/// A sealed pack on its way to storage.
+struct SealedPack {
+    id: Hash,
+    sealed: Vec<u8>,
+    table: pack::PackTable,
+}
+
+/// Gathers frames into packs and encrypts each full pack, while uploader threads store the
+/// packs before it: on S3 the next pack is built during the previous one's upload.
 fn store_packs(
     rx: Receiver<CompressedFrame>,
     repo: &Repository,
     sealer: &Sealer,
 ) -> Result<(Vec<PackRecord>, u64)> {
-    let mut records = Vec::new();
-    let mut stored = 0u64;
+    let (up_tx, up_rx) = sync_channel::<SealedPack>(1);
+    let up_rx = Arc::new(Mutex::new(up_rx));
+    let stored = Mutex::new((Vec::new(), 0u64));
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let uploaders: Vec<_> = (0..UPLOADERS)
+            .map(|_| {
+                let rx = Arc::clone(&up_rx);
+                let (stored, failed) = (&stored, &failed);
+                s.spawn(move || upload_packs(&rx, repo, stored, failed))
+            })
+            .collect();
+        // Only the uploaders hold the receiver: if they all stop, the packer's sends fail.
+        drop(up_rx);
+        let packed = pack_frames(rx, sealer, up_tx);
+        let uploaded: Vec<Result<()>> = uploaders.into_iter().map(|u| join(u.join())).collect();
+        // An upload failure explains a stopped packer better than the packer does.
+        for r in uploaded {
+            r?;
+        }
+        packed
+    })?;
+    Ok(stored.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+fn pack_frames(
+    rx: Receiver<CompressedFrame>,
+    sealer: &Sealer,
+    out: SyncSender<SealedPack>,
+) -> Result<()> {
     let mut busy = Duration::ZERO;
     let mut data = PackBuilder::new(BlobKind::Data, PACK_BYTES + DATA_FRAME_BYTES);
     let mut tree = PackBuilder::new(BlobKind::Tree, 0);
@@ -424,16 +482,9 @@ fn store_packs(
         let sealed = sealer.encrypt(&plain)?;
         drop(plain);
         let id = sha256(&sealed);
-        repo.put(&pack::key(&id), &sealed)?;
-        stored += sealed.len() as u64;
-        records.push(PackRecord {
-            id,
-            size: sealed.len() as u64,
-            table,
-        });
-        failpoint::hit("pack-written");
         busy += t.elapsed();
-        Ok(())
+        out.send(SealedPack { id, sealed, table })
+            .map_err(|_| Error::Internal(PIPELINE_STOPPED.into()))
     };
     // On error, returning drops `rx`, which stops the compressors and, in turn, the reader.
     for frame in rx {
@@ -450,7 +501,58 @@ fn store_packs(
     flush(&mut data, BlobKind::Data)?;
     flush(&mut tree, BlobKind::Tree)?;
     tracing::debug!("packer busy {busy:?}");
-    Ok((records, stored))
+    Ok(())
+}
+
+fn upload_packs(
+    rx: &Mutex<Receiver<SealedPack>>,
+    repo: &Repository,
+    stored: &Mutex<(Vec<PackRecord>, u64)>,
+    failed: &std::sync::atomic::AtomicBool,
+) -> Result<()> {
+    use std::sync::atomic::Ordering;
+    let mut busy = Duration::ZERO;
+    loop {
+        if failed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let Ok(p) = rx.lock().unwrap_or_else(|p| p.into_inner()).recv() else {
+            tracing::debug!("uploader busy {busy:?}");
+            return Ok(());
+        };
+        let t = Instant::now();
+        if let Err(e) = repo.put(&pack::key(&p.id), &p.sealed) {
+            failed.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
+        busy += t.elapsed();
+        let mut st = stored.lock().unwrap_or_else(|p| p.into_inner());
+        st.1 += p.sealed.len() as u64;
+        st.0.push(PackRecord {
+            id: p.id,
+            size: p.sealed.len() as u64,
+            table: p.table,
+        });
+        drop(st);
+        failpoint::hit("pack-written");
+    }
+}
+
+/// Removes what killed runs left behind (unfinished multipart uploads, temporary files).
+/// Only old ones: a younger one may belong to a backup running elsewhere right now.
+fn sweep_leftovers(repo: &Repository) {
+    match repo.storage().sweep_incomplete(LEFTOVER_AGE) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            "removed {n} leftovers of interrupted writes from {}",
+            repo.location()
+        ),
+        // Not worth failing a backup over: they cost space, not correctness.
+        Err(e) => tracing::warn!(
+            "could not look for leftovers of interrupted writes in {}: {e}",
+            repo.location()
+        ),
+    }
 }
 
 fn join<T>(r: std::thread::Result<Result<T>>) -> Result<T> {

@@ -2,5 +2,6 @@
 
 pub mod backup;
 pub mod check;
+pub mod copy;
 pub mod restore;
 pub mod snapshots;

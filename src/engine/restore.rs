@@ -12,7 +12,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -59,16 +58,9 @@ pub fn restore(
     let started = Instant::now();
     check_destination(dest, opts.force)?;
     let (id, m) = repo.resolve_snapshot(keys, spec, opts.source.as_deref())?;
-    let index = repo.load_index(keys)?;
-    let pages = page_list(repo, keys, &index, &id, &m)?;
-    tracing::debug!("index and page list ready after {:?}", started.elapsed());
-
     let temp = TempFile::create(dest)?;
     let file_len = m.page_count * m.page_size as u64;
-    temp.file
-        .set_len(file_len)
-        .map_err(|e| temp.write_error(e))?;
-    let bytes_read = write_pages(repo, keys, &index, &pages, m.page_size, &temp)?;
+    let bytes_read = rebuild_into(repo, keys, &id, &m, &temp.file, &|e| temp.write_error(e))?;
     tracing::debug!("pages written after {:?}", started.elapsed());
     temp.file.sync_all().map_err(|e| temp.write_error(e))?;
     tracing::debug!("synced after {:?}", started.elapsed());
@@ -83,6 +75,26 @@ pub fn restore(
         duration_ms: started.elapsed().as_millis() as u64,
         integrity_checked: opts.integrity_check,
     })
+}
+
+/// Writes every page of snapshot `id` into `out` (sized to the database first) and returns
+/// the bytes read from the repository. Every blob is checked against its id on the way; the
+/// caller checks the whole file against the manifest.
+pub(crate) fn rebuild_into(
+    repo: &Repository,
+    keys: &Keyring,
+    id: &str,
+    m: &Manifest,
+    out: &File,
+    write_error: &(dyn Fn(std::io::Error) -> Error + Sync),
+) -> Result<u64> {
+    let started = Instant::now();
+    let index = repo.load_index(keys)?;
+    let pages = page_list(repo, keys, &index, id, m)?;
+    tracing::debug!("index and page list ready after {:?}", started.elapsed());
+    out.set_len(m.page_count * m.page_size as u64)
+        .map_err(write_error)?;
+    write_pages(repo, keys, &index, &pages, m.page_size, out, write_error)
 }
 
 fn check_destination(dest: &Path, force: bool) -> Result<()> {
@@ -165,7 +177,8 @@ fn write_pages(
     index: &Index,
     pages: &[Hash],
     page_size: u32,
-    out: &TempFile,
+    out: &File,
+    write_error: &(dyn Fn(std::io::Error) -> Error + Sync),
 ) -> Result<u64> {
     // Page numbers ordered by blob id: 4 bytes a page, where a map of lists would cost ~90.
     let mut by_blob: Vec<u32> = (0..pages.len() as u32).collect();
@@ -204,7 +217,7 @@ fn write_pages(
         let mut start = 0u32;
         for (k, (i, bytes)) in placed.iter().enumerate() {
             if k > 0 && *i != placed[k - 1].0 + 1 {
-                write_run(out, start, &run, ps)?;
+                write_run(out, start, &run, ps, write_error)?;
                 run.clear();
             }
             if run.is_empty() {
@@ -212,17 +225,22 @@ fn write_pages(
             }
             run.extend_from_slice(bytes);
         }
-        write_run(out, start, &run, ps)
+        write_run(out, start, &run, ps, write_error)
     })
 }
 
-fn write_run(out: &TempFile, first_page: u32, run: &[u8], page_size: usize) -> Result<()> {
+fn write_run(
+    out: &File,
+    first_page: u32,
+    run: &[u8],
+    page_size: usize,
+    write_error: &(dyn Fn(std::io::Error) -> Error + Sync),
+) -> Result<()> {
     if run.is_empty() {
         return Ok(());
     }
-    out.file
-        .write_all_at(run, first_page as u64 * page_size as u64)
-        .map_err(|e| out.write_error(e))
+    out.write_all_at(run, first_page as u64 * page_size as u64)
+        .map_err(write_error)
 }
 
 /// The restored file must hash to the manifest's value and pass SQLite's own integrity check.
@@ -232,24 +250,10 @@ pub fn verify_restored(
     id: &str,
     run_integrity_check: bool,
 ) -> Result<()> {
-    let mut hasher = Sha256::new();
-    let mut f = File::open(path)
-        .map_err(|e| Error::Destination(format!("cannot read back {}: {e}", path.display())))?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| Error::Destination(format!("cannot read back {}: {e}", path.display())))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    if hex::encode(hasher.finalize()) != m.database_sha256 {
-        return Err(Error::Integrity(format!(
-            "the database rebuilt from snapshot {id} does not match the SHA-256 its manifest records; run `ivault check --read-data`"
-        )));
-    }
+    let read_error =
+        |e: std::io::Error| Error::Destination(format!("cannot read back {}: {e}", path.display()));
+    let f = File::open(path).map_err(read_error)?;
+    verify_sha256(&f, m, id, &read_error)?;
     tracing::debug!("SHA-256 matches the manifest");
     if !run_integrity_check {
         return Ok(());
@@ -263,6 +267,32 @@ pub fn verify_restored(
         return Err(Error::Integrity(format!(
             "the database rebuilt from snapshot {id} fails PRAGMA integrity_check ({}); the source was damaged when it was backed up, try an older snapshot",
             result.lines().next().unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that a rebuilt file hashes to the SHA-256 its manifest records.
+pub(crate) fn verify_sha256(
+    f: &File,
+    m: &Manifest,
+    id: &str,
+    read_error: &dyn Fn(std::io::Error) -> Error,
+) -> Result<()> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut offset = 0u64;
+    loop {
+        let n = f.read_at(&mut buf, offset).map_err(read_error)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        offset += n as u64;
+    }
+    if hex::encode(hasher.finalize()) != m.database_sha256 {
+        return Err(Error::Integrity(format!(
+            "the database rebuilt from snapshot {id} does not match the SHA-256 its manifest records; run `ivault check --read-data`"
         )));
     }
     Ok(())

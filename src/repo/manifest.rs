@@ -50,6 +50,17 @@ pub struct Manifest {
     /// Tree blob ids, hex, in page order.
     pub segments: Vec<String>,
     pub stats: BackupStats,
+    /// Set on snapshots written by `ivault copy`: where the snapshot was copied from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<CopyOrigin>,
+}
+
+/// The repository and snapshot a copied snapshot came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyOrigin {
+    /// The source repository's id (its `config`).
+    pub repository: String,
+    pub snapshot: String,
 }
 
 /// What the backup that wrote this snapshot did.

@@ -140,6 +140,12 @@ pub struct StagedImage {
 }
 
 impl StagedImage {
+    /// An image already written to `file` (page 1 at offset 0), e.g. rebuilt from another
+    /// repository; the caller vouches that `image` describes it.
+    pub(crate) fn from_file(file: File, image: SourceImage) -> Self {
+        StagedImage { file, image }
+    }
+
     pub fn replay(&self, tx: SyncSender<PageBatch>) -> Result<()> {
         replay(&self.file, self.image.page_size as usize, &tx)
     }
@@ -201,7 +207,7 @@ fn take_image(
 }
 
 /// A new file in `dir`, unlinked at once: it vanishes with the process, whatever happens.
-fn spill_file(dir: &Path) -> Result<File> {
+pub(crate) fn spill_file(dir: &Path) -> Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::create_dir_all(dir).map_err(spill_error)?;
     let path = dir.join(format!(".spill-{:016x}", rand::random::<u64>()));

@@ -126,4 +126,8 @@ impl Storage for FaultyStorage {
             Some(FaultKind::Fail(e) | FaultKind::Truncate(_, e)) => Err(e),
         }
     }
+
+    fn sweep_incomplete(&self, older_than: std::time::Duration) -> Result<usize, StorageError> {
+        self.inner.sweep_incomplete(older_than)
+    }
 }

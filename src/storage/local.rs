@@ -6,8 +6,9 @@ use super::{io_error, validate_key, ObjectInfo, Storage, StorageError};
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
-/// Temporary files start with this; listings skip them and `prune` may remove them.
+/// Temporary files start with this; listings skip them and `sweep_incomplete` removes them.
 pub const TEMP_PREFIX: &str = ".tmp-";
 
 #[derive(Debug, Clone)]
@@ -114,5 +115,28 @@ impl Storage for LocalStorage {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             other => other.map_err(|e| io_error(key, e)),
         }
+    }
+
+    /// Temporary files of writes killed before their link.
+    fn sweep_incomplete(&self, older_than: Duration) -> Result<usize, StorageError> {
+        let mut removed = 0;
+        let cutoff = SystemTime::now() - older_than;
+        for entry in walkdir::WalkDir::new(&self.root)
+            .min_depth(1)
+            .into_iter()
+            .flatten()
+        {
+            let is_temp = entry.file_type().is_file()
+                && entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX);
+            let old = entry
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .is_some_and(|t| t <= cutoff);
+            if is_temp && old && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }

@@ -9,7 +9,7 @@ mod s3;
 pub use faulty::{Fault, FaultKind, FaultyStorage, Op};
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
-pub use s3::{S3Config, S3Storage, MULTIPART_THRESHOLD};
+pub use s3::{LockMode, ObjectLock, S3Config, S3Storage, MULTIPART_THRESHOLD};
 
 use std::fmt;
 
@@ -32,6 +32,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError>;
     /// Removes an object; removing a missing object is not an error.
     fn delete(&self, key: &str) -> Result<(), StorageError>;
+    /// Removes what interrupted writes left behind (temporary files, unfinished multipart
+    /// uploads) that began more than `older_than` ago, and says how many. Younger ones may
+    /// belong to a backup still running elsewhere.
+    fn sweep_incomplete(&self, _older_than: std::time::Duration) -> Result<usize, StorageError> {
+        Ok(0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +116,8 @@ pub struct TargetOptions {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     pub profile: Option<String>,
+    /// Write S3 objects under this retention (local targets have no such thing).
+    pub object_lock: Option<ObjectLock>,
 }
 
 /// Opens the storage a target string names: a local directory, or `s3://bucket/prefix`.
@@ -127,6 +135,7 @@ pub fn open_target(
         cfg.endpoint = opts.endpoint.clone();
         cfg.region = opts.region.clone();
         cfg.profile = opts.profile.clone();
+        cfg.object_lock = opts.object_lock;
         if let Some(e) = &cfg.endpoint {
             if !(e.starts_with("http://") || e.starts_with("https://")) {
                 return Err(crate::Error::Usage(format!(
@@ -135,6 +144,11 @@ pub fn open_target(
             }
         }
         let s3 = S3Storage::new(cfg).map_err(|e| crate::Error::Repository(e.to_string()))?;
+        if opts.object_lock.is_some() {
+            // Before anything is written: an unlocked bucket would silently give no protection.
+            s3.require_object_lock()
+                .map_err(|e| crate::Error::Repository(e.to_string()))?;
+        }
         return Ok(std::sync::Arc::new(s3));
     }
     if let Some((scheme, _)) = target.split_once("://") {

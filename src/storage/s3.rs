@@ -11,9 +11,12 @@
 
 use super::{validate_key, ObjectInfo, Storage, StorageError};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectLockMode,
+};
 use aws_sdk_s3::Client;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Objects larger than this are uploaded in parts.
@@ -37,6 +40,51 @@ pub struct S3Config {
     pub static_credentials: Option<(String, String)>,
     /// Attempts per request, including the first (default 5).
     pub max_attempts: Option<u32>,
+    /// Write every object under this Object Lock retention.
+    pub object_lock: Option<ObjectLock>,
+}
+
+/// Object Lock retention for every object written: ransomware with the backup host's
+/// credentials cannot delete or overwrite a locked object before its retention ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectLock {
+    pub mode: LockMode,
+    pub days: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Users with `s3:BypassGovernanceRetention` may still delete early.
+    Governance,
+    /// Nobody, not even the account root, can delete before the retention ends.
+    Compliance,
+}
+
+impl std::str::FromStr for LockMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "governance" => Ok(LockMode::Governance),
+            "compliance" => Ok(LockMode::Compliance),
+            _ => Err(format!("{s}: use governance or compliance")),
+        }
+    }
+}
+
+impl ObjectLock {
+    fn mode(&self) -> ObjectLockMode {
+        match self.mode {
+            LockMode::Governance => ObjectLockMode::Governance,
+            LockMode::Compliance => ObjectLockMode::Compliance,
+        }
+    }
+
+    /// Retention runs from the time of each write.
+    fn retain_until(&self) -> DateTime {
+        let until =
+            std::time::SystemTime::now() + Duration::from_secs(u64::from(self.days) * 24 * 60 * 60);
+        DateTime::from(until)
+    }
 }
 
 impl S3Config {
@@ -67,6 +115,10 @@ impl S3Config {
     }
 }
 
+/// How often a download that broke off mid-body is tried in all (the SDK retries only
+/// failures before the body starts).
+const BODY_ATTEMPTS: u32 = 4;
+
 #[derive(Debug)]
 pub struct S3Storage {
     client: Client,
@@ -74,6 +126,9 @@ pub struct S3Storage {
     bucket: String,
     prefix: String,
     endpoint: String,
+    object_lock: Option<ObjectLock>,
+    /// Whether the server honours `If-None-Match: *`; probed before the first write.
+    conditional_writes: OnceLock<bool>,
 }
 
 impl S3Storage {
@@ -100,6 +155,135 @@ impl S3Storage {
             bucket: cfg.bucket,
             prefix: cfg.prefix,
             endpoint,
+            object_lock: cfg.object_lock,
+            conditional_writes: OnceLock::new(),
+        })
+    }
+
+    /// Fails unless the bucket has Object Lock enabled: asked for before anything is written.
+    pub fn require_object_lock(&self) -> Result<(), StorageError> {
+        let bucket = &self.bucket;
+        let endpoint = &self.endpoint;
+        let not_enabled = || {
+            StorageError::Other {
+            key: String::new(),
+            message: format!(
+                "bucket {bucket} at {endpoint} does not have Object Lock enabled; enable it on the bucket (see docs/OPERATIONS.md) or leave out --object-lock-days"
+            ),
+            transient: false,
+        }
+        };
+        let res = self.runtime.block_on(
+            self.client
+                .get_object_lock_configuration()
+                .bucket(bucket)
+                .send(),
+        );
+        match res {
+            Ok(out) => {
+                let enabled = out
+                    .object_lock_configuration()
+                    .and_then(|c| c.object_lock_enabled())
+                    .is_some_and(|e| e.as_str() == "Enabled");
+                if enabled {
+                    Ok(())
+                } else {
+                    Err(not_enabled())
+                }
+            }
+            Err(SdkError::ServiceError(se))
+                if matches!(
+                    se.err().code(),
+                    Some(
+                        "ObjectLockConfigurationNotFoundError"
+                            | "NotImplemented"
+                            | "InvalidRequest"
+                    )
+                ) || matches!(se.raw().status().as_u16(), 404 | 501)
+                    && se.err().code() != Some("NoSuchBucket") =>
+            {
+                Err(not_enabled())
+            }
+            Err(e) => Err(self.error(bucket, e)),
+        }
+    }
+
+    /// Whether puts with `If-None-Match: *` are refused on existing keys. Probed once by
+    /// writing the repository's `config` again, byte for byte, with the condition: a server
+    /// that honours it refuses, and one that ignores it merely rewrites identical bytes.
+    fn conditional_writes(&self) -> bool {
+        *self.conditional_writes.get_or_init(|| {
+            let Ok(config) = self.get(crate::repo::config::CONFIG_KEY) else {
+                // No repository yet (init): the first write is `config` itself.
+                return true;
+            };
+            let Ok(full) = self.full_key(crate::repo::config::CONFIG_KEY) else {
+                return true;
+            };
+            let res = self.runtime.block_on(
+                self.client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(full)
+                    .if_none_match("*")
+                    .body(ByteStream::from(config))
+                    .send(),
+            );
+            let honoured = match &res {
+                Err(SdkError::ServiceError(se)) => {
+                    se.err().code() == Some("PreconditionFailed") || se.raw().status().as_u16() == 412
+                }
+                _ => false,
+            };
+            if !honoured {
+                tracing::warn!(
+                    "the S3 server at {} ignores If-None-Match: *; ivault checks for each object before writing it instead (not atomic between concurrent writers)",
+                    self.endpoint
+                );
+            }
+            honoured
+        })
+    }
+
+    /// On a server without conditional writes: does the object exist already?
+    async fn exists(&self, full: &str, key: &str) -> Result<bool, StorageError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(full)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match self.error(key, e) {
+                StorageError::NotFound(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// One download; `Ok(Err(_))` when the body broke off after the SDK's retries were over.
+    async fn get_once(
+        &self,
+        full: &str,
+        key: &str,
+    ) -> Result<Result<Vec<u8>, StorageError>, StorageError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(full)
+            .send()
+            .await
+            .map_err(|e| self.error(key, e))?;
+        Ok(match out.body.collect().await {
+            Ok(body) => Ok(body.into_bytes().to_vec()),
+            Err(e) => Err(StorageError::Other {
+                key: key.to_string(),
+                message: format!("the download from {} broke off: {e}", self.endpoint),
+                transient: true,
+            }),
         })
     }
 
@@ -120,17 +304,27 @@ impl S3Storage {
         classify(key, &self.bucket, &self.endpoint, e)
     }
 
-    async fn put_multipart(&self, full: &str, key: &str, data: &[u8]) -> Result<(), StorageError> {
+    async fn put_multipart(
+        &self,
+        full: &str,
+        key: &str,
+        data: &[u8],
+        conditional: bool,
+    ) -> Result<(), StorageError> {
         let created = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(full)
+            .set_object_lock_mode(self.object_lock.map(|l| l.mode()))
+            .set_object_lock_retain_until_date(self.object_lock.map(|l| l.retain_until()))
             .send()
             .await
             .map_err(|e| self.error(key, e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
-        let result = self.upload_parts(full, key, &upload_id, data).await;
+        let result = self
+            .upload_parts(full, key, &upload_id, data, conditional)
+            .await;
         if result.is_err() {
             // Parts of an unfinished upload are billed and invisible: never leave them.
             let _ = self
@@ -151,6 +345,7 @@ impl S3Storage {
         key: &str,
         upload_id: &str,
         data: &[u8],
+        conditional: bool,
     ) -> Result<(), StorageError> {
         let chunks: Vec<(i32, &[u8])> = data
             .chunks(PART_SIZE)
@@ -194,7 +389,7 @@ impl S3Storage {
             .bucket(&self.bucket)
             .key(full)
             .upload_id(upload_id)
-            .if_none_match("*")
+            .set_if_none_match(conditional.then(|| "*".to_string()))
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
@@ -305,15 +500,23 @@ impl Storage for S3Storage {
 
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
         let full = self.full_key(key)?;
+        let conditional = self.conditional_writes();
         self.runtime.block_on(async {
+            if !conditional && self.exists(&full, key).await? {
+                return Err(StorageError::AlreadyExists(key.to_string()));
+            }
             if data.len() > MULTIPART_THRESHOLD {
-                return self.put_multipart(&full, key, data).await;
+                return self.put_multipart(&full, key, data, conditional).await;
             }
             self.client
                 .put_object()
                 .bucket(&self.bucket)
                 .key(&full)
-                .if_none_match("*")
+                .set_if_none_match(conditional.then(|| "*".to_string()))
+                .set_object_lock_mode(self.object_lock.map(|l| l.mode()))
+                .set_object_lock_retain_until_date(self.object_lock.map(|l| l.retain_until()))
+                // Locked writes must carry a checksum the server can see before the body.
+                .set_checksum_algorithm(self.object_lock.map(|_| ChecksumAlgorithm::Crc32))
                 .body(ByteStream::from(data.to_vec()))
                 .send()
                 .await
@@ -325,20 +528,18 @@ impl Storage for S3Storage {
     fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
         let full = self.full_key(key)?;
         self.runtime.block_on(async {
-            let out = self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(&full)
-                .send()
-                .await
-                .map_err(|e| self.error(key, e))?;
-            let body = out.body.collect().await.map_err(|e| StorageError::Other {
-                key: key.to_string(),
-                message: format!("the download broke off: {e}"),
-                transient: true,
-            })?;
-            Ok(body.into_bytes().to_vec())
+            let mut attempt = 1;
+            loop {
+                match self.get_once(&full, key).await? {
+                    Err(broke_off) if attempt >= BODY_ATTEMPTS => return Err(broke_off),
+                    Err(broke_off) => {
+                        tracing::debug!("{broke_off}; trying again");
+                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                        attempt += 1;
+                    }
+                    Ok(data) => return Ok(data),
+                }
+            }
         })
     }
 
@@ -376,6 +577,67 @@ impl Storage for S3Storage {
                     _ => return Ok(out),
                 }
             }
+        })
+    }
+
+    /// Aborts multipart uploads under the prefix that a killed process left unfinished.
+    fn sweep_incomplete(&self, older_than: Duration) -> Result<usize, StorageError> {
+        let cutoff = std::time::SystemTime::now() - older_than;
+        let prefix = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        self.runtime.block_on(async {
+            let mut stale = Vec::new();
+            let (mut key_marker, mut id_marker) = (None, None);
+            loop {
+                let page = match self
+                    .client
+                    .list_multipart_uploads()
+                    .bucket(&self.bucket)
+                    .prefix(&prefix)
+                    .set_key_marker(key_marker.take())
+                    .set_upload_id_marker(id_marker.take())
+                    .send()
+                    .await
+                {
+                    Ok(page) => page,
+                    // Servers without multipart listing have nothing this could clean.
+                    Err(SdkError::ServiceError(se)) if se.raw().status().as_u16() == 501 => {
+                        return Ok(0)
+                    }
+                    Err(e) => return Err(self.error("", e)),
+                };
+                for u in page.uploads() {
+                    let old = u
+                        .initiated()
+                        .and_then(|t| std::time::SystemTime::try_from(*t).ok())
+                        .is_some_and(|t| t <= cutoff);
+                    if let (true, Some(k), Some(id)) = (old, u.key(), u.upload_id()) {
+                        stale.push((k.to_string(), id.to_string()));
+                    }
+                }
+                if !page.is_truncated().unwrap_or(false) {
+                    break;
+                }
+                key_marker = page.next_key_marker().map(str::to_string);
+                id_marker = page.next_upload_id_marker().map(str::to_string);
+                if key_marker.is_none() {
+                    break;
+                }
+            }
+            for (k, id) in &stale {
+                self.client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(k)
+                    .upload_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| self.error(k, e))?;
+            }
+            Ok(stale.len())
         })
     }
 

@@ -2,6 +2,8 @@
 //! SQLite files, keys and repositories in a temporary directory.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+pub mod moto;
 pub mod s3;
 
 use invoice_vault::source::generate::{self, GenerateOptions, JournalMode};

@@ -1,0 +1,231 @@
+//! Copy: snapshots from one repository into another without reading the source database again
+//! (to seed a new off-site bucket from the local repository, say). Each snapshot is rebuilt
+//! from the source repository into an unlinked local file, every blob checked against its id
+//! and the whole image against the manifest's SHA-256, and only then backed up into the
+//! destination, encrypted to the destination's recipients and deduplicated against what it
+//! already holds. The copy keeps the snapshot's time, source and tags and records where it
+//! came from.
+
+use crate::engine::backup::{self, BackupOptions};
+use crate::engine::restore;
+use crate::error::{Error, Result};
+use crate::repo::keys::Keyring;
+use crate::repo::manifest::{CopyOrigin, Manifest};
+use crate::repo::{parse_hash, Repository};
+use crate::source::{self, SourceImage, StagedImage};
+use crate::state::State;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default)]
+pub struct CopyOptions {
+    /// Snapshot ids, unique prefixes or `latest`; empty copies every snapshot.
+    pub snapshots: Vec<String>,
+    /// Only snapshots of this source (name or path).
+    pub source: Option<String>,
+    /// Where images are rebuilt (in unlinked files, so nothing is left behind).
+    pub scratch_dir: PathBuf,
+    pub accept_recipients: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CopiedSnapshot {
+    pub from_snapshot: String,
+    pub to_snapshot: String,
+    /// The destination already held this snapshot, so nothing was written.
+    pub already_present: bool,
+    pub source: String,
+    pub time: String,
+    pub bytes_read: u64,
+    pub bytes_stored: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyReport {
+    pub from: String,
+    pub to: String,
+    pub snapshots: Vec<CopiedSnapshot>,
+}
+
+/// What identifies one snapshot across repositories (ids differ, since each repository
+/// encrypts to its own recipients): source path, host, time and database SHA-256.
+type Fingerprint = (String, String, String, String);
+
+fn fingerprint(m: &Manifest) -> Fingerprint {
+    (
+        m.source.path.clone(),
+        m.source.host.clone(),
+        m.time.clone(),
+        m.database_sha256.clone(),
+    )
+}
+
+pub fn copy(
+    from: &Repository,
+    keys: &Keyring,
+    to: &Repository,
+    state: &mut State,
+    opts: &CopyOptions,
+) -> Result<CopyReport> {
+    if from.config().id == to.config().id {
+        return Err(Error::Usage(format!(
+            "{} and {} are the same repository; copy between two different ones",
+            from.location(),
+            to.location()
+        )));
+    }
+    let selected = select(from, keys, opts)?;
+    let present = present_in(to, keys)?;
+    let to_ids: HashSet<String> = to
+        .list_ids("snapshots")?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+
+    let mut report = CopyReport {
+        from: from.location(),
+        to: to.location(),
+        snapshots: Vec::new(),
+    };
+    for (id, m) in selected {
+        let earlier = state
+            .copied_snapshot(&to.config().id, &id)?
+            .filter(|copy| to_ids.contains(copy))
+            .or_else(|| {
+                present
+                    .iter()
+                    .find(|(_, f)| *f == fingerprint(&m))
+                    .map(|(c, _)| c.clone())
+            });
+        let done = match earlier {
+            Some(to_snapshot) => CopiedSnapshot {
+                from_snapshot: id.clone(),
+                to_snapshot,
+                already_present: true,
+                source: m.source.name.clone(),
+                time: m.time.clone(),
+                bytes_read: 0,
+                bytes_stored: 0,
+            },
+            None => copy_one(from, keys, to, state, &id, &m, opts)?,
+        };
+        report.snapshots.push(done);
+    }
+    Ok(report)
+}
+
+/// The snapshots to copy, oldest first, so each copy's parent is the one copied before it.
+fn select(
+    from: &Repository,
+    keys: &Keyring,
+    opts: &CopyOptions,
+) -> Result<Vec<(String, Manifest)>> {
+    let mut out: Vec<(String, Manifest)> = Vec::new();
+    if opts.snapshots.is_empty() {
+        for (id, _) in from.list_ids("snapshots")? {
+            let m = from.load_manifest(keys, &id)?;
+            if opts
+                .source
+                .as_deref()
+                .is_none_or(|s| s == m.source.name || s == m.source.path)
+            {
+                out.push((id, m));
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::Usage(format!(
+                "{} holds no snapshot{} to copy",
+                from.location(),
+                opts.source
+                    .as_deref()
+                    .map(|s| format!(" of {s}"))
+                    .unwrap_or_default()
+            )));
+        }
+    } else {
+        for spec in &opts.snapshots {
+            let (id, m) = from.resolve_snapshot(keys, spec, opts.source.as_deref())?;
+            if !out.iter().any(|(have, _)| *have == id) {
+                out.push((id, m));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+    Ok(out)
+}
+
+/// Fingerprints of the destination's snapshots that this identity can read. A destination
+/// encrypted to other keys reveals nothing; then only the local record of earlier copies
+/// keeps a snapshot from being copied twice.
+fn present_in(to: &Repository, keys: &Keyring) -> Result<Vec<(String, Fingerprint)>> {
+    let mut out = Vec::new();
+    for (id, _) in to.list_ids("snapshots")? {
+        match to.load_manifest(keys, &id) {
+            Ok(m) => out.push((id, fingerprint(&m))),
+            Err(Error::Key(_)) => return Ok(out),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+fn copy_one(
+    from: &Repository,
+    keys: &Keyring,
+    to: &Repository,
+    state: &mut State,
+    id: &str,
+    m: &Manifest,
+    opts: &CopyOptions,
+) -> Result<CopiedSnapshot> {
+    let scratch = source::spill_file(&opts.scratch_dir)?;
+    let scratch_error = |e: std::io::Error| {
+        Error::Internal(format!(
+            "cannot write the copy's scratch file in {}: {e}; free space or pass --state-dir elsewhere",
+            opts.scratch_dir.display()
+        ))
+    };
+    let bytes_read = restore::rebuild_into(from, keys, id, m, &scratch, &scratch_error)?;
+    restore::verify_sha256(&scratch, m, id, &scratch_error)?;
+    let sha256 = parse_hash(&m.database_sha256)
+        .ok_or_else(|| Error::Integrity(format!("snapshot {id} has a malformed SHA-256")))?;
+    let time = chrono::DateTime::parse_from_rfc3339(&m.time)
+        .map_err(|_| Error::Integrity(format!("snapshot {id} has a malformed time {:?}", m.time)))?
+        .with_timezone(&chrono::Utc);
+    let image = SourceImage {
+        page_size: m.page_size,
+        page_count: m.page_count,
+        journal_mode: m.journal_mode.clone(),
+        tables: m.tables.clone(),
+        sha256,
+        time,
+        read_lock: Duration::from_millis(m.stats.read_lock_ms),
+    };
+    let staged = StagedImage::from_file(scratch, image);
+    let backup_opts = BackupOptions {
+        tags: m.tags.clone(),
+        accept_recipients: opts.accept_recipients,
+        origin: Some((
+            m.source.clone(),
+            CopyOrigin {
+                repository: from.config().id.clone(),
+                snapshot: id.to_string(),
+            },
+        )),
+        ..BackupOptions::default()
+    };
+    let path = Path::new(&m.source.path);
+    let done = backup::backup_staged(path, &staged, to, state, &backup_opts)?;
+    state.record_copy(&to.config().id, id, &done.snapshot_id)?;
+    Ok(CopiedSnapshot {
+        from_snapshot: id.to_string(),
+        to_snapshot: done.snapshot_id,
+        already_present: false,
+        source: m.source.name.clone(),
+        time: m.time.clone(),
+        bytes_read,
+        bytes_stored: done.bytes_stored,
+    })
+}
