@@ -19,6 +19,8 @@ pub enum Error {
     Key(String),
     /// The restore destination exists or cannot be written.
     Destination(String),
+    /// The policy file is unreadable or invalid, or names no such source or target.
+    Policy(String),
     /// A bug or an environment problem ivault cannot classify.
     Internal(String),
 }
@@ -35,6 +37,7 @@ pub mod exit {
     pub const DESTINATION: i32 = 7;
     /// Some targets of a multi-target backup succeeded, others failed.
     pub const PARTIAL: i32 = 8;
+    pub const POLICY: i32 = 9;
 }
 
 impl Error {
@@ -46,6 +49,7 @@ impl Error {
             Error::Integrity(_) => exit::INTEGRITY,
             Error::Key(_) => exit::KEY,
             Error::Destination(_) => exit::DESTINATION,
+            Error::Policy(_) => exit::POLICY,
             Error::Internal(_) => exit::INTERNAL,
         }
     }
@@ -58,6 +62,7 @@ impl Error {
             | Error::Integrity(m)
             | Error::Key(m)
             | Error::Destination(m)
+            | Error::Policy(m)
             | Error::Internal(m) => m,
         }
     }

@@ -2,13 +2,15 @@
 //!
 //! Layers, bottom up: [`storage`] (where objects live), [`repo`] (the repository format:
 //! packs, indexes, manifests, keys), [`source`] (consistent reads of live SQLite databases),
-//! [`engine`] (backup, restore, check), [`state`] (local job history and caches).
+//! [`engine`] (backup, restore, check, copy), [`state`] (local job history and caches),
+//! [`policy`] (named sources, targets and keys from a TOML file).
 //! docs/ARCHITECTURE.md walks through them; docs/FORMAT.md specifies the format.
 
 pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod failpoint;
+pub mod policy;
 pub mod repo;
 pub mod source;
 pub mod state;

@@ -1,22 +1,27 @@
 //! Command-line parsing and dispatch. Each command is a thin wrapper around the engine; all
 //! output to stdout is data (human or `--json`), diagnostics go to stderr.
 
+mod backup;
+mod demo;
+mod targets;
+
+use backup::{backup_cmd, BackupArgs};
 use clap::{Args, Parser, Subcommand};
-use invoice_vault::demo::{self, mib, short};
-use invoice_vault::engine::backup::{self, BackupOptions};
+use demo::{demo_cmd, DemoArgs};
+use invoice_vault::demo::{mib, short};
 use invoice_vault::engine::check::{self, ReadData};
 use invoice_vault::engine::copy;
 use invoice_vault::engine::restore::{self, RestoreOptions};
 use invoice_vault::engine::snapshots;
 use invoice_vault::error::exit;
+use invoice_vault::policy::Policy;
 use invoice_vault::repo::keys::{self, Keyring};
 use invoice_vault::repo::Repository;
-use invoice_vault::source::{self, generate};
 use invoice_vault::state::{self, JobRecord, State};
-use invoice_vault::storage::{self, LockMode, ObjectLock, TargetOptions};
+use invoice_vault::storage::{LockMode, ObjectLock, TargetOptions};
 use invoice_vault::{Error, Result};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use targets::Targets;
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +53,9 @@ struct Cli {
     /// or compliance (nobody can delete early).
     #[arg(long, global = true, value_name = "MODE", default_value = "governance", value_parser = parse_lock_mode)]
     object_lock_mode: LockMode,
+    /// Policy file whose source and target names commands accept (see docs/OPERATIONS.md).
+    #[arg(long, global = true, env = "IVAULT_POLICY", value_name = "FILE")]
+    policy: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -136,44 +144,6 @@ enum Command {
     },
 }
 
-#[derive(Args)]
-#[command(args_conflicts_with_subcommands = true)]
-struct DemoArgs {
-    #[command(subcommand)]
-    tool: Option<DemoTool>,
-    /// Where the demo puts its database, key, repository and state.
-    #[arg(long, default_value = "ivault-demo")]
-    dir: PathBuf,
-    /// Size of the sample database in MiB.
-    #[arg(long, default_value_t = 64)]
-    size_mb: u64,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-}
-
-#[derive(Subcommand)]
-enum DemoTool {
-    /// Generate a sample invoice database.
-    Generate {
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        #[arg(long, default_value_t = 64)]
-        size_mb: u64,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// wal or delete (rollback journal).
-        #[arg(long, default_value = "wal")]
-        journal: String,
-    },
-    /// Apply a day of business (1% of invoices updated, 0.3% added) to a database.
-    Business {
-        #[arg(long, value_name = "FILE")]
-        db: PathBuf,
-        #[arg(long, default_value_t = 43)]
-        seed: u64,
-    },
-}
-
 #[derive(Subcommand)]
 enum KeyCommand {
     /// Create an age identity (mode 0600) and print its public recipient.
@@ -188,7 +158,7 @@ enum KeyCommand {
 }
 
 #[derive(Args)]
-struct RecipientArgs {
+pub(super) struct RecipientArgs {
     /// age recipient (age1…) to encrypt to; repeatable.
     #[arg(long = "recipient", value_name = "AGE1…")]
     recipients: Vec<String>,
@@ -198,7 +168,7 @@ struct RecipientArgs {
 }
 
 impl RecipientArgs {
-    fn collect(&self) -> Result<Vec<String>> {
+    pub(super) fn collect(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for r in &self.recipients {
             out.push(keys::parse_recipient(r)?.to_string());
@@ -222,9 +192,14 @@ struct RepoArgs {
 }
 
 impl RepoArgs {
-    fn open(&self, targets: &TargetOptions) -> Result<(Repository, Keyring)> {
-        let repo = Repository::open(storage::open_target(&self.repo, targets)?)?;
-        let path = self.identity.as_ref().ok_or_else(|| {
+    fn open(&self, targets: &Targets) -> Result<(Repository, Keyring)> {
+        let repo = Repository::open(targets.open_for_reading(&self.repo)?)?;
+        let from_policy = targets
+            .policy
+            .as_ref()
+            .and_then(|p| p.encryption.as_ref())
+            .and_then(|e| e.identity_file.as_ref());
+        let path = self.identity.as_ref().or(from_policy).ok_or_else(|| {
             Error::Key(format!(
                 "reading repository {} needs its private key; pass --identity FILE or set IVAULT_IDENTITY",
                 self.repo
@@ -232,36 +207,6 @@ impl RepoArgs {
         })?;
         Ok((repo, keys::load_identity(path)?))
     }
-}
-
-#[derive(Args)]
-struct BackupArgs {
-    /// The SQLite database file.
-    source: PathBuf,
-    /// Repository to write to; repeat for several.
-    #[arg(long = "to", required = true, value_name = "TARGET")]
-    targets: Vec<String>,
-    /// Store every page again in fresh packs.
-    #[arg(long)]
-    full: bool,
-    #[arg(long = "tag", value_name = "TAG")]
-    tags: Vec<String>,
-    /// Source name recorded in the snapshot [default: file name without extension].
-    #[arg(long)]
-    name: Option<String>,
-    #[command(flatten)]
-    recipients: RecipientArgs,
-    /// Seconds to wait for a writer holding the database locked.
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
-    lock_timeout: f64,
-    /// Trust the repository's recipients even though they changed since this host last saw them.
-    #[arg(long)]
-    accept_recipients: bool,
-    /// zstd level (1-19).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
-    compression: i32,
-    #[arg(long)]
-    json: bool,
 }
 
 pub fn run() -> i32 {
@@ -305,14 +250,17 @@ fn init_logging(verbose: u8) {
 
 fn dispatch(cli: Cli) -> Result<i32> {
     let state_dir = cli.state_dir.clone().unwrap_or_else(state::default_dir);
-    let targets = TargetOptions {
-        endpoint: cli.endpoint.clone(),
-        region: cli.region.clone(),
-        profile: cli.profile.clone(),
-        object_lock: cli.object_lock_days.map(|days| ObjectLock {
-            mode: cli.object_lock_mode,
-            days,
-        }),
+    let targets = Targets {
+        defaults: TargetOptions {
+            endpoint: cli.endpoint.clone(),
+            region: cli.region.clone(),
+            profile: cli.profile.clone(),
+            object_lock: cli.object_lock_days.map(|days| ObjectLock {
+                mode: cli.object_lock_mode,
+                days,
+            }),
+        },
+        policy: cli.policy.as_deref().map(Policy::load).transpose()?,
     };
     match cli.command {
         Command::Demo(args) => demo_cmd(args),
@@ -335,19 +283,26 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Init { target, recipients } => {
-            require_s3_for_lock(&targets, &[&target])?;
-            let recipients = recipients.collect()?;
-            if !target.contains("://") {
-                let p = Path::new(&target);
+            targets.require_s3_for_lock(&[&target])?;
+            let mut recipients = recipients.collect()?;
+            if let (true, Some(enc)) = (
+                recipients.is_empty(),
+                targets.policy.as_ref().and_then(|p| p.encryption.as_ref()),
+            ) {
+                for r in &enc.recipients {
+                    recipients.push(keys::parse_recipient(r)?.to_string());
+                }
+            }
+            let (url, _) = targets.resolve(&target)?;
+            if !url.contains("://") {
+                let p = Path::new(&url);
                 if !p.exists() {
                     std::fs::create_dir_all(p).map_err(|e| {
-                        Error::Repository(format!(
-                            "cannot create repository directory {target}: {e}"
-                        ))
+                        Error::Repository(format!("cannot create repository directory {url}: {e}"))
                     })?;
                 }
             }
-            let repo = Repository::init(storage::open_target(&target, &targets)?, recipients)?;
+            let repo = Repository::init(targets.open(&target)?, recipients)?;
             let state = State::open(&state_dir)?;
             state.pin_recipients(
                 &repo.config().id,
@@ -446,13 +401,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 repo: from,
                 identity,
             };
-            require_s3_for_lock(&targets, &[&to])?;
-            let reading = TargetOptions {
-                object_lock: None,
-                ..targets.clone()
-            };
-            let (src, keys) = from_args.open(&reading)?;
-            let dst = Repository::open(storage::open_target(&to, &targets)?)?;
+            targets.require_s3_for_lock(&[&to])?;
+            let (src, keys) = from_args.open(&targets)?;
+            let dst = Repository::open(targets.open(&to)?)?;
             let mut state = State::open(&state_dir)?;
             let job = state.job_start("copy", Some(&src.location()), Some(&dst.location()))?;
             let opts = copy::CopyOptions {
@@ -552,176 +503,6 @@ fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-fn backup_cmd(args: BackupArgs, state_dir: &Path, targets: &TargetOptions) -> Result<i32> {
-    let names: Vec<&str> = args.targets.iter().map(String::as_str).collect();
-    require_s3_for_lock(targets, &names)?;
-    let mut state = State::open(state_dir)?;
-    if !args.lock_timeout.is_finite() || args.lock_timeout < 0.0 {
-        return Err(Error::Usage(
-            "--lock-timeout must be a number of seconds, 0 or more".into(),
-        ));
-    }
-    let opts = BackupOptions {
-        full: args.full,
-        tags: args.tags.clone(),
-        name: args.name.clone(),
-        lock_timeout: Duration::from_secs_f64(args.lock_timeout),
-        extra_recipients: args.recipients.collect()?,
-        accept_recipients: args.accept_recipients,
-        compression_level: args.compression,
-        spill_dir: Some(state_dir.to_path_buf()),
-        origin: None,
-    };
-    let source = args.source.display().to_string();
-    // Several targets: read the source once and give every target the same image.
-    let staged = if args.targets.len() > 1 {
-        Some(source::stage_image(
-            &args.source,
-            opts.lock_timeout,
-            state_dir,
-        )?)
-    } else {
-        None
-    };
-    let mut results = Vec::new();
-    for target in &args.targets {
-        let job = state.job_start("backup", Some(&source), Some(target))?;
-        let res = storage::open_target(target, targets)
-            .and_then(Repository::open)
-            .and_then(|repo| match &staged {
-                Some(img) => backup::backup_staged(&args.source, img, &repo, &mut state, &opts),
-                None => backup::backup(&args.source, &repo, &mut state, &opts),
-            });
-        state.job_finish(
-            job,
-            &job_record(&res, |r| {
-                (
-                    r.database_bytes,
-                    r.bytes_stored,
-                    Some(r.snapshot_id.clone()),
-                )
-            }),
-        )?;
-        results.push((target.clone(), res));
-    }
-    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
-    if args.json {
-        let entries: Vec<serde_json::Value> = results
-            .iter()
-            .map(|(target, r)| match r {
-                Ok(rep) => {
-                    let mut v = serde_json::to_value(rep).unwrap_or_default();
-                    v["ok"] = true.into();
-                    v
-                }
-                Err(e) => serde_json::json!({
-                    "target": target, "ok": false, "error": e.to_string(), "exit_code": e.exit_code()
-                }),
-            })
-            .collect();
-        print_json(&entries);
-    }
-    for (target, r) in &results {
-        match r {
-            Ok(r) if !args.json => println!(
-                "snapshot {} ({}) of {} to {}: {} pages, {} new, stored {} in {:.2} s",
-                short(&r.snapshot_id),
-                r.kind,
-                source,
-                r.target,
-                r.page_count,
-                r.pages_new,
-                mib(r.bytes_stored),
-                r.duration_ms as f64 / 1000.0
-            ),
-            Err(e) if results.len() > 1 => eprintln!("ivault: backup to {target} failed: {e}"),
-            _ => {}
-        }
-    }
-    match (failed, results.len()) {
-        (0, _) => Ok(exit::OK),
-        // One target: its own error and exit code.
-        (_, 1) => Err(results
-            .pop()
-            .and_then(|(_, r)| r.err())
-            .unwrap_or_else(|| Error::Internal("lost a result".into()))),
-        (f, n) if f == n => Ok(results
-            .first()
-            .and_then(|(_, r)| r.as_ref().err())
-            .map_or(exit::INTERNAL, Error::exit_code)),
-        _ => Ok(exit::PARTIAL),
-    }
-}
-
-fn demo_cmd(args: DemoArgs) -> Result<i32> {
-    match args.tool {
-        None => {
-            let opts = demo::DemoOptions {
-                dir: args.dir,
-                size_mb: args.size_mb,
-                seed: args.seed,
-            };
-            demo::run(&opts, &mut std::io::stdout())?;
-        }
-        Some(DemoTool::Generate {
-            out,
-            size_mb,
-            seed,
-            journal,
-        }) => {
-            let journal_mode = match journal.as_str() {
-                "wal" => generate::JournalMode::Wal,
-                "delete" | "rollback" => generate::JournalMode::Rollback,
-                other => {
-                    return Err(Error::Usage(format!(
-                        "--journal {other}: use wal or delete"
-                    )))
-                }
-            };
-            if out.exists() {
-                return Err(Error::Destination(format!(
-                    "{} already exists; choose another --out",
-                    out.display()
-                )));
-            }
-            let s = generate::generate(
-                &out,
-                &generate::GenerateOptions {
-                    size_mb,
-                    seed,
-                    journal_mode,
-                },
-            )
-            .map_err(|e| Error::Internal(format!("generating {} failed: {e}", out.display())))?;
-            println!(
-                "{}: {} invoices, {} lines, {} uploads, {}",
-                out.display(),
-                s.invoices,
-                s.items,
-                s.uploads,
-                mib(s.bytes)
-            );
-        }
-        Some(DemoTool::Business { db, seed }) => {
-            if !db.is_file() {
-                return Err(Error::Source(format!(
-                    "database {} does not exist; check the path",
-                    db.display()
-                )));
-            }
-            let s = generate::day_of_business(&db, seed)
-                .map_err(|e| Error::Source(format!("changing {} failed: {e}", db.display())))?;
-            println!(
-                "{}: {} invoices updated, {} added",
-                db.display(),
-                s.updated,
-                s.added
-            );
-        }
-    }
-    Ok(exit::OK)
-}
-
 fn default_identity_path() -> Result<PathBuf> {
     let base = std::env::var_os("XDG_CONFIG_HOME")
         .filter(|d| !d.is_empty())
@@ -738,17 +519,6 @@ fn parse_lock_mode(s: &str) -> std::result::Result<LockMode, String> {
     s.parse()
 }
 
-/// Object Lock exists only on S3; asking for it with no S3 target is a mistake worth naming.
-fn require_s3_for_lock(targets: &TargetOptions, names: &[&str]) -> Result<()> {
-    if targets.object_lock.is_some() && !names.iter().any(|t| t.starts_with("s3://")) {
-        return Err(Error::Usage(format!(
-            "--object-lock-days applies to s3:// targets, and {} is not one; leave it out for local directories",
-            names.join(", ")
-        )));
-    }
-    Ok(())
-}
-
 fn parse_percent(s: &str) -> Result<f64> {
     let n: f64 = s.trim_end_matches('%').parse().map_err(|_| {
         Error::Usage(format!(
@@ -763,7 +533,10 @@ fn parse_percent(s: &str) -> Result<f64> {
     Ok(n)
 }
 
-fn job_record<T>(res: &Result<T>, f: impl Fn(&T) -> (u64, u64, Option<String>)) -> JobRecord {
+pub(super) fn job_record<T>(
+    res: &Result<T>,
+    f: impl Fn(&T) -> (u64, u64, Option<String>),
+) -> JobRecord {
     match res {
         Ok(v) => {
             let (bytes_read, bytes_stored, snapshot_id) = f(v);
@@ -783,7 +556,7 @@ fn job_record<T>(res: &Result<T>, f: impl Fn(&T) -> (u64, u64, Option<String>)) 
     }
 }
 
-fn print_json<T: serde::Serialize>(v: &T) {
+pub(super) fn print_json<T: serde::Serialize>(v: &T) {
     match serde_json::to_string_pretty(v) {
         Ok(s) => println!("{s}"),
         Err(e) => eprintln!("ivault: cannot encode JSON: {e}"),
