@@ -27,8 +27,7 @@ struct Setup {
 fn setup() -> (Setup, String) {
     let server = S3Server::start();
     server.bucket("offsite");
-    let mut env = Env::new();
-    env.vars = server.env();
+    let env = Env::with_vars(server.env());
     let (key, local) = env.key_and_repo();
     let db = env.database("db.sqlite", 12, JournalMode::Wal);
     let dbs = db.to_str().unwrap();
@@ -37,13 +36,7 @@ fn setup() -> (Setup, String) {
     generate::day_of_business(&db, 5).unwrap();
     env.backup_report(dbs, &local, &[]);
     states.push(common::sha256_file(&db));
-    let offsite_key = env.path("offsite.txt");
-    let recipient = env
-        .run(&["key", "generate", "--out", offsite_key.to_str().unwrap()])
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let (offsite_key, recipient) = env.new_key("offsite.txt");
     env.run(&["init", "s3://offsite/r", "--recipient", &recipient])
         .ok();
     let s = Setup {
@@ -54,7 +47,7 @@ fn setup() -> (Setup, String) {
         db,
         states,
     };
-    (s, offsite_key.to_str().unwrap().to_string())
+    (s, offsite_key)
 }
 
 impl Setup {

@@ -43,25 +43,12 @@ keep_daily = 14
 fn names_from_a_policy_reach_local_and_s3_targets() {
     let server = S3Server::start();
     server.bucket("offsite");
-    let mut env = Env::new();
-    env.vars = server.env();
+    let mut env = Env::with_vars(server.env());
     // The endpoint comes from the policy alone.
     env.vars.retain(|(k, _)| *k != "IVAULT_S3_ENDPOINT");
-    let key = env.path("id.txt");
-    let recipient = env
-        .run(&["key", "generate", "--out", key.to_str().unwrap()])
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let (key, recipient) = env.new_key("id.txt");
     let db = env.database("db.sqlite", 2, JournalMode::Wal);
-    let policy = write_policy(
-        &env,
-        &server,
-        db.to_str().unwrap(),
-        key.to_str().unwrap(),
-        &recipient,
-    );
+    let policy = write_policy(&env, &server, db.to_str().unwrap(), &key, &recipient);
     let p = ["--policy", policy.as_str()];
 
     // init takes its recipients from the policy.

@@ -16,25 +16,13 @@ const USAGE: i32 = 2;
 const REPOSITORY: i32 = 4;
 const PARTIAL: i32 = 8;
 
-fn env_with(server: &S3Server) -> Env {
-    let mut env = Env::new();
-    env.vars = server.env();
-    env
-}
-
 #[test]
 fn backup_restore_and_check_through_s3() {
     let server = S3Server::start();
     server.bucket("invoices");
-    let env = env_with(&server);
-    let key = env.path("id.txt");
-    let recipient = env
-        .run(&["key", "generate", "--out", key.to_str().unwrap()])
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
-    let key = key.to_str().unwrap();
+    let env = Env::with_vars(server.env());
+    let (key, recipient) = env.new_key("id.txt");
+    let key = key.as_str();
     let repo = "s3://invoices/beijing";
     env.run(&["init", repo, "--recipient", &recipient]).ok();
     let db = env.database("db.sqlite", 12, JournalMode::Wal);
@@ -88,15 +76,10 @@ fn backup_restore_and_check_through_s3() {
 fn bad_s3_targets_get_one_clear_sentence() {
     let server = S3Server::start();
     server.bucket("present");
-    let env = env_with(&server);
+    let env = Env::with_vars(server.env());
     let db = env.database("db.sqlite", 1, JournalMode::Wal);
     let dbs = db.to_str().unwrap();
-    let recipient = env
-        .run(&["key", "generate", "--out", "id.txt"])
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let (_, recipient) = env.new_key("id.txt");
 
     let r = env.run(&["init", "s3://missing-bucket/x", "--recipient", &recipient]);
     assert_eq!(r.code, REPOSITORY, "{}", r.stderr);
@@ -157,7 +140,7 @@ fn bad_s3_targets_get_one_clear_sentence() {
 fn one_target_down_does_not_stop_the_other() {
     let server = S3Server::start();
     server.bucket("offsite");
-    let env = env_with(&server);
+    let env = Env::with_vars(server.env());
     let (key, local) = env.key_and_repo();
     let recipient = keys::load_identity(std::path::Path::new(&key))
         .unwrap()

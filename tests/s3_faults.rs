@@ -17,8 +17,7 @@ fn setup(bucket: &str) -> (S3Server, FaultProxy, Env) {
     let server = S3Server::start();
     server.bucket(bucket);
     let proxy = FaultProxy::start(&server.endpoint);
-    let mut env = Env::new();
-    env.vars = server.env();
+    let mut env = Env::with_vars(server.env());
     env.vars.retain(|(k, _)| *k != "IVAULT_S3_ENDPOINT");
     env.vars
         .push(("IVAULT_S3_ENDPOINT", proxy.endpoint.clone()));
@@ -26,15 +25,9 @@ fn setup(bucket: &str) -> (S3Server, FaultProxy, Env) {
 }
 
 fn key_and_init(env: &Env, repo: &str) -> String {
-    let key = env.path("id.txt");
-    let recipient = env
-        .run(&["key", "generate", "--out", key.to_str().unwrap()])
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let (key, recipient) = env.new_key("id.txt");
     env.run(&["init", repo, "--recipient", &recipient]).ok();
-    key.to_str().unwrap().to_string()
+    key
 }
 
 #[test]

@@ -14,12 +14,6 @@ use std::time::Duration;
 const USAGE: i32 = 2;
 const REPOSITORY: i32 = 4;
 
-fn env_with(moto: &Moto) -> Env {
-    let mut env = Env::new();
-    env.vars = moto.env();
-    env
-}
-
 /// Object keys in a bucket, with the Object Lock mode each carries.
 fn locked_objects(moto: &Moto, bucket: &str) -> Vec<(String, Option<String>)> {
     let (client, rt) = moto.client();
@@ -43,14 +37,8 @@ fn locked_objects(moto: &Moto, bucket: &str) -> Vec<(String, Option<String>)> {
 fn object_lock_protects_every_object_a_backup_writes() {
     let moto = Moto::start();
     moto.bucket("locked", true);
-    let env = env_with(&moto);
-    let key = env.path("id.txt");
-    let recipient = env
-        .run(&["key", "generate", "--out", key.to_str().unwrap()])
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let env = Env::with_vars(moto.env());
+    let (key, recipient) = env.new_key("id.txt");
     let repo = "s3://locked/r";
     env.run(&["init", repo, "--recipient", &recipient]).ok();
     let db = env.database("db.sqlite", 3, JournalMode::Wal);
@@ -94,7 +82,7 @@ fn object_lock_protects_every_object_a_backup_writes() {
 
     // And the locked repository restores.
     let out = env.path("restored.sqlite");
-    env.restore("latest", repo, key.to_str().unwrap(), &out);
+    env.restore("latest", repo, &key, &out);
     assert_eq!(common::sha256_file(&out), common::sha256_file(&db));
 }
 
@@ -102,13 +90,8 @@ fn object_lock_protects_every_object_a_backup_writes() {
 fn object_lock_on_a_bucket_without_it_is_refused_before_writing() {
     let moto = Moto::start();
     moto.bucket("plain", false);
-    let env = env_with(&moto);
-    let recipient = env
-        .run(&["key", "generate", "--out", "id.txt"])
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let env = Env::with_vars(moto.env());
+    let (_, recipient) = env.new_key("id.txt");
     let r = env.run(&[
         "init",
         "s3://plain/r",
@@ -226,13 +209,8 @@ fn the_next_run_aborts_multipart_uploads_a_killed_run_left() {
             .send(),
     )
     .unwrap();
-    let env = env_with(&moto);
-    let recipient = env
-        .run(&["key", "generate", "--out", "id.txt"])
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let env = Env::with_vars(moto.env());
+    let (_, recipient) = env.new_key("id.txt");
     env.run(&["init", "s3://parts/r", "--recipient", &recipient])
         .ok();
     let db = env.database("db.sqlite", 1, JournalMode::Wal);

@@ -436,7 +436,7 @@ fn store_packs(
 ) -> Result<(Vec<PackRecord>, u64)> {
     let (up_tx, up_rx) = sync_channel::<SealedPack>(1);
     let up_rx = Arc::new(Mutex::new(up_rx));
-    let stored = Mutex::new((Vec::new(), 0u64));
+    let stored = Mutex::new(Vec::new());
     let failed = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         let uploaders: Vec<_> = (0..UPLOADERS)
@@ -456,7 +456,9 @@ fn store_packs(
         }
         packed
     })?;
-    Ok(stored.into_inner().unwrap_or_else(|p| p.into_inner()))
+    let records: Vec<PackRecord> = stored.into_inner().unwrap_or_else(|p| p.into_inner());
+    let bytes = records.iter().map(|r| r.size).sum();
+    Ok((records, bytes))
 }
 
 fn pack_frames(
@@ -507,7 +509,7 @@ fn pack_frames(
 fn upload_packs(
     rx: &Mutex<Receiver<SealedPack>>,
     repo: &Repository,
-    stored: &Mutex<(Vec<PackRecord>, u64)>,
+    stored: &Mutex<Vec<PackRecord>>,
     failed: &std::sync::atomic::AtomicBool,
 ) -> Result<()> {
     use std::sync::atomic::Ordering;
@@ -526,14 +528,14 @@ fn upload_packs(
             return Err(e);
         }
         busy += t.elapsed();
-        let mut st = stored.lock().unwrap_or_else(|p| p.into_inner());
-        st.1 += p.sealed.len() as u64;
-        st.0.push(PackRecord {
-            id: p.id,
-            size: p.sealed.len() as u64,
-            table: p.table,
-        });
-        drop(st);
+        stored
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(PackRecord {
+                id: p.id,
+                size: p.sealed.len() as u64,
+                table: p.table,
+            });
         failpoint::hit("pack-written");
     }
 }

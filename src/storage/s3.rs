@@ -18,6 +18,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_s3::Client;
 use std::sync::OnceLock;
 use std::time::Duration;
+use tokio::io::AsyncReadExt;
 
 /// Objects larger than this are uploaded in parts.
 pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
@@ -277,8 +278,12 @@ impl S3Storage {
             .send()
             .await
             .map_err(|e| self.error(key, e))?;
-        Ok(match out.body.collect().await {
-            Ok(body) => Ok(body.into_bytes().to_vec()),
+        // Straight into one buffer of the announced size: collecting the body first and
+        // joining its pieces would copy every pack twice more.
+        let mut data = Vec::with_capacity(out.content_length().unwrap_or(0).max(0) as usize);
+        let read = out.body.into_async_read().read_to_end(&mut data).await;
+        Ok(match read {
+            Ok(_) => Ok(data),
             Err(e) => Err(StorageError::Other {
                 key: key.to_string(),
                 message: format!("the download from {} broke off: {e}", self.endpoint),
@@ -287,13 +292,18 @@ impl S3Storage {
         })
     }
 
+    /// What every object key in the bucket starts with: the prefix and a `/`, or nothing.
+    fn key_base(&self) -> String {
+        if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        }
+    }
+
     fn full_key(&self, key: &str) -> Result<String, StorageError> {
         validate_key(key)?;
-        Ok(if self.prefix.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}/{key}", self.prefix)
-        })
+        Ok(format!("{}{key}", self.key_base()))
     }
 
     fn error<E: ProvideErrorMetadata>(
@@ -544,11 +554,7 @@ impl Storage for S3Storage {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
-        let base = if self.prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", self.prefix)
-        };
+        let base = self.key_base();
         let full_prefix = format!("{base}{prefix}");
         self.runtime.block_on(async {
             let mut out = Vec::new();
@@ -583,11 +589,7 @@ impl Storage for S3Storage {
     /// Aborts multipart uploads under the prefix that a killed process left unfinished.
     fn sweep_incomplete(&self, older_than: Duration) -> Result<usize, StorageError> {
         let cutoff = std::time::SystemTime::now() - older_than;
-        let prefix = if self.prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", self.prefix)
-        };
+        let prefix = self.key_base();
         self.runtime.block_on(async {
             let mut stale = Vec::new();
             let (mut key_marker, mut id_marker) = (None, None);
@@ -628,14 +630,20 @@ impl Storage for S3Storage {
                 }
             }
             for (k, id) in &stale {
-                self.client
+                let aborted = self
+                    .client
                     .abort_multipart_upload()
                     .bucket(&self.bucket)
                     .key(k)
                     .upload_id(id)
                     .send()
                     .await
-                    .map_err(|e| self.error(k, e))?;
+                    .map_err(|e| self.error(k, e));
+                // Gone meanwhile (finished or aborted by another run) is as good as aborted.
+                match aborted {
+                    Ok(_) | Err(StorageError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
             Ok(stale.len())
         })

@@ -87,20 +87,32 @@ impl Env {
         Run::from(c.output().expect("run ivault"))
     }
 
+    /// An environment whose `ivault` runs also get `vars` (S3 credentials and endpoint).
+    pub fn with_vars(vars: Vec<(&'static str, String)>) -> Env {
+        let mut env = Env::new();
+        env.vars = vars;
+        env
+    }
+
+    /// Generates an identity file `name`; returns (its path, its recipient).
+    pub fn new_key(&self, name: &str) -> (String, String) {
+        let key = self.path(name).to_str().unwrap().to_string();
+        let recipient = self
+            .run(&["key", "generate", "--out", &key])
+            .ok()
+            .stdout
+            .trim()
+            .to_string();
+        (key, recipient)
+    }
+
     /// Generates a key and a repository encrypted to it; returns (identity path, repo path).
     pub fn key_and_repo(&self) -> (String, String) {
-        let key = self.path("identity.txt");
-        let r = self
-            .run(&["key", "generate", "--out", key.to_str().unwrap()])
-            .ok();
-        let recipient = r.stdout.trim().to_string();
+        let (key, recipient) = self.new_key("identity.txt");
         let repo = self.path("repo");
         self.run(&["init", repo.to_str().unwrap(), "--recipient", &recipient])
             .ok();
-        (
-            key.to_str().unwrap().to_string(),
-            repo.to_str().unwrap().to_string(),
-        )
+        (key, repo.to_str().unwrap().to_string())
     }
 
     /// Backs `db` up to `repo` and returns the backup's JSON report.

@@ -10,6 +10,20 @@ use std::path::PathBuf;
 pub const ACCESS_KEY: &str = "ivault-test-access";
 pub const SECRET_KEY: &str = "ivault-test-secret-key";
 
+/// A runtime for a test server and a listener on a free port of 127.0.0.1, with its URL.
+pub fn listen_on_loopback() -> (tokio::runtime::Runtime, tokio::net::TcpListener, String) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    (runtime, listener, endpoint)
+}
+
 pub struct S3Server {
     pub endpoint: String,
     pub root: PathBuf,
@@ -21,15 +35,7 @@ impl S3Server {
     pub fn start() -> S3Server {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let (runtime, listener, endpoint) = listen_on_loopback();
         let fs = s3s_fs::FileSystem::new(&root).unwrap();
         let mut builder = s3s::service::S3ServiceBuilder::new(fs);
         builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
