@@ -15,7 +15,7 @@ use std::time::Duration;
 
 #[derive(Args)]
 pub(super) struct BackupArgs {
-    /// The SQLite database file.
+    /// The SQLite database file, or a source name from the --policy.
     source: PathBuf,
     /// Repository to write to (directory, s3:// URL or policy target name); repeat for several
     /// [default: every target of the --policy].

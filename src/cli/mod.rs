@@ -183,7 +183,7 @@ impl RecipientArgs {
 
 #[derive(Args)]
 struct RepoArgs {
-    /// The repository: a directory.
+    /// The repository: a directory, s3://bucket/prefix, or a target name from the --policy.
     #[arg(long, env = "IVAULT_REPO", value_name = "TARGET")]
     repo: String,
     /// Identity file (private key) that opens the repository.
