@@ -197,36 +197,12 @@ ivault_s3_restore() {
   rm -f "$out"
 }
 
-# restic through its own S3 client (minio-go), same server, same staging as its local runs.
-restic_s3() { RESTIC_REPOSITORY="s3:$S3_ENDPOINT/bench/restic" RESTIC_CACHE_DIR="$W/restic/cache-s3" "$@"; }
-
-restic_s3_setup() {
-  restic_s3 restic init > "$W/logs/restic_s3_init.log" 2>&1 \
-    || die "restic init (S3): $(tail -n 5 "$W/logs/restic_s3_init.log")"
-}
-
-restic_s3_run() {  # restic_s3_run KEY
-  (cd "$W/restic" && timed "$1" bash -o pipefail -c \
-    "$(stage_cmd) && RESTIC_REPOSITORY=s3:$S3_ENDPOINT/bench/restic RESTIC_CACHE_DIR=$W/restic/cache-s3 restic backup --host bench staged.sqlite")
-  sha256sum < "$W/restic/staged.sqlite" | cut -d' ' -f1 > "$W/restic/staged-s3.sha256"
-}
-
-restic_s3_full() {
-  restic_s3_run restic_s3_full
-  record restic_s3_full_bytes "$(bytes_of "$S3_ROOT/bench/restic")"
-}
-
-restic_s3_incr() {
-  local before; before="$(bytes_of "$S3_ROOT/bench/restic")"
-  restic_s3_run restic_s3_incr
-  record restic_s3_incr_bytes "$(( $(bytes_of "$S3_ROOT/bench/restic") - before ))"
-}
-
-restic_s3_restore() {
-  timed restic_s3_restore env RESTIC_REPOSITORY="s3:$S3_ENDPOINT/bench/restic" \
-    RESTIC_CACHE_DIR="$W/restic/cache-s3" restic restore latest --target "$W/restic/restored-s3"
-  same_sha "restic (S3)" "$(find "$W/restic/restored-s3" -name staged.sqlite -type f | head -n1)" "$W/restic/staged-s3.sha256"
-  rm -rf "$W/restic/restored-s3"
+# restic through its own S3 client (minio-go), same server, same staging as its local runs:
+# `restic_s3 STEP` runs one of the restic steps below against the repository on the server.
+restic_s3() {
+  ( export RESTIC_REPOSITORY="s3:$S3_ENDPOINT/bench/restic" RESTIC_CACHE_DIR="$W/restic/cache-s3" \
+      RV=_s3 RSTORE="$S3_ROOT/bench/restic"
+    "$@" )
 }
 
 # --- DIY: sqlite3 .backup | zstd -3 -T0 | age ------------------------------------------------
@@ -262,32 +238,44 @@ same_sha() {  # same_sha TOOL FILE SHAFILE: a restore must give back the staged 
 
 export RESTIC_REPOSITORY="$W/restic/repo" RESTIC_PASSWORD=bench RESTIC_CACHE_DIR="$W/restic/cache"
 
+# The steps work on the repository in RESTIC_REPOSITORY; RV suffixes their result keys and
+# files ("" locally, "_s3" under restic_s3) and RSTORE is where the repository's bytes are.
+RV=""
+RSTORE="$W/restic/repo"
+
+restic_init() {
+  restic init > "$W/logs/restic${RV}_init.log" 2>&1 \
+    || die "restic init${RV}: $(tail -n 5 "$W/logs/restic${RV}_init.log")"
+}
+
 restic_setup() {
-  restic init > "$W/logs/restic_init.log" 2>&1 || die "restic init: $(tail -n 5 "$W/logs/restic_init.log")"
+  restic_init
   # Record the repository format restic chose by default (v1 has no compression).
   record restic_repo_version "$(restic cat config | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')"
 }
 
-restic_run() {  # restic_run KEY: stage, then back up the staged copy (same path each time)
-  (cd "$W/restic" && timed "$1" bash -o pipefail -c "$(stage_cmd) && restic backup --host bench staged.sqlite")
-  sha256sum < "$W/restic/staged.sqlite" | cut -d' ' -f1 > "$W/restic/staged.sha256"
+restic_run() {  # restic_run STEP: stage, then back up the staged copy (same path each time)
+  (cd "$W/restic" && timed "restic${RV}_$1" bash -o pipefail -c "$(stage_cmd) && restic backup --host bench staged.sqlite")
+  sha256sum < "$W/restic/staged.sqlite" | cut -d' ' -f1 > "$W/restic/staged${RV}.sha256"
 }
 
 restic_full() {
-  restic_run restic_full
-  record restic_full_bytes "$(bytes_of "$W/restic/repo")"
+  restic_run full
+  record "restic${RV}_full_bytes" "$(bytes_of "$RSTORE")"
 }
 
 restic_incr() {
-  local before; before="$(bytes_of "$W/restic/repo")"
-  restic_run restic_incr
-  record restic_incr_bytes "$(( $(bytes_of "$W/restic/repo") - before ))"
+  local before; before="$(bytes_of "$RSTORE")"
+  restic_run incr
+  record "restic${RV}_incr_bytes" "$(( $(bytes_of "$RSTORE") - before ))"
 }
 
 restic_restore() {
-  timed restic_restore restic restore latest --target "$W/restic/restored"
+  local target="$W/restic/restored${RV}"
+  timed "restic${RV}_restore" restic restore latest --target "$target"
   # restic re-creates the absolute path of the backed-up file under the target.
-  same_sha restic "$(find "$W/restic/restored" -name staged.sqlite -type f | head -n1)" "$W/restic/staged.sha256"
+  same_sha "restic${RV}" "$(find "$target" -name staged.sqlite -type f | head -n1)" "$W/restic/staged${RV}.sha256"
+  rm -rf "$target"
 }
 
 # --- borg --------------------------------------------------------------------------------
@@ -352,16 +340,16 @@ main() {
   make_database
 
   start_s3
-  ivault_setup; restic_setup; borg_setup; ivault_s3_setup; restic_s3_setup
+  ivault_setup; restic_setup; borg_setup; ivault_s3_setup; restic_s3 restic_init
   warm_up
 
   log "full backups"
-  ivault_full; ivault_s3_full; diy_full; restic_full; restic_s3_full; borg_full
+  ivault_full; ivault_s3_full; diy_full; restic_full; restic_s3 restic_full; borg_full
   day_of_business
   log "incremental backups"
-  ivault_incr; ivault_s3_incr; diy_incr; restic_incr; restic_s3_incr; borg_incr
+  ivault_incr; ivault_s3_incr; diy_incr; restic_incr; restic_s3 restic_incr; borg_incr
   log "restores"
-  ivault_restore; ivault_s3_restore; diy_restore; restic_restore; restic_s3_restore; borg_restore
+  ivault_restore; ivault_s3_restore; diy_restore; restic_restore; restic_s3 restic_restore; borg_restore
 
   mkdir -p "$(dirname "$DOC")"
   python3 "$REPO_ROOT/bench/report.py" "$W" > "$DOC"

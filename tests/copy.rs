@@ -52,6 +52,10 @@ fn setup() -> (Setup, String) {
 
 impl Setup {
     fn copy(&self, extra: &[&str]) -> common::Run {
+        self.copy_to("s3://offsite/r", extra)
+    }
+
+    fn copy_to(&self, to: &str, extra: &[&str]) -> common::Run {
         let mut args = vec![
             "copy",
             "--from",
@@ -59,7 +63,7 @@ impl Setup {
             "--identity",
             &self.key,
             "--to",
-            "s3://offsite/r",
+            to,
             "--json",
         ];
         args.extend_from_slice(extra);
@@ -183,15 +187,7 @@ fn a_damaged_source_snapshot_is_not_copied() {
 #[test]
 fn bad_copy_requests_get_one_clear_sentence() {
     let (s, _) = setup();
-    let r = s.env.run(&[
-        "copy",
-        "--from",
-        &s.local,
-        "--identity",
-        &s.key,
-        "--to",
-        &s.local,
-    ]);
+    let r = s.copy_to(&s.local, &[]);
     assert_eq!(r.code, USAGE, "{}", r.stderr);
     assert!(r.stderr.contains("same repository"), "{}", r.stderr);
 
@@ -205,15 +201,7 @@ fn bad_copy_requests_get_one_clear_sentence() {
     assert_eq!(r.code, USAGE, "{}", r.stderr);
     assert!(r.stderr.contains("no snapshot 0123abcd"), "{}", r.stderr);
 
-    let r = s.env.run(&[
-        "copy",
-        "--from",
-        &s.local,
-        "--identity",
-        &s.key,
-        "--to",
-        s.env.path("nowhere").to_str().unwrap(),
-    ]);
+    let r = s.copy_to(s.env.path("nowhere").to_str().unwrap(), &[]);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.contains("no ivault repository"), "{}", r.stderr);
     assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);

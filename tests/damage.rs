@@ -249,9 +249,8 @@ fn read_data_subset_reads_a_share_of_the_packs() {
     let all = d.env.check(&d.repo, &d.key, true).json()["packs_read"]
         .as_u64()
         .unwrap();
-    let some = d
-        .env
-        .run(&[
+    let subset = |share: &str| {
+        d.env.run(&[
             "check",
             "--repo",
             &d.repo,
@@ -259,9 +258,10 @@ fn read_data_subset_reads_a_share_of_the_packs() {
             &d.key,
             "--json",
             "--read-data-subset",
-            "1%",
+            share,
         ])
-        .ok();
+    };
+    let some = subset("1%").ok();
     let read = some.json()["packs_read"].as_u64().unwrap();
     assert!(read >= 1 && read < all, "{read} of {all}");
     // The whole share finds damage just as --read-data does.
@@ -269,27 +269,9 @@ fn read_data_subset_reads_a_share_of_the_packs() {
     let mut bytes = std::fs::read(&pack).unwrap();
     bytes[100] ^= 0x10;
     std::fs::write(&pack, bytes).unwrap();
-    let r = d.env.run(&[
-        "check",
-        "--repo",
-        &d.repo,
-        "--identity",
-        &d.key,
-        "--json",
-        "--read-data-subset",
-        "100%",
-    ]);
-    assert_eq!(r.code, INTEGRITY);
+    assert_eq!(subset("100%").code, INTEGRITY);
     for bad in ["0%", "150%", "ten"] {
-        let r = d.env.run(&[
-            "check",
-            "--repo",
-            &d.repo,
-            "--identity",
-            &d.key,
-            "--read-data-subset",
-            bad,
-        ]);
+        let r = subset(bad);
         assert_eq!(r.code, 2, "{bad}: {}", r.stderr);
         assert!(r.stderr.contains("--read-data-subset"), "{}", r.stderr);
     }

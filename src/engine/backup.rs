@@ -147,13 +147,11 @@ fn backup_image(
         }
     }
     let sealer = Sealer::new(&recipients)?;
-    let source_key = match &opts.origin {
-        Some((info, _)) => info.path.clone(),
-        None => std::fs::canonicalize(path)
-            .unwrap_or_else(|_| path.to_path_buf())
-            .display()
-            .to_string(),
+    let (source, copy_of) = match &opts.origin {
+        Some((info, origin)) => (info.clone(), Some(origin.clone())),
+        None => (local_source(path, opts.name.as_deref()), None),
     };
+    let source_key = source.path.clone();
 
     // What the repository already holds, as far as this host knows without the private key.
     let existing: HashSet<String> = repo
@@ -240,22 +238,6 @@ fn backup_image(
         state.record_packs(&config.id, &pack_records)?;
     }
 
-    let name = opts.name.clone().unwrap_or_else(|| {
-        path.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "database".into())
-    });
-    let (source, copy_of) = match &opts.origin {
-        Some((info, origin)) => (info.clone(), Some(origin.clone())),
-        None => (
-            SourceInfo {
-                name,
-                path: source_key.clone(),
-                host: hostname(),
-            },
-            None,
-        ),
-    };
     let mut m = Manifest {
         version: FORMAT_VERSION,
         source,
@@ -559,6 +541,23 @@ fn sweep_leftovers(repo: &Repository) {
 
 fn join<T>(r: std::thread::Result<Result<T>>) -> Result<T> {
     r.unwrap_or_else(|_| Err(Error::Internal("a backup thread panicked".into())))
+}
+
+/// The source as this host names it: `name` or the file stem, the absolute path, the host.
+fn local_source(path: &Path, name: Option<&str>) -> SourceInfo {
+    let name = name.map(str::to_string).unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "database".into())
+    });
+    SourceInfo {
+        name,
+        path: std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string(),
+        host: hostname(),
+    }
 }
 
 fn hostname() -> String {
