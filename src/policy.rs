@@ -109,10 +109,13 @@ pub struct NotifyCommand {
 impl Policy {
     pub fn load(file: &Path) -> Result<Policy> {
         let text = std::fs::read_to_string(file).map_err(|e| {
+            let why = match e.kind() {
+                std::io::ErrorKind::NotFound => "it does not exist".to_string(),
+                kind => kind.to_string(),
+            };
             Error::Policy(format!(
-                "cannot read policy {}: {}; check the path given to --policy",
-                file.display(),
-                e.kind()
+                "cannot read policy {}: {why}; check the path given to --policy",
+                file.display()
             ))
         })?;
         Policy::parse(&text, file)
