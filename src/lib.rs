@@ -10,6 +10,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod failpoint;
+pub mod hash;
 pub mod policy;
 pub mod repo;
 pub mod source;

@@ -1,6 +1,6 @@
 //! Little-endian encoding helpers for the binary parts of the format (pack tables, indexes).
 
-pub type Hash = [u8; 32];
+pub use crate::hash::{sha256, Hash};
 
 #[derive(Default)]
 pub struct Writer(pub Vec<u8>);
@@ -61,9 +61,4 @@ impl<'a> Reader<'a> {
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
-}
-
-pub fn sha256(data: &[u8]) -> Hash {
-    use sha2::Digest;
-    sha2::Sha256::digest(data).into()
 }
