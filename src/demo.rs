@@ -3,7 +3,7 @@
 use crate::engine::backup::{self, BackupOptions, BackupReport};
 use crate::engine::check::{self, ReadData};
 use crate::engine::restore::{self, RestoreOptions};
-use crate::error::{Error, Result};
+use crate::error::{Error, Hint, Hinted, Result};
 use crate::repo::keys;
 use crate::repo::Repository;
 use crate::source::{compare, generate};
@@ -44,7 +44,7 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
             journal_mode: generate::JournalMode::Wal,
         },
     )
-    .map_err(|e| Error::Internal(format!("generating the sample database failed: {e}")))?;
+    .map_err(|e| Error::Internal(format!("generating the sample database failed: {e}").into()))?;
     say(
         out,
         format!(
@@ -59,8 +59,9 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
     );
 
     let recipient = keys::generate(&key, None)?;
-    std::fs::create_dir(&repo_dir)
-        .map_err(|e| Error::Internal(format!("cannot create {}: {e}", repo_dir.display())))?;
+    std::fs::create_dir(&repo_dir).map_err(|e| {
+        Error::Internal(format!("cannot create {}: {e}", repo_dir.display()).into())
+    })?;
     let repo = Repository::init(
         Arc::new(LocalStorage::new(&repo_dir)),
         vec![recipient.clone()],
@@ -84,7 +85,7 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
 
     let t = Instant::now();
     let biz = generate::day_of_business(&db, opts.seed.wrapping_add(1))
-        .map_err(|e| Error::Internal(format!("applying a day of business failed: {e}")))?;
+        .map_err(|e| Error::Internal(format!("applying a day of business failed: {e}").into()))?;
     say(
         out,
         format!(
@@ -106,13 +107,17 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
         &restored,
         &RestoreOptions::default(),
     )?;
-    let diff = compare::differing_tables(&db, &restored)
-        .map_err(|e| Error::Internal(format!("comparing the restored database failed: {e}")))?;
+    let diff = compare::differing_tables(&db, &restored).map_err(|e| {
+        Error::Internal(format!("comparing the restored database failed: {e}").into())
+    })?;
     if !diff.is_empty() {
-        return Err(Error::Integrity(format!(
-            "the restored database differs from the source: {}",
-            diff.join(", ")
-        )));
+        return Err(Error::Integrity(
+            format!(
+                "the restored database differs from the source: {}",
+                diff.join(", ")
+            )
+            .into(),
+        ));
     }
     say(out, format!(
         "6. restored {} to {} in {:.2} s: SHA-256 and integrity_check passed, every row equals the source",
@@ -122,10 +127,9 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
     let t = Instant::now();
     let report = check::check(&repo, &keyring, ReadData::All)?;
     if !report.ok {
-        return Err(Error::Integrity(format!(
-            "check found {} problems",
-            report.problems.len()
-        )));
+        return Err(Error::Integrity(
+            format!("check found {} problems", report.problems.len()).into(),
+        ));
     }
     say(
         out,
@@ -161,23 +165,22 @@ fn prepare_dir(dir: &Path) -> Result<()> {
                 .map(|mut d| d.next().is_none())
                 .unwrap_or(false);
             if !empty {
-                return Err(Error::Destination(format!(
-                    "{} exists and was not made by `ivault demo`; choose another --dir",
-                    dir.display()
-                )));
+                return Err(Error::Destination(
+                    format!("{} exists and was not made by `ivault demo`", dir.display())
+                        .hinted(Hint::DemoDirectory),
+                ));
             }
         } else {
             std::fs::remove_dir_all(dir).map_err(|e| {
-                Error::Destination(format!(
-                    "cannot replace the old demo in {}: {e}",
-                    dir.display()
-                ))
+                Error::Destination(
+                    format!("cannot replace the old demo in {}: {e}", dir.display()).into(),
+                )
             })?;
         }
     }
     std::fs::create_dir_all(dir)
         .and_then(|_| std::fs::write(dir.join(MARKER), b"made by ivault demo; safe to delete\n"))
-        .map_err(|e| Error::Destination(format!("cannot create {}: {e}", dir.display())))
+        .map_err(|e| Error::Destination(format!("cannot create {}: {e}", dir.display()).into()))
 }
 
 fn describe(r: &BackupReport) -> String {

@@ -1,28 +1,121 @@
 //! One error type for the whole engine. Each variant is a class of failure with its own exit
-//! code; the message is one sentence that names the thing and says what to do.
+//! code. The message is one sentence that names the thing and what is wrong; what the user
+//! should do about it is a [`Hint`], which each face (command line, scheduler log, report)
+//! words its own way, since only the command line has flags to point at.
 
 use std::fmt;
 
-/// What went wrong, grouped by who has to act on it. The payload is the user-facing sentence.
+/// What went wrong, grouped by who has to act on it.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
     /// Wrong arguments: unknown snapshot, bad option value.
-    Usage(String),
+    Usage(Fault),
     /// The database to back up is missing, not SQLite, corrupt or locked.
-    Source(String),
+    Source(Fault),
     /// The repository or its storage is missing, unreadable, full or of another format.
-    Repository(String),
+    Repository(Fault),
     /// Stored data is damaged: a hash does not match, an object does not decrypt.
-    Integrity(String),
+    Integrity(Fault),
     /// The identity or recipients are missing, wrong or unreadable.
-    Key(String),
+    Key(Fault),
     /// The restore destination exists or cannot be written.
-    Destination(String),
+    Destination(Fault),
     /// The policy file is unreadable or invalid, or names no such source or target.
-    Policy(String),
+    Policy(Fault),
     /// A bug or an environment problem ivault cannot classify.
-    Internal(String),
+    Internal(Fault),
+    /// The job stopped before finishing because it was asked to: a shutdown, or another stage
+    /// of the same job failed (whose error is then the one reported). Nothing half-written is
+    /// referenced.
+    Cancelled,
+}
+
+/// The sentence, and what would fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub message: String,
+    pub hint: Option<Hint>,
+}
+
+impl From<String> for Fault {
+    fn from(message: String) -> Self {
+        Fault {
+            message,
+            hint: None,
+        }
+    }
+}
+
+impl From<&str> for Fault {
+    fn from(message: &str) -> Self {
+        Fault::from(message.to_string())
+    }
+}
+
+/// What the user can do about an error, independent of how they talk to ivault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Hint {
+    /// Replace the existing file explicitly, or choose another destination.
+    Overwrite,
+    /// Verify every stored byte of the repository.
+    CheckData,
+    /// Verify the repository's structure.
+    CheckStructure,
+    /// Create a repository at this location, or correct the location.
+    CreateRepository { location: String },
+    /// Take a backup first.
+    BackUpFirst,
+    /// List the snapshots to find the right id.
+    ListSnapshots,
+    /// Name a snapshot by `latest` or an id (prefix).
+    SnapshotSpec,
+    /// Give an identity file (private key); reading needs one.
+    GiveIdentity,
+    /// Give the identity that belongs to this repository.
+    MatchingIdentity,
+    /// Use an identity file written by ivault or age-keygen.
+    IdentityFile,
+    /// Choose another path for a new key file.
+    OtherKeyPath,
+    /// Create the directory, or choose another path for the key file.
+    KeyDirectory,
+    /// The passphrase was wrong: check where it comes from, or retype it.
+    RetypePassphrase,
+    /// There is no terminal to ask for a passphrase on: provide it another way.
+    PassphraseSource,
+    /// An empty passphrase: type one, or do without.
+    NonEmptyPassphrase,
+    /// Recipients are age X25519 public keys.
+    RecipientFormat,
+    /// Give a recipient to encrypt to, or record one in the repository.
+    GiveRecipient,
+    /// Confirm a deliberate change of the repository's recipients, else treat it as tampering.
+    AcceptRecipients,
+    /// Free space in the state directory or use another one.
+    StateDirectory,
+    /// Wait for the writer holding the source locked, or wait longer.
+    LockTimeout,
+    /// Give the S3 endpoint as an http(s) URL.
+    EndpointUrl,
+    /// Enable Object Lock on the bucket, or do not ask for it.
+    ObjectLock,
+    /// Correct the path of the policy file.
+    PolicyPath,
+    /// Choose another directory for the demo.
+    DemoDirectory,
+    /// Rebuild ivault so that `.cargo/config.toml` applies.
+    Rebuild,
+}
+
+impl Fault {
+    pub fn new(message: impl Into<String>, hint: Hint) -> Self {
+        Fault {
+            message: message.into(),
+            hint: Some(hint),
+        }
+    }
 }
 
 /// Exit codes, documented in README.md.
@@ -38,6 +131,8 @@ pub mod exit {
     /// Some targets of a multi-target backup succeeded, others failed.
     pub const PARTIAL: i32 = 8;
     pub const POLICY: i32 = 9;
+    /// Stopped on request (SIGINT, SIGTERM) before finishing.
+    pub const CANCELLED: i32 = 10;
 }
 
 impl Error {
@@ -51,20 +146,32 @@ impl Error {
             Error::Destination(_) => exit::DESTINATION,
             Error::Policy(_) => exit::POLICY,
             Error::Internal(_) => exit::INTERNAL,
+            Error::Cancelled => exit::CANCELLED,
         }
     }
 
-    pub fn message(&self) -> &str {
+    fn fault(&self) -> Option<&Fault> {
         match self {
-            Error::Usage(m)
-            | Error::Source(m)
-            | Error::Repository(m)
-            | Error::Integrity(m)
-            | Error::Key(m)
-            | Error::Destination(m)
-            | Error::Policy(m)
-            | Error::Internal(m) => m,
+            Error::Usage(f)
+            | Error::Source(f)
+            | Error::Repository(f)
+            | Error::Integrity(f)
+            | Error::Key(f)
+            | Error::Destination(f)
+            | Error::Policy(f)
+            | Error::Internal(f) => Some(f),
+            Error::Cancelled => None,
         }
+    }
+
+    /// The sentence without any advice.
+    pub fn message(&self) -> &str {
+        self.fault()
+            .map_or("stopped before finishing", |f| f.message.as_str())
+    }
+
+    pub fn hint(&self) -> Option<&Hint> {
+        self.fault().and_then(|f| f.hint.as_ref())
     }
 }
 
@@ -77,3 +184,14 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `format!(…).hinted(Hint::…)`: a message with its advice, at the many places errors are made.
+pub trait Hinted {
+    fn hinted(self, hint: Hint) -> Fault;
+}
+
+impl<T: Into<String>> Hinted for T {
+    fn hinted(self, hint: Hint) -> Fault {
+        Fault::new(self, hint)
+    }
+}

@@ -16,5 +16,6 @@ pub mod repo;
 pub mod source;
 pub mod state;
 pub mod storage;
+pub mod target;
 
 pub use error::{Error, Result};

@@ -4,8 +4,7 @@
 //! the line and the nearest valid key); schedules, retention and notifications are read and
 //! kept for the scheduler but not acted on by one-off commands.
 
-use crate::error::{Error, Result};
-use crate::storage::{LockMode, ObjectLock, TargetOptions};
+use crate::error::{Error, Hint, Hinted, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -113,10 +112,9 @@ impl Policy {
                 std::io::ErrorKind::NotFound => "it does not exist".to_string(),
                 kind => kind.to_string(),
             };
-            Error::Policy(format!(
-                "cannot read policy {}: {why}; check the path given to --policy",
-                file.display()
-            ))
+            Error::Policy(
+                format!("cannot read policy {}: {why}", file.display()).hinted(Hint::PolicyPath),
+            )
         })?;
         Policy::parse(&text, file)
     }
@@ -124,14 +122,14 @@ impl Policy {
     /// Parses policy text; `file` names it in messages.
     pub fn parse(text: &str, file: &Path) -> Result<Policy> {
         let mut policy: Policy =
-            toml::from_str(text).map_err(|e| Error::Policy(describe(&e, text, file)))?;
+            toml::from_str(text).map_err(|e| Error::Policy(describe(&e, text, file).into()))?;
         policy.file = file.to_path_buf();
         policy.validate()?;
         Ok(policy)
     }
 
     fn error(&self, what: String) -> Error {
-        Error::Policy(format!("policy {}: {what}", self.file.display()))
+        Error::Policy(format!("policy {}: {what}", self.file.display()).into())
     }
 
     fn validate(&self) -> Result<()> {
@@ -161,8 +159,12 @@ impl Policy {
                 )));
             }
             if let Some(mode) = &t.object_lock_mode {
-                mode.parse::<LockMode>()
-                    .map_err(|e| self.error(format!("target {}: object_lock_mode {e}", t.name)))?;
+                if !["governance", "compliance"].contains(&mode.to_ascii_lowercase().as_str()) {
+                    return Err(self.error(format!(
+                        "target {}: object_lock_mode {mode}: use governance or compliance",
+                        t.name
+                    )));
+                }
             }
             if t.object_lock_days.is_some() && !t.url.starts_with("s3://") {
                 return Err(self.error(format!(
@@ -201,25 +203,8 @@ impl Policy {
 }
 
 /// A bare word (no `/`, no scheme) that is not an existing path: meant as a name.
-fn looks_like_a_name(s: &str) -> bool {
+pub(crate) fn looks_like_a_name(s: &str) -> bool {
     !s.contains('/') && !s.contains("://") && !Path::new(s).exists()
-}
-
-/// What `--to`, `--repo` or `--from` names: a policy target (its URL and settings), or a
-/// directory or URL taken as it is, with the command line's settings.
-pub fn resolve_target(
-    policy: Option<&Policy>,
-    target: &str,
-    defaults: &TargetOptions,
-) -> Result<(String, TargetOptions)> {
-    match policy {
-        Some(p) => match p.target(target) {
-            Some(t) => Ok((t.url.clone(), t.options(defaults))),
-            None if looks_like_a_name(target) => Err(p.unknown("target", target)),
-            None => Ok((target.to_string(), defaults.clone())),
-        },
-        None => Ok((target.to_string(), defaults.clone())),
-    }
 }
 
 /// What a backup's source argument names: a policy source (its path and name), or a file.
@@ -232,26 +217,6 @@ pub fn resolve_source(policy: Option<&Policy>, source: &Path) -> Result<(PathBuf
             None => Ok((source.to_path_buf(), None)),
         },
         None => Ok((source.to_path_buf(), None)),
-    }
-}
-
-impl TargetPolicy {
-    /// This target's S3 settings, each falling back to the command line's.
-    pub fn options(&self, defaults: &TargetOptions) -> TargetOptions {
-        let lock = self.object_lock_days.map(|days| ObjectLock {
-            days,
-            mode: self
-                .object_lock_mode
-                .as_deref()
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(LockMode::Governance),
-        });
-        TargetOptions {
-            endpoint: self.endpoint.clone().or_else(|| defaults.endpoint.clone()),
-            region: self.region.clone().or_else(|| defaults.region.clone()),
-            profile: self.profile.clone().or_else(|| defaults.profile.clone()),
-            object_lock: lock.or(defaults.object_lock),
-        }
     }
 }
 
@@ -358,18 +323,11 @@ webhook = "https://hooks.example.internal/ivault"
     fn the_documented_sketch_parses() {
         let p = parse(SKETCH).unwrap();
         let offsite = p.target("offsite").unwrap();
-        let opts = offsite.options(&TargetOptions::default());
         assert_eq!(
-            opts.endpoint.as_deref(),
+            offsite.endpoint.as_deref(),
             Some("https://s3.example.internal")
         );
-        assert_eq!(
-            opts.object_lock,
-            Some(ObjectLock {
-                days: 30,
-                mode: LockMode::Governance
-            })
-        );
+        assert_eq!(offsite.object_lock_days, Some(30));
         assert_eq!(
             p.source("invoices-beijing")
                 .unwrap()

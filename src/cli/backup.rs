@@ -1,16 +1,12 @@
 //! `ivault backup`: one source to one or more targets, each reported on its own.
 
-use super::targets::Targets;
-use super::{exit, job_record, print_json, RecipientArgs};
+use super::{exit, hints, print_json, RecipientArgs};
 use clap::Args;
 use invoice_vault::demo::{mib, short};
-use invoice_vault::engine::backup::{self, BackupOptions};
-use invoice_vault::policy;
-use invoice_vault::repo::Repository;
-use invoice_vault::source;
-use invoice_vault::state::State;
+use invoice_vault::engine::backup::{self, BackupJob, BackupOptions};
+use invoice_vault::engine::Context;
 use invoice_vault::{Error, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Args)]
@@ -44,116 +40,81 @@ pub(super) struct BackupArgs {
     json: bool,
 }
 
-pub(super) fn backup_cmd(mut args: BackupArgs, state_dir: &Path, targets: &Targets) -> Result<i32> {
-    let (source_path, policy_name) = policy::resolve_source(targets.policy.as_ref(), &args.source)?;
-    args.source = source_path;
-    args.name = args.name.or(policy_name);
-    if args.targets.is_empty() {
-        args.targets = match &targets.policy {
-            Some(p) if !p.target.is_empty() => p.target.iter().map(|t| t.name.clone()).collect(),
-            _ => {
-                return Err(Error::Usage(
-                    "give at least one --to TARGET (a directory, s3://bucket/prefix, or a target of the --policy)".into(),
-                ))
-            }
-        };
-    }
-    let names: Vec<&str> = args.targets.iter().map(String::as_str).collect();
-    targets.require_s3_for_lock(&names)?;
-    let mut state = State::open(state_dir)?;
+pub(super) fn backup_cmd(ctx: &Context, args: BackupArgs) -> Result<i32> {
     if !args.lock_timeout.is_finite() || args.lock_timeout < 0.0 {
         return Err(Error::Usage(
             "--lock-timeout must be a number of seconds, 0 or more".into(),
         ));
     }
-    let opts = BackupOptions {
-        full: args.full,
-        tags: args.tags.clone(),
-        name: args.name.clone(),
-        lock_timeout: Duration::from_secs_f64(args.lock_timeout),
-        extra_recipients: args.recipients.collect()?,
-        accept_recipients: args.accept_recipients,
-        compression_level: args.compression,
-        spill_dir: Some(state_dir.to_path_buf()),
-        origin: None,
+    let job = BackupJob {
+        source: args.source,
+        targets: args.targets,
+        options: BackupOptions {
+            full: args.full,
+            tags: args.tags,
+            name: args.name,
+            lock_timeout: Duration::from_secs_f64(args.lock_timeout),
+            extra_recipients: args.recipients.collect()?,
+            accept_recipients: args.accept_recipients,
+            compression_level: args.compression,
+            ..BackupOptions::default()
+        },
     };
-    let source = args.source.display().to_string();
-    // Several targets: read the source once and give every target the same image.
-    let staged = if args.targets.len() > 1 {
-        Some(source::stage_image(
-            &args.source,
-            opts.lock_timeout,
-            state_dir,
-        )?)
-    } else {
-        None
-    };
-    let mut results = Vec::new();
-    for target in &args.targets {
-        let job = state.job_start("backup", Some(&source), Some(target))?;
-        let res = targets
-            .open(target)
-            .and_then(Repository::open)
-            .and_then(|repo| match &staged {
-                Some(img) => backup::backup_staged(&args.source, img, &repo, &mut state, &opts),
-                None => backup::backup(&args.source, &repo, &mut state, &opts),
-            });
-        state.job_finish(
-            job,
-            &job_record(&res, |r| {
-                (
-                    r.database_bytes,
-                    r.bytes_stored,
-                    Some(r.snapshot_id.clone()),
-                )
-            }),
-        )?;
-        results.push((target.clone(), res));
-    }
-    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+    let run = backup::run(ctx, &job)?;
+    let source = run.source.display().to_string();
+    let several = run.targets.len() > 1;
     if args.json {
-        let entries: Vec<serde_json::Value> = results
+        let entries: Vec<serde_json::Value> = run
+            .targets
             .iter()
-            .map(|(target, r)| match r {
+            .map(|t| match &t.result {
                 Ok(rep) => {
                     let mut v = serde_json::to_value(rep).unwrap_or_default();
                     v["ok"] = true.into();
                     v
                 }
                 Err(e) => serde_json::json!({
-                    "target": target, "ok": false, "error": e.to_string(), "exit_code": e.exit_code()
+                    "target": t.target, "ok": false, "error": hints::describe(e), "exit_code": e.exit_code()
                 }),
             })
             .collect();
         print_json(&entries);
     }
-    for (target, r) in &results {
-        match r {
-            Ok(r) if !args.json => println!(
-                "snapshot {} ({}) of {} to {}: {} pages, {} new, stored {} in {:.2} s",
-                short(&r.snapshot_id),
-                r.kind,
-                source,
-                r.target,
-                r.page_count,
-                r.pages_new,
-                mib(r.bytes_stored),
-                r.duration_ms as f64 / 1000.0
+    for t in &run.targets {
+        match &t.result {
+            Ok(r) if !args.json => {
+                println!(
+                    "snapshot {} ({}) of {} to {}: {} pages, {} new, stored {} in {:.2} s",
+                    short(&r.snapshot_id),
+                    r.kind,
+                    source,
+                    r.target,
+                    r.page_count,
+                    r.pages_new,
+                    mib(r.bytes_stored),
+                    r.duration_ms as f64 / 1000.0
+                );
+            }
+            Err(e) if several => eprintln!(
+                "ivault: backup to {} failed: {}",
+                t.target,
+                hints::describe(e)
             ),
-            Err(e) if results.len() > 1 => eprintln!("ivault: backup to {target} failed: {e}"),
             _ => {}
         }
     }
-    match (failed, results.len()) {
+    let failed = run.failed();
+    let mut targets = run.targets;
+    match (failed, targets.len()) {
         (0, _) => Ok(exit::OK),
         // One target: its own error and exit code.
-        (_, 1) => Err(results
+        (_, 1) => Err(targets
             .pop()
-            .and_then(|(_, r)| r.err())
+            .and_then(|t| t.result.err())
             .unwrap_or_else(|| Error::Internal("lost a result".into()))),
-        (f, n) if f == n => Ok(results
+        (f, n) if f == n => Ok(targets
             .first()
-            .and_then(|(_, r)| r.as_ref().err())
+            .and_then(|t| t.result.as_ref().err())
             .map_or(exit::INTERNAL, Error::exit_code)),
         _ => Ok(exit::PARTIAL),
     }

@@ -65,16 +65,15 @@ pub(super) fn demo_cmd(args: DemoArgs) -> Result<i32> {
                 "wal" => generate::JournalMode::Wal,
                 "delete" | "rollback" => generate::JournalMode::Rollback,
                 other => {
-                    return Err(Error::Usage(format!(
-                        "--journal {other}: use wal or delete"
-                    )))
+                    return Err(Error::Usage(
+                        format!("--journal {other}: use wal or delete").into(),
+                    ))
                 }
             };
             if out.exists() {
-                return Err(Error::Destination(format!(
-                    "{} already exists; choose another --out",
-                    out.display()
-                )));
+                return Err(Error::Destination(
+                    format!("{} already exists; choose another --out", out.display()).into(),
+                ));
             }
             let s = generate::generate(
                 &out,
@@ -84,7 +83,9 @@ pub(super) fn demo_cmd(args: DemoArgs) -> Result<i32> {
                     journal_mode,
                 },
             )
-            .map_err(|e| Error::Internal(format!("generating {} failed: {e}", out.display())))?;
+            .map_err(|e| {
+                Error::Internal(format!("generating {} failed: {e}", out.display()).into())
+            })?;
             println!(
                 "{}: {} invoices, {} lines, {} uploads, {}",
                 out.display(),
@@ -96,13 +97,13 @@ pub(super) fn demo_cmd(args: DemoArgs) -> Result<i32> {
         }
         Some(DemoTool::Business { db, seed }) => {
             if !db.is_file() {
-                return Err(Error::Source(format!(
-                    "database {} does not exist; check the path",
-                    db.display()
-                )));
+                return Err(Error::Source(
+                    format!("database {} does not exist; check the path", db.display()).into(),
+                ));
             }
-            let s = generate::day_of_business(&db, seed)
-                .map_err(|e| Error::Source(format!("changing {} failed: {e}", db.display())))?;
+            let s = generate::day_of_business(&db, seed).map_err(|e| {
+                Error::Source(format!("changing {} failed: {e}", db.display()).into())
+            })?;
             println!(
                 "{}: {} invoices updated, {} added",
                 db.display(),

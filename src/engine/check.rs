@@ -4,7 +4,8 @@
 //! decrypted, and every blob in it decompressed and hashed. Damage never stops the check;
 //! each problem names the object and the snapshots it affects.
 
-use crate::error::Result;
+use crate::engine::context::Context;
+use crate::error::{Error, Result};
 use crate::repo::binary::{sha256, Hash};
 use crate::repo::index::{Index, IndexedPack};
 use crate::repo::keys::Keyring;
@@ -42,6 +43,17 @@ pub struct CheckReport {
     pub warnings: Vec<String>,
 }
 
+/// Opens the repository and key and checks it.
+pub fn run(
+    ctx: &Context,
+    repo: &str,
+    identity: Option<&std::path::Path>,
+    read_data: ReadData,
+) -> Result<CheckReport> {
+    let (repo, keys) = ctx.open_repo_with_key(repo, identity)?;
+    check(&repo, &keys, read_data)
+}
+
 pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<CheckReport> {
     let mut report = CheckReport::default();
     let mut problems: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
@@ -69,7 +81,7 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
                     tables.entry(r.id).or_insert(r.table);
                 }
             }
-            Err(e) if e.exit_code() == crate::error::exit::KEY => return Err(e),
+            Err(e @ Error::Key(_)) => return Err(e),
             Err(e) => problem(format!("index/{id}"), e.message().to_string(), &[]),
         }
     }
@@ -104,7 +116,7 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
     for (id, _) in &snapshot_ids {
         match repo.load_manifest(keys, id) {
             Ok(m) => manifests.push((id.clone(), m)),
-            Err(e) if e.exit_code() == crate::error::exit::KEY => return Err(e),
+            Err(e @ Error::Key(_)) => return Err(e),
             Err(e) => problem(
                 format!("snapshots/{id}"),
                 e.message().to_string(),

@@ -7,8 +7,9 @@
 //! came from.
 
 use crate::engine::backup::{self, BackupOptions};
+use crate::engine::context::{recorded, Context};
 use crate::engine::restore;
-use crate::error::{Error, Result};
+use crate::error::{Error, Hint, Hinted, Result};
 use crate::repo::keys::Keyring;
 use crate::repo::manifest::{CopyOrigin, Manifest};
 use crate::repo::{parse_hash, Repository};
@@ -62,6 +63,42 @@ fn fingerprint(m: &Manifest) -> Fingerprint {
     )
 }
 
+pub struct CopyJob {
+    /// The repository to copy from; reading it needs `identity` (or the policy's).
+    pub from: String,
+    pub identity: Option<PathBuf>,
+    /// The repository to copy into; it needs only its recipients.
+    pub to: String,
+    /// `scratch_dir` is filled in from the context (the state directory).
+    pub options: CopyOptions,
+}
+
+/// Opens both repositories, copies, and records the job in the history.
+pub fn run(ctx: &Context, job: &CopyJob) -> Result<CopyReport> {
+    ctx.targets.require_s3_for_lock(&[&job.to])?;
+    let (src, keys) = ctx.open_repo_with_key(&job.from, job.identity.as_deref())?;
+    let dst = ctx.open_repo_for_writing(&job.to)?;
+    let mut state = ctx.state()?;
+    let opts = CopyOptions {
+        scratch_dir: ctx.state_dir.clone(),
+        ..job.options.clone()
+    };
+    let summary = |r: &CopyReport| {
+        let read = r.snapshots.iter().map(|c| c.bytes_read).sum();
+        let stored = r.snapshots.iter().map(|c| c.bytes_stored).sum();
+        (read, stored, None)
+    };
+    let (from, to) = (src.location(), dst.location());
+    recorded(
+        &mut state,
+        "copy",
+        Some(&from),
+        Some(&to),
+        summary,
+        |state| copy(&src, &keys, &dst, state, &opts),
+    )
+}
+
 pub fn copy(
     from: &Repository,
     keys: &Keyring,
@@ -70,11 +107,14 @@ pub fn copy(
     opts: &CopyOptions,
 ) -> Result<CopyReport> {
     if from.config().id == to.config().id {
-        return Err(Error::Usage(format!(
-            "{} and {} are the same repository; copy between two different ones",
-            from.location(),
-            to.location()
-        )));
+        return Err(Error::Usage(
+            format!(
+                "{} and {} are the same repository; copy between two different ones",
+                from.location(),
+                to.location()
+            )
+            .into(),
+        ));
     }
     let selected = select(from, keys, opts)?;
     let present = present_in(to, keys)?;
@@ -135,14 +175,17 @@ fn select(
             }
         }
         if out.is_empty() {
-            return Err(Error::Usage(format!(
-                "{} holds no snapshot{} to copy",
-                from.location(),
-                opts.source
-                    .as_deref()
-                    .map(|s| format!(" of {s}"))
-                    .unwrap_or_default()
-            )));
+            return Err(Error::Usage(
+                format!(
+                    "{} holds no snapshot{} to copy",
+                    from.location(),
+                    opts.source
+                        .as_deref()
+                        .map(|s| format!(" of {s}"))
+                        .unwrap_or_default()
+                )
+                .into(),
+            ));
         }
     } else {
         for spec in &opts.snapshots {
@@ -182,17 +225,22 @@ fn copy_one(
 ) -> Result<CopiedSnapshot> {
     let scratch = source::spill_file(&opts.scratch_dir)?;
     let scratch_error = |e: std::io::Error| {
-        Error::Internal(format!(
-            "cannot write the copy's scratch file in {}: {e}; free space or pass --state-dir elsewhere",
-            opts.scratch_dir.display()
-        ))
+        Error::Internal(
+            format!(
+                "cannot write the copy's scratch file in {}: {e}",
+                opts.scratch_dir.display()
+            )
+            .hinted(Hint::StateDirectory),
+        )
     };
     let bytes_read = restore::rebuild_into(from, keys, id, m, &scratch, &scratch_error)?;
     restore::verify_sha256(&scratch, m, id, &scratch_error)?;
     let sha256 = parse_hash(&m.database_sha256)
-        .ok_or_else(|| Error::Integrity(format!("snapshot {id} has a malformed SHA-256")))?;
+        .ok_or_else(|| Error::Integrity(format!("snapshot {id} has a malformed SHA-256").into()))?;
     let time = chrono::DateTime::parse_from_rfc3339(&m.time)
-        .map_err(|_| Error::Integrity(format!("snapshot {id} has a malformed time {:?}", m.time)))?
+        .map_err(|_| {
+            Error::Integrity(format!("snapshot {id} has a malformed time {:?}", m.time).into())
+        })?
         .with_timezone(&chrono::Utc);
     let image = SourceImage {
         page_size: m.page_size,

@@ -1,7 +1,14 @@
-//! The jobs ivault runs against repositories.
+//! The jobs ivault runs. Each takes a description of what to do and a [`Context`] (where the
+//! state lives, how targets and keys are found) and returns a report; faces (the command
+//! line, a scheduler) only describe, call and present.
 
 pub mod backup;
 pub mod check;
+mod context;
 pub mod copy;
+pub mod init;
+pub mod keys;
 pub mod restore;
 pub mod snapshots;
+
+pub use context::Context;

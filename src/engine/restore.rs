@@ -2,7 +2,8 @@
 //! temporary name beside the destination, checked (SHA-256 against the manifest, then
 //! `PRAGMA integrity_check`), and only then renamed into place. On any failure nothing is left.
 
-use crate::error::{Error, Result};
+use crate::engine::context::{recorded, Context};
+use crate::error::{Error, Hint, Hinted, Result};
 use crate::repo::binary::Hash;
 use crate::repo::index::Index;
 use crate::repo::keys::Keyring;
@@ -50,6 +51,32 @@ pub struct RestoreReport {
     pub bytes_read: u64,
     pub duration_ms: u64,
     pub integrity_checked: bool,
+}
+
+/// A restore as a face asks for it: which repository, which key, which snapshot, where to.
+pub struct RestoreJob {
+    pub repo: String,
+    pub identity: Option<PathBuf>,
+    /// Snapshot id, unique prefix, or `latest`.
+    pub snapshot: String,
+    pub dest: PathBuf,
+    pub options: RestoreOptions,
+}
+
+/// Opens the repository and key, restores, and records the job in the history.
+pub fn run(ctx: &Context, job: &RestoreJob) -> Result<RestoreReport> {
+    let (repo, keys) = ctx.open_repo_with_key(&job.repo, job.identity.as_deref())?;
+    let mut state = ctx.state()?;
+    let summary = |r: &RestoreReport| (r.bytes_read, 0, Some(r.snapshot_id.clone()));
+    let location = repo.location();
+    recorded(
+        &mut state,
+        "restore",
+        None,
+        Some(&location),
+        summary,
+        |_| restore(&repo, &keys, &job.snapshot, &job.dest, &job.options),
+    )
 }
 
 pub fn restore(
@@ -129,22 +156,27 @@ fn check_destination(dest: &Path, force: bool) -> Result<()> {
         _ => Path::new("."),
     };
     if !parent.is_dir() {
-        return Err(Error::Destination(format!(
-            "directory {} does not exist; create it first or restore elsewhere",
-            parent.display()
-        )));
+        return Err(Error::Destination(
+            format!(
+                "directory {} does not exist; create it first or restore elsewhere",
+                parent.display()
+            )
+            .into(),
+        ));
     }
     if dest.is_dir() {
-        return Err(Error::Destination(format!(
-            "{} is a directory; give the path of the database file to write",
-            dest.display()
-        )));
+        return Err(Error::Destination(
+            format!(
+                "{} is a directory; give the path of the database file to write",
+                dest.display()
+            )
+            .into(),
+        ));
     }
     if dest.exists() && !force {
-        return Err(Error::Destination(format!(
-            "{} already exists; pass --force to replace it, or restore to another path",
-            dest.display()
-        )));
+        return Err(Error::Destination(
+            format!("{} already exists", dest.display()).hinted(Hint::Overwrite),
+        ));
     }
     Ok(())
 }
@@ -162,7 +194,7 @@ pub fn page_list(
         .iter()
         .map(|s| {
             parse_hash(s).ok_or_else(|| {
-                Error::Integrity(format!("snapshot {id} has a malformed segment id"))
+                Error::Integrity(format!("snapshot {id} has a malformed segment id").into())
             })
         })
         .collect::<Result<_>>()?;
@@ -188,11 +220,14 @@ pub fn page_list(
         }
     }
     if pages.len() as u64 != m.page_count {
-        return Err(Error::Integrity(format!(
-            "snapshot {id} lists {} pages but its manifest says {}; the snapshot is damaged",
-            pages.len(),
-            m.page_count
-        )));
+        return Err(Error::Integrity(
+            format!(
+                "snapshot {id} lists {} pages but its manifest says {}; the snapshot is damaged",
+                pages.len(),
+                m.page_count
+            )
+            .into(),
+        ));
     }
     Ok(pages)
 }
@@ -227,11 +262,14 @@ fn write_pages(
         let mut placed: Vec<(u32, &[u8])> = Vec::with_capacity(blobs.len());
         for (h, bytes) in blobs {
             if bytes.len() != ps {
-                return Err(Error::Integrity(format!(
-                    "page blob {} has {} bytes, not the snapshot's page size {page_size}",
-                    hex::encode(h),
-                    bytes.len()
-                )));
+                return Err(Error::Integrity(
+                    format!(
+                        "page blob {} has {} bytes, not the snapshot's page size {page_size}",
+                        hex::encode(h),
+                        bytes.len()
+                    )
+                    .into(),
+                ));
             }
             let first = by_blob.partition_point(|&i| pages[i as usize] < *h);
             let uses = by_blob[first..]
@@ -277,8 +315,9 @@ pub fn verify_restored(
     id: &str,
     run_integrity_check: bool,
 ) -> Result<()> {
-    let read_error =
-        |e: std::io::Error| Error::Destination(format!("cannot read back {}: {e}", path.display()));
+    let read_error = |e: std::io::Error| {
+        Error::Destination(format!("cannot read back {}: {e}", path.display()).into())
+    };
     let f = File::open(path).map_err(read_error)?;
     verify_sha256(&f, m, id, &read_error)?;
     tracing::debug!("SHA-256 matches the manifest");
@@ -286,15 +325,15 @@ pub fn verify_restored(
         return Ok(());
     }
     let result = integrity_check(path).map_err(|e| {
-        Error::Integrity(format!(
-            "SQLite could not check the database rebuilt from snapshot {id}: {e}"
-        ))
+        Error::Integrity(
+            format!("SQLite could not check the database rebuilt from snapshot {id}: {e}").into(),
+        )
     })?;
     if result != "ok" {
         return Err(Error::Integrity(format!(
             "the database rebuilt from snapshot {id} fails PRAGMA integrity_check ({}); the source was damaged when it was backed up, try an older snapshot",
             result.lines().next().unwrap_or_default()
-        )));
+        ).into()));
     }
     Ok(())
 }
@@ -319,8 +358,8 @@ pub(crate) fn verify_sha256(
     }
     if hex::encode(hasher.finalize()) != m.database_sha256 {
         return Err(Error::Integrity(format!(
-            "the database rebuilt from snapshot {id} does not match the SHA-256 its manifest records; run `ivault check --read-data`"
-        )));
+            "the database rebuilt from snapshot {id} does not match the SHA-256 its manifest records"
+        ).hinted(Hint::CheckData)));
     }
     Ok(())
 }
@@ -379,7 +418,7 @@ impl TempFile {
             .mode(0o600)
             .open(&path)
             .map_err(|e| {
-                Error::Destination(format!("cannot create a file in {}: {e}", dir.display()))
+                Error::Destination(format!("cannot create a file in {}: {e}", dir.display()).into())
             })?;
         Ok(TempFile {
             path,
@@ -389,10 +428,13 @@ impl TempFile {
     }
 
     fn write_error(&self, e: std::io::Error) -> Error {
-        Error::Destination(format!(
-            "writing {} failed: {e}; free space or restore elsewhere",
-            self.path.display()
-        ))
+        Error::Destination(
+            format!(
+                "writing {} failed: {e}; free space or restore elsewhere",
+                self.path.display()
+            )
+            .into(),
+        )
     }
 
     fn persist(mut self, dest: &Path, force: bool) -> Result<()> {
@@ -412,14 +454,12 @@ impl TempFile {
             std::fs::hard_link(&self.path, dest)
         };
         placed.map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::Destination(format!(
-                "{} already exists; pass --force to replace it, or restore to another path",
-                dest.display()
-            )),
-            _ => Error::Destination(format!(
-                "cannot move the restored file to {}: {e}",
-                dest.display()
-            )),
+            std::io::ErrorKind::AlreadyExists => Error::Destination(
+                format!("{} already exists", dest.display()).hinted(Hint::Overwrite),
+            ),
+            _ => Error::Destination(
+                format!("cannot move the restored file to {}: {e}", dest.display()).into(),
+            ),
         })?;
         self.keep = force;
         if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {

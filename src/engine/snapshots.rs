@@ -1,5 +1,6 @@
 //! Listing snapshots.
 
+use crate::engine::context::Context;
 use crate::error::Result;
 use crate::repo::keys::Keyring;
 use crate::repo::manifest::SnapshotKind;
@@ -23,6 +24,26 @@ pub struct SnapshotSummary {
     pub database_sha256: String,
     pub tables: BTreeMap<String, u64>,
     pub bytes_stored: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotList {
+    pub repository: String,
+    pub snapshots: Vec<SnapshotSummary>,
+}
+
+/// Opens the repository and key and lists its snapshots (of one source, by name or path).
+pub fn run(
+    ctx: &Context,
+    repo: &str,
+    identity: Option<&std::path::Path>,
+    source: Option<&str>,
+) -> Result<SnapshotList> {
+    let (repo, keys) = ctx.open_repo_with_key(repo, identity)?;
+    Ok(SnapshotList {
+        repository: repo.location(),
+        snapshots: list(&repo, &keys, source)?,
+    })
 }
 
 /// Every snapshot (optionally of one source, by name or path), oldest first.

@@ -14,9 +14,10 @@ pub struct Sealer {
 impl Sealer {
     pub fn new(recipients: &[String]) -> Result<Self> {
         if recipients.is_empty() {
-            return Err(Error::Key(
-                "no recipient to encrypt to; pass --recipient age1… or record one with `ivault init --recipient`".into(),
-            ));
+            return Err(Error::Key(crate::error::Fault::new(
+                "no recipient to encrypt to",
+                crate::error::Hint::GiveRecipient,
+            )));
         }
         let recipients = recipients
             .iter()
@@ -29,14 +30,14 @@ impl Sealer {
         let enc = age::Encryptor::with_recipients(
             self.recipients.iter().map(|r| r as &dyn age::Recipient),
         )
-        .map_err(|e| Error::Internal(format!("cannot set up encryption: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot set up encryption: {e}").into()))?;
         let mut out = Vec::with_capacity(plain.len() + 512);
         let mut w = enc
             .wrap_output(&mut out)
-            .map_err(|e| Error::Internal(format!("encryption failed: {e}")))?;
+            .map_err(|e| Error::Internal(format!("encryption failed: {e}").into()))?;
         w.write_all(plain)
             .and_then(|_| w.finish().map(|_| ()))
-            .map_err(|e| Error::Internal(format!("encryption failed: {e}")))?;
+            .map_err(|e| Error::Internal(format!("encryption failed: {e}").into()))?;
         Ok(out)
     }
 
@@ -75,7 +76,8 @@ pub fn unseal(keys: &Keyring, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
 }
 
 pub fn compress(plain: &[u8], level: i32) -> Result<Vec<u8>> {
-    zstd::bulk::compress(plain, level).map_err(|e| Error::Internal(format!("zstd failed: {e}")))
+    zstd::bulk::compress(plain, level)
+        .map_err(|e| Error::Internal(format!("zstd failed: {e}").into()))
 }
 
 /// Decompresses one zstd frame; `expected` bounds the output (usize::MAX: unknown).

@@ -1,7 +1,7 @@
 //! The repository's `config` object: the one plaintext object, so that a backup host holding
 //! only public keys can check the format version and learn the recipients.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Hint, Hinted, Result};
 use serde::{Deserialize, Serialize};
 
 /// The format this build writes and the newest it reads. See docs/FORMAT.md.
@@ -48,30 +48,33 @@ impl Config {
         let probe: Probe = serde_json::from_slice(bytes).map_err(|_| {
             Error::Repository(format!(
                 "{location} has a config that is not an ivault repository config; is this the right directory?"
-            ))
+            ).into())
         })?;
         if probe.format.as_deref() != Some(FORMAT_NAME) {
-            return Err(Error::Repository(format!(
-                "{location} is not an ivault repository; create one with `ivault init`"
-            )));
+            return Err(Error::Repository(
+                format!("{location} is not an ivault repository").hinted(Hint::CreateRepository {
+                    location: location.to_string(),
+                }),
+            ));
         }
         match probe.version {
             Some(v) if v > FORMAT_VERSION => {
                 return Err(Error::Repository(format!(
                     "{location} uses repository format version {v}, but this ivault reads up to version {FORMAT_VERSION}; upgrade ivault"
-                )))
+                ).into()))
             }
             Some(v) if v >= 1 => {}
             _ => {
                 return Err(Error::Repository(format!(
                     "{location} has a config without a valid format version; the repository is damaged"
-                )))
+                ).into()))
             }
         }
         serde_json::from_slice(bytes).map_err(|e| {
-            Error::Repository(format!(
-                "{location} has a damaged config ({e}); restore it from another copy"
-            ))
+            Error::Repository(
+                format!("{location} has a damaged config ({e}); restore it from another copy")
+                    .into(),
+            )
         })
     }
 }

@@ -1,18 +1,38 @@
 //! age X25519 identities and recipients. An identity file holds `AGE-SECRET-KEY-1…` lines
 //! (the `age-keygen` format); a passphrase-protected one is that text encrypted with an age
-//! passphrase (scrypt), as `age -p` would write it. Passphrases come from `IVAULT_PASSPHRASE`
-//! or a terminal prompt, never from the command line.
+//! passphrase (scrypt), as `age -p` would write it. Passphrases come from a
+//! [`PassphraseSource`] the caller provides (never from the command line).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Fault, Hint, Hinted, Result};
 use age::secrecy::{ExposeSecret, SecretString};
 use age::x25519;
 use std::fs::OpenOptions;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::str::FromStr;
 
-pub const PASSPHRASE_ENV: &str = "IVAULT_PASSPHRASE";
+/// Where the passphrase of a protected identity comes from. The face decides: a terminal
+/// prompt, an environment variable, a secrets manager.
+pub trait PassphraseSource: Send + Sync {
+    /// The passphrase for the identity file `file`.
+    fn passphrase(&self, file: &Path) -> Result<SecretString>;
+}
+
+/// For callers with no way to ask: a protected identity is refused.
+pub struct NoPassphrase;
+
+impl PassphraseSource for NoPassphrase {
+    fn passphrase(&self, file: &Path) -> Result<SecretString> {
+        Err(Error::Key(
+            format!(
+                "identity file {} is protected by a passphrase and none was given",
+                file.display()
+            )
+            .hinted(Hint::PassphraseSource),
+        ))
+    }
+}
 
 /// The private keys that can open repository objects.
 pub struct Keyring {
@@ -38,14 +58,18 @@ impl Keyring {
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(|l| {
                 x25519::Identity::from_str(l).map_err(|_| {
-                    Error::Key("the identity file holds a line that is not an age X25519 secret key; use a file written by `ivault key generate` or `age-keygen`".into())
+                    Error::Key(
+                        "the identity file holds a line that is not an age X25519 secret key"
+                            .hinted(Hint::IdentityFile),
+                    )
                 })
             })
             .collect::<Result<_>>()?;
         if identities.is_empty() {
-            return Err(Error::Key(
-                "the identity file holds no age secret key; use a file written by `ivault key generate`".into(),
-            ));
+            return Err(Error::Key(Fault::new(
+                "the identity file holds no age secret key",
+                Hint::IdentityFile,
+            )));
         }
         Ok(Keyring { identities })
     }
@@ -66,21 +90,22 @@ pub fn generate(out: &Path, passphrase: Option<SecretString>) -> Result<String> 
         Some(p) => {
             let enc = age::Encryptor::with_user_passphrase(p);
             let mut out = Vec::new();
-            let mut w = enc
-                .wrap_output(&mut out)
-                .map_err(|e| Error::Internal(format!("could not encrypt the identity: {e}")))?;
+            let mut w = enc.wrap_output(&mut out).map_err(|e| {
+                Error::Internal(format!("could not encrypt the identity: {e}").into())
+            })?;
             w.write_all(text.as_bytes())
                 .and_then(|_| w.finish().map(|_| ()))
-                .map_err(|e| Error::Internal(format!("could not encrypt the identity: {e}")))?;
+                .map_err(|e| {
+                    Error::Internal(format!("could not encrypt the identity: {e}").into())
+                })?;
             out
         }
     };
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
-            return Err(Error::Destination(format!(
-                "directory {} does not exist; create it or choose another --out",
-                dir.display()
-            )));
+            return Err(Error::Destination(
+                format!("directory {} does not exist", dir.display()).hinted(Hint::KeyDirectory),
+            ));
         }
     }
     let mut f = OpenOptions::new()
@@ -89,33 +114,43 @@ pub fn generate(out: &Path, passphrase: Option<SecretString>) -> Result<String> 
         .mode(0o600)
         .open(out)
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::Destination(format!(
-                "{} already exists; ivault never overwrites a key file, choose another --out",
-                out.display()
-            )),
-            _ => Error::Destination(format!("cannot create {}: {e}", out.display())),
+            std::io::ErrorKind::AlreadyExists => Error::Destination(
+                format!(
+                    "{} already exists; ivault never overwrites a key file",
+                    out.display()
+                )
+                .hinted(Hint::OtherKeyPath),
+            ),
+            _ => Error::Destination(format!("cannot create {}: {e}", out.display()).into()),
         })?;
     let written = f.write_all(&contents).and_then(|_| f.sync_all());
     if let Err(e) = written {
         drop(f);
         let _ = std::fs::remove_file(out);
-        return Err(Error::Destination(format!(
-            "cannot write {}: {e}",
-            out.display()
-        )));
+        return Err(Error::Destination(
+            format!("cannot write {}: {e}", out.display()).into(),
+        ));
     }
     Ok(recipient)
 }
 
-/// Reads an identity file, asking for its passphrase if it is encrypted.
+/// Reads an identity file that is not passphrase-protected.
 pub fn load_identity(path: &Path) -> Result<Keyring> {
+    load_identity_with(path, &NoPassphrase)
+}
+
+/// Reads an identity file, asking `passphrase` if it is encrypted.
+pub fn load_identity_with(path: &Path, passphrase: &dyn PassphraseSource) -> Result<Keyring> {
     let mut data = Vec::new();
     let mut f = std::fs::File::open(path).map_err(|e| {
-        Error::Key(format!(
-            "cannot read identity file {}: {}; pass --identity with the file from `ivault key generate`",
-            path.display(),
-            io_reason(&e)
-        ))
+        Error::Key(
+            format!(
+                "cannot read identity file {}: {}",
+                path.display(),
+                io_reason(&e)
+            )
+            .hinted(Hint::GiveIdentity),
+        )
     })?;
     if let Ok(meta) = f.metadata() {
         if meta.permissions().mode() & 0o077 != 0 {
@@ -126,92 +161,63 @@ pub fn load_identity(path: &Path) -> Result<Keyring> {
             );
         }
     }
-    f.read_to_end(&mut data)
-        .map_err(|e| Error::Key(format!("cannot read identity file {}: {e}", path.display())))?;
+    f.read_to_end(&mut data).map_err(|e| {
+        Error::Key(format!("cannot read identity file {}: {e}", path.display()).into())
+    })?;
     let text = if data.starts_with(b"age-encryption.org/v1") {
-        decrypt_with_passphrase(path, &data)?
+        decrypt_with_passphrase(path, &data, passphrase.passphrase(path)?)?
     } else {
         String::from_utf8(data).map_err(|_| {
-            Error::Key(format!(
-                "{} is not an age identity file; pass the file from `ivault key generate`",
-                path.display()
-            ))
+            Error::Key(
+                format!("{} is not an age identity file", path.display())
+                    .hinted(Hint::IdentityFile),
+            )
         })?
     };
     Keyring::from_identity_text(&text)
-        .map_err(|e| Error::Key(format!("{}: {}", path.display(), e.message())))
+        .map_err(|e| Error::Key(format!("{}: {}", path.display(), e.message()).into()))
 }
 
-fn decrypt_with_passphrase(path: &Path, data: &[u8]) -> Result<String> {
-    let passphrase = read_passphrase(&format!("Passphrase for {}: ", path.display()))?;
-    let dec = age::Decryptor::new_buffered(data)
-        .map_err(|_| Error::Key(format!("{} is damaged and cannot be read", path.display())))?;
+fn decrypt_with_passphrase(path: &Path, data: &[u8], passphrase: SecretString) -> Result<String> {
+    let dec = age::Decryptor::new_buffered(data).map_err(|_| {
+        Error::Key(format!("{} is damaged and cannot be read", path.display()).into())
+    })?;
     let ident = age::scrypt::Identity::new(passphrase);
     let mut r = dec
         .decrypt(std::iter::once(&ident as &dyn age::Identity))
         .map_err(|_| {
-            Error::Key(format!(
-                "wrong passphrase for identity file {}; check IVAULT_PASSPHRASE or retype it",
-                path.display()
-            ))
+            Error::Key(
+                format!("wrong passphrase for identity file {}", path.display())
+                    .hinted(Hint::RetypePassphrase),
+            )
         })?;
     let mut text = String::new();
-    r.read_to_string(&mut text)
-        .map_err(|_| Error::Key(format!("{} is damaged and cannot be read", path.display())))?;
+    r.read_to_string(&mut text).map_err(|_| {
+        Error::Key(format!("{} is damaged and cannot be read", path.display()).into())
+    })?;
     Ok(text)
-}
-
-/// The passphrase from `IVAULT_PASSPHRASE`, else from a prompt on the terminal.
-pub fn read_passphrase(prompt: &str) -> Result<SecretString> {
-    if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
-        return Ok(SecretString::from(p));
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::Key(format!(
-            "a passphrase is needed and there is no terminal to ask on; set {PASSPHRASE_ENV}"
-        )));
-    }
-    rpassword::prompt_password(prompt)
-        .map(SecretString::from)
-        .map_err(|e| Error::Key(format!("could not read the passphrase: {e}")))
-}
-
-/// Asks twice for a new passphrase (or takes `IVAULT_PASSPHRASE`).
-pub fn new_passphrase() -> Result<SecretString> {
-    if std::env::var(PASSPHRASE_ENV).is_ok() {
-        return read_passphrase("");
-    }
-    let first = read_passphrase("New passphrase: ")?;
-    let second = read_passphrase("Repeat passphrase: ")?;
-    if first.expose_secret() != second.expose_secret() {
-        return Err(Error::Key("the two passphrases differ; try again".into()));
-    }
-    if first.expose_secret().is_empty() {
-        return Err(Error::Key(
-            "an empty passphrase protects nothing; type one or leave out --passphrase".into(),
-        ));
-    }
-    Ok(first)
 }
 
 /// Parses and checks an `age1…` recipient.
 pub fn parse_recipient(s: &str) -> Result<x25519::Recipient> {
     x25519::Recipient::from_str(s.trim()).map_err(|_| {
-        Error::Key(format!(
-            "{:?} is not an age X25519 recipient; recipients look like age1… (see `ivault key generate`)",
-            s.trim()
-        ))
+        Error::Key(
+            format!("{:?} is not an age X25519 recipient", s.trim()).hinted(Hint::RecipientFormat),
+        )
     })
 }
 
 /// Recipients from a file: one `age1…` per line, `#` comments allowed.
 pub fn read_recipients_file(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::Key(format!(
-            "cannot read recipients file {}: {}",
-            path.display(),
-            io_reason(&e)
-        ))
+        Error::Key(
+            format!(
+                "cannot read recipients file {}: {}",
+                path.display(),
+                io_reason(&e)
+            )
+            .into(),
+        )
     })?;
     text.lines()
         .map(str::trim)

@@ -16,8 +16,9 @@ pub mod keys;
 pub mod manifest;
 pub mod pack;
 pub mod reader;
+pub mod writer;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Hint, Hinted, Result};
 use crate::storage::{Storage, StorageError};
 use binary::{sha256, Hash};
 use codec::OpenError;
@@ -38,14 +39,14 @@ impl Repository {
         let location = storage.location();
         let existing = storage.list("").map_err(|e| storage_error(&location, e))?;
         if existing.iter().any(|o| o.key == CONFIG_KEY) {
-            return Err(Error::Repository(format!(
-                "{location} is already an ivault repository; use it as it is"
-            )));
+            return Err(Error::Repository(
+                format!("{location} is already an ivault repository; use it as it is").into(),
+            ));
         }
         if !existing.is_empty() {
             return Err(Error::Repository(format!(
                 "{location} is not empty and is not an ivault repository; choose an empty or new directory"
-            )));
+            ).into()));
         }
         for r in &recipients {
             keys::parse_recipient(r)?;
@@ -61,9 +62,11 @@ impl Repository {
     pub fn open(storage: Arc<dyn Storage>) -> Result<Self> {
         let location = storage.location();
         let bytes = storage.get(CONFIG_KEY).map_err(|e| match e {
-            StorageError::NotFound(_) => Error::Repository(format!(
-                "no ivault repository at {location}; create one with `ivault init {location}` or check the path"
-            )),
+            StorageError::NotFound(_) => Error::Repository(
+                format!("no ivault repository at {location}").hinted(Hint::CreateRepository {
+                    location: location.clone(),
+                }),
+            ),
             other => storage_error(&location, other),
         })?;
         let config = Config::parse(&bytes, &location)?;
@@ -116,10 +119,13 @@ impl Repository {
     pub fn get_verified(&self, key: &str, id: &str) -> Result<Vec<u8>> {
         let data = self.get(key)?;
         if hex::encode(sha256(&data)) != id {
-            return Err(Error::Integrity(format!(
-                "object {key} in {} is damaged (its hash does not match its name); run `ivault check --read-data`",
-                self.location()
-            )));
+            return Err(Error::Integrity(
+                format!(
+                    "object {key} in {} is damaged (its hash does not match its name)",
+                    self.location()
+                )
+                .hinted(Hint::CheckData),
+            ));
         }
         Ok(data)
     }
@@ -132,13 +138,13 @@ impl Repository {
     pub fn open_error(&self, key: &str, e: OpenError) -> Error {
         match e {
             OpenError::WrongKey => Error::Key(format!(
-                "the identity does not open {key} in {}: it is not one of the repository's recipients; pass the matching --identity",
+                "the identity does not open {key} in {}: it is not one of the repository's recipients",
                 self.location()
-            )),
+            ).hinted(Hint::MatchingIdentity)),
             OpenError::Damaged(why) => Error::Integrity(format!(
-                "object {key} in {} is damaged ({why}); run `ivault check --read-data`",
+                "object {key} in {} is damaged ({why})",
                 self.location()
-            )),
+            ).hinted(Hint::CheckData)),
         }
     }
 
@@ -147,13 +153,13 @@ impl Repository {
         let sealed = self.get_verified(&key, id)?;
         let plain = self.unseal(keys, &key, &sealed)?;
         let m: Manifest = serde_json::from_slice(&plain).map_err(|e| {
-            Error::Integrity(format!("snapshot {id} has an unreadable manifest ({e})"))
+            Error::Integrity(format!("snapshot {id} has an unreadable manifest ({e})").into())
         })?;
         if m.version > config::FORMAT_VERSION {
             return Err(Error::Repository(format!(
                 "snapshot {id} uses format version {}, newer than this ivault reads; upgrade ivault",
                 m.version
-            )));
+            ).into()));
         }
         Ok(m)
     }
@@ -174,7 +180,7 @@ impl Repository {
         let sealed = self.get_verified(&key, id)?;
         let plain = self.unseal(keys, &key, &sealed)?;
         index::decode(&plain).map_err(|_| {
-            Error::Integrity(format!("index {id} in {} is malformed", self.location()))
+            Error::Integrity(format!("index {id} in {} is malformed", self.location()).into())
         })
     }
 
@@ -198,36 +204,41 @@ impl Repository {
                 }
             }
             return best.ok_or_else(|| {
-                Error::Usage(format!(
-                    "{} holds no snapshot{}; run `ivault backup` first",
-                    self.location(),
-                    source.map(|s| format!(" of {s}")).unwrap_or_default()
-                ))
+                Error::Usage(
+                    format!(
+                        "{} holds no snapshot{}",
+                        self.location(),
+                        source.map(|s| format!(" of {s}")).unwrap_or_default()
+                    )
+                    .hinted(Hint::BackUpFirst),
+                )
             });
         }
         let spec_l = spec.to_ascii_lowercase();
         if spec_l.is_empty() || !spec_l.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::Usage(format!(
-                "{spec:?} is not a snapshot id; give `latest` or an id (or unique prefix) from `ivault snapshots`"
-            )));
+            return Err(Error::Usage(
+                format!("{spec:?} is not a snapshot id").hinted(Hint::SnapshotSpec),
+            ));
         }
         let matches: Vec<_> = ids
             .into_iter()
             .filter(|(id, _)| id.starts_with(&spec_l))
             .collect();
         match matches.len() {
-            0 => Err(Error::Usage(format!(
-                "no snapshot {spec} in {}; list them with `ivault snapshots`",
-                self.location()
-            ))),
+            0 => Err(Error::Usage(
+                format!("no snapshot {spec} in {}", self.location()).hinted(Hint::ListSnapshots),
+            )),
             1 => {
                 let id = matches[0].0.clone();
                 let m = self.load_manifest(keys, &id)?;
                 Ok((id, m))
             }
-            n => Err(Error::Usage(format!(
-                "snapshot prefix {spec} matches {n} snapshots; give more characters of the id"
-            ))),
+            n => Err(Error::Usage(
+                format!(
+                    "snapshot prefix {spec} matches {n} snapshots; give more characters of the id"
+                )
+                .into(),
+            )),
         }
     }
 }
@@ -237,11 +248,11 @@ pub fn storage_error(location: &str, e: StorageError) -> Error {
     match e {
         StorageError::NoSpace(key) => Error::Repository(format!(
             "the target {location} is out of space while writing {key}; free space and run again (the repository stays valid)"
-        )),
+        ).into()),
         StorageError::NotFound(key) if key == location => Error::Repository(format!(
-            "no ivault repository at {location}; create one with `ivault init {location}` or check the path"
-        )),
-        other => Error::Repository(format!("target {location}: {other}")),
+            "no ivault repository at {location}"
+        ).hinted(Hint::CreateRepository { location: location.to_string() })),
+        other => Error::Repository(format!("target {location}: {other}").into()),
     }
 }
 

@@ -5,7 +5,7 @@ use super::binary::{sha256, Hash};
 use super::index::Index;
 use super::keys::Keyring;
 use super::{codec, pack, Repository};
-use crate::error::{Error, Result};
+use crate::error::{Error, Hint, Hinted, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -38,11 +38,14 @@ where
                 let first_bad = index.locations(&id).find_map(|l| bad_packs.get(&l.pack));
                 return Err(match first_bad {
                     Some(e) => e.clone(),
-                    None => Error::Integrity(format!(
-                        "blob {} is referenced but no index of {} lists it; run `ivault check`",
-                        hex::encode(id),
-                        repo.location()
-                    )),
+                    None => Error::Integrity(
+                        format!(
+                            "blob {} is referenced but no index of {} lists it",
+                            hex::encode(id),
+                            repo.location()
+                        )
+                        .hinted(Hint::CheckStructure),
+                    ),
                 });
             };
             plan.entry(loc.pack)
@@ -150,15 +153,14 @@ where
         codec::decrypt(keys, &sealed).map_err(|e| PackError::Pack(repo.open_error(&key, e)))?;
     drop(sealed);
     let damaged = |why: &str| {
-        PackError::Pack(Error::Integrity(format!(
-            "pack {id} in {} is damaged ({why}); run `ivault check --read-data`",
-            repo.location()
-        )))
+        PackError::Pack(Error::Integrity(
+            format!("pack {id} in {} is damaged ({why})", repo.location()).hinted(Hint::CheckData),
+        ))
     };
     // One buffer for every frame of the pack: fresh large allocations cost a page fault for
     // every 4 KiB, which on a large restore adds up to seconds.
     let mut decompressor = zstd::bulk::Decompressor::new()
-        .map_err(|e| PackError::Pack(Error::Internal(format!("zstd failed: {e}"))))?;
+        .map_err(|e| PackError::Pack(Error::Internal(format!("zstd failed: {e}").into())))?;
     let mut data = Vec::new();
     for (frame_no, blobs) in frames {
         let f = p.frames[*frame_no as usize];

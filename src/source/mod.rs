@@ -6,7 +6,7 @@
 pub mod compare;
 pub mod generate;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Fault, Hint, Hinted, Result};
 use crate::repo::binary::Hash;
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
@@ -47,22 +47,23 @@ pub fn open(path: &Path, lock_timeout: Duration) -> Result<Connection> {
     require_dbpage()?;
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Source(format!(
-            "source database {shown} does not exist; check the path"
-        )),
-        _ => Error::Source(format!("cannot read source database {shown}: {e}")),
+        std::io::ErrorKind::NotFound => {
+            Error::Source(format!("source database {shown} does not exist; check the path").into())
+        }
+        _ => Error::Source(format!("cannot read source database {shown}: {e}").into()),
     })?;
     if !meta.is_file() {
-        return Err(Error::Source(format!(
-            "source {shown} is not a file; give the path of a SQLite database file"
-        )));
+        return Err(Error::Source(
+            format!("source {shown} is not a file; give the path of a SQLite database file").into(),
+        ));
     }
     let mut header = [0u8; 16];
     let sniff = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut header));
     if sniff.is_err() || &header != b"SQLite format 3\0" {
-        return Err(Error::Source(format!(
-            "source {shown} is not a SQLite database (no SQLite header); check the path"
-        )));
+        return Err(Error::Source(
+            format!("source {shown} is not a SQLite database (no SQLite header); check the path")
+                .into(),
+        ));
     }
     let conn = Connection::open_with_flags(
         path,
@@ -90,9 +91,10 @@ fn require_dbpage() -> Result<()> {
     if found {
         Ok(())
     } else {
-        Err(Error::Internal(
-            "this ivault was built without SQLITE_ENABLE_DBPAGE_VTAB; rebuild it from the project directory so .cargo/config.toml applies".into(),
-        ))
+        Err(Error::Internal(Fault::new(
+            "this ivault was built without SQLITE_ENABLE_DBPAGE_VTAB",
+            Hint::Rebuild,
+        )))
     }
 }
 
@@ -108,9 +110,7 @@ enum PageSink<'a> {
 impl PageSink<'_> {
     fn put(&mut self, batch: PageBatch) -> Result<()> {
         match self {
-            PageSink::Stream(tx) => tx
-                .send(batch)
-                .map_err(|_| Error::Internal("backup pipeline stopped".into())),
+            PageSink::Stream(tx) => tx.send(batch).map_err(|_| Error::Cancelled),
             PageSink::Spill(w) => w.write_all(&batch.data).map_err(spill_error),
         }
     }
@@ -250,15 +250,16 @@ fn replay(f: &File, page_size: usize, tx: &SyncSender<PageBatch>) -> Result<()> 
             page_size,
             data,
         })
-        .map_err(|_| Error::Internal("backup pipeline stopped".into()))?;
+        .map_err(|_| Error::Cancelled)?;
         first_pgno += pages;
     }
 }
 
 fn spill_error(e: std::io::Error) -> Error {
-    Error::Internal(format!(
-        "cannot use the temporary page file in the state directory ({e}); free space there or pass another --state-dir"
-    ))
+    Error::Internal(
+        format!("cannot use the temporary page file in the state directory ({e})")
+            .hinted(Hint::StateDirectory),
+    )
 }
 
 type ImageParts = (u32, u64, BTreeMap<String, u64>, Hash);
@@ -304,7 +305,7 @@ fn read_in_transaction(
                 "source {} returned page {pgno} of {} bytes where page {expected} of {ps} was expected; the database may be corrupt",
                 path.display(),
                 data.len()
-            )));
+            ).into()));
         }
         hasher.update(data);
         batch.data.extend_from_slice(data);
@@ -331,11 +332,14 @@ fn read_in_transaction(
         started.elapsed()
     );
     if expected - 1 != page_count {
-        return Err(Error::Source(format!(
-            "source {} has {page_count} pages but {} were read; the database may be corrupt",
-            path.display(),
-            expected - 1
-        )));
+        return Err(Error::Source(
+            format!(
+                "source {} has {page_count} pages but {} were read; the database may be corrupt",
+                path.display(),
+                expected - 1
+            )
+            .into(),
+        ));
     }
     Ok((page_size, page_count, tables, hasher.finalize().into()))
 }
@@ -367,15 +371,15 @@ pub fn sqlite_error(path: &Path, e: rusqlite::Error, lock_timeout: Duration) -> 
     let shown = path.display();
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Source(format!(
-            "source database {shown} stayed locked by another process for {} s; retry when the writer is done or raise --lock-timeout",
+            "source database {shown} stayed locked by another process for {} s",
             lock_timeout.as_secs_f32()
-        )),
+        ).hinted(Hint::LockTimeout)),
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => Error::Source(format!(
             "source database {shown} is corrupt; run `sqlite3 {shown} 'PRAGMA integrity_check'` and restore it from a good snapshot"
-        )),
+        ).into()),
         Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => Error::Source(format!(
             "cannot open source database {shown} ({e}); check its permissions and those of its directory"
-        )),
-        _ => Error::Source(format!("reading source database {shown} failed: {e}")),
+        ).into()),
+        _ => Error::Source(format!("reading source database {shown} failed: {e}").into()),
     }
 }

@@ -1,0 +1,207 @@
+//! The commands other than backup and demo: each calls one engine job and prints its report.
+
+use super::{print_json, RecipientArgs, RepoArgs};
+use invoice_vault::demo::{mib, short};
+use invoice_vault::engine::check::{self, ReadData};
+use invoice_vault::engine::copy::{self, CopyJob};
+use invoice_vault::engine::init::{self, InitJob};
+use invoice_vault::engine::restore::{self, RestoreJob, RestoreOptions};
+use invoice_vault::engine::{keys, snapshots, Context};
+use invoice_vault::error::exit;
+use invoice_vault::{Error, Result};
+use std::path::PathBuf;
+
+pub(super) fn key_generate(out: Option<PathBuf>, passphrase: bool) -> Result<i32> {
+    let out = match out {
+        Some(o) => o,
+        None => keys::default_identity_path()?,
+    };
+    let pass = if passphrase {
+        Some(super::passphrase::new_passphrase()?)
+    } else {
+        None
+    };
+    let recipient = keys::generate(&out, pass)?;
+    eprintln!(
+        "wrote identity {} (keep it secret; restores need it)",
+        out.display()
+    );
+    println!("{recipient}");
+    Ok(exit::OK)
+}
+
+pub(super) fn init(ctx: &Context, target: String, recipients: &RecipientArgs) -> Result<i32> {
+    let job = InitJob {
+        target,
+        recipients: recipients.collect()?,
+    };
+    let rep = init::run(ctx, &job)?;
+    println!(
+        "created repository {} (id {})",
+        rep.location,
+        short(&rep.id)
+    );
+    if rep.recipients.is_empty() {
+        eprintln!("no recipient recorded: every backup must pass --recipient");
+    }
+    Ok(exit::OK)
+}
+
+pub(super) fn snapshots(
+    ctx: &Context,
+    repo: &RepoArgs,
+    source: Option<&str>,
+    json: bool,
+) -> Result<i32> {
+    let list = snapshots::run(ctx, &repo.repo, repo.identity.as_deref(), source)?;
+    if json {
+        print_json(&list.snapshots);
+    } else if list.snapshots.is_empty() {
+        println!("no snapshots in {}", list.repository);
+    } else {
+        println!(
+            "{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  tags",
+            "id", "time", "source", "kind", "size"
+        );
+        for s in &list.snapshots {
+            println!(
+                "{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  {}",
+                short(&s.id),
+                s.time,
+                s.source,
+                s.kind.to_string(),
+                mib(s.database_bytes),
+                s.tags.join(",")
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+pub(super) fn restore(
+    ctx: &Context,
+    repo: RepoArgs,
+    snapshot: String,
+    dest: PathBuf,
+    options: RestoreOptions,
+    json: bool,
+) -> Result<i32> {
+    let job = RestoreJob {
+        repo: repo.repo,
+        identity: repo.identity,
+        snapshot,
+        dest,
+        options,
+    };
+    let rep = restore::run(ctx, &job)?;
+    if json {
+        print_json(&rep);
+        return Ok(exit::OK);
+    }
+    let checks = if rep.integrity_checked {
+        "SHA-256 and integrity_check passed"
+    } else {
+        "SHA-256 passed, integrity_check skipped"
+    };
+    println!(
+        "restored snapshot {} to {} ({}) in {:.2} s; {checks}",
+        short(&rep.snapshot_id),
+        rep.path,
+        mib(rep.bytes_written),
+        rep.duration_ms as f64 / 1000.0
+    );
+    Ok(exit::OK)
+}
+
+pub(super) fn copy(ctx: &Context, job: &CopyJob, json: bool) -> Result<i32> {
+    let rep = copy::run(ctx, job)?;
+    if json {
+        print_json(&rep);
+        return Ok(exit::OK);
+    }
+    for c in &rep.snapshots {
+        if c.already_present {
+            println!(
+                "snapshot {} ({} {}) is already in {} as {}",
+                short(&c.from_snapshot),
+                c.source,
+                c.time,
+                rep.to,
+                short(&c.to_snapshot)
+            );
+        } else {
+            println!(
+                "copied snapshot {} ({} {}) to {} as {}: read {}, stored {}",
+                short(&c.from_snapshot),
+                c.source,
+                c.time,
+                rep.to,
+                short(&c.to_snapshot),
+                mib(c.bytes_read),
+                mib(c.bytes_stored)
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+pub(super) fn check(
+    ctx: &Context,
+    repo: &RepoArgs,
+    read_data: bool,
+    subset: Option<&str>,
+    json: bool,
+) -> Result<i32> {
+    let mode = match (read_data, subset) {
+        (true, _) => ReadData::All,
+        (false, Some(s)) => ReadData::Subset(parse_percent(s)?),
+        _ => ReadData::None,
+    };
+    let report = check::run(ctx, &repo.repo, repo.identity.as_deref(), mode)?;
+    if json {
+        print_json(&report);
+    } else {
+        println!(
+            "{} snapshots, {} indexes, {} packs ({} read)",
+            report.snapshots, report.indexes, report.packs, report.packs_read
+        );
+        for w in &report.warnings {
+            println!("warning: {w}");
+        }
+        for p in &report.problems {
+            let affected: Vec<&str> = p.affected_snapshots.iter().map(|s| short(s)).collect();
+            println!(
+                "damaged: {}: {}; affects snapshots: {}",
+                p.object,
+                p.what,
+                if affected.is_empty() {
+                    "none".to_string()
+                } else {
+                    affected.join(", ")
+                }
+            );
+        }
+        println!(
+            "{}",
+            if report.ok {
+                "no problems found"
+            } else {
+                "the repository is damaged"
+            }
+        );
+    }
+    Ok(if report.ok { exit::OK } else { exit::INTEGRITY })
+}
+
+fn parse_percent(s: &str) -> Result<f64> {
+    let n: f64 = s.trim_end_matches('%').parse().map_err(|_| {
+        Error::Usage(format!("--read-data-subset {s}: give a percentage such as 10%").into())
+    })?;
+    if !(n > 0.0 && n <= 100.0) {
+        return Err(Error::Usage(
+            format!("--read-data-subset {s}: the percentage must be above 0 and at most 100")
+                .into(),
+        ));
+    }
+    Ok(n)
+}

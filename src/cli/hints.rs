@@ -1,0 +1,60 @@
+//! How the command line words the engine's advice: flags and commands to type.
+
+use invoice_vault::error::Hint;
+
+pub(super) fn advice(hint: &Hint) -> String {
+    match hint {
+        Hint::Overwrite => "pass --force to replace it, or restore to another path".into(),
+        Hint::CheckData => "run `ivault check --read-data`".into(),
+        Hint::CheckStructure => "run `ivault check`".into(),
+        Hint::CreateRepository { location } => {
+            format!("create one with `ivault init {location}` or check the path")
+        }
+        Hint::BackUpFirst => "run `ivault backup` first".into(),
+        Hint::ListSnapshots => "list them with `ivault snapshots`".into(),
+        Hint::SnapshotSpec => {
+            "give `latest` or an id (or unique prefix) from `ivault snapshots`".into()
+        }
+        Hint::GiveIdentity => {
+            "pass --identity FILE (or set IVAULT_IDENTITY) with the file from `ivault key generate`"
+                .into()
+        }
+        Hint::MatchingIdentity => "pass the matching --identity".into(),
+        Hint::IdentityFile => {
+            "use a file written by `ivault key generate` or `age-keygen`".into()
+        }
+        Hint::OtherKeyPath => "choose another --out".into(),
+        Hint::KeyDirectory => "create it or choose another --out".into(),
+        Hint::RetypePassphrase => "check IVAULT_PASSPHRASE or retype it".into(),
+        Hint::PassphraseSource => "set IVAULT_PASSPHRASE".into(),
+        Hint::NonEmptyPassphrase => "type one or leave out --passphrase".into(),
+        Hint::RecipientFormat => {
+            "recipients look like age1… (see `ivault key generate`)".into()
+        }
+        Hint::GiveRecipient => {
+            "pass --recipient age1… or record one with `ivault init --recipient`".into()
+        }
+        Hint::AcceptRecipients => "if you changed them on purpose, run the backup once with --accept-recipients, otherwise treat the repository as tampered with".into(),
+        Hint::StateDirectory => "free space there or pass another --state-dir".into(),
+        Hint::LockTimeout => "retry when the writer is done or raise --lock-timeout".into(),
+        Hint::EndpointUrl => {
+            "give --endpoint a URL such as https://s3.example.internal or http://127.0.0.1:9000"
+                .into()
+        }
+        Hint::ObjectLock => "enable it on the bucket (see docs/OPERATIONS.md) or leave out --object-lock-days".into(),
+        Hint::PolicyPath => "check the path given to --policy".into(),
+        Hint::DemoDirectory => "choose another --dir".into(),
+        Hint::Rebuild => {
+            "rebuild it from the project directory so .cargo/config.toml applies".into()
+        }
+        _ => String::new(),
+    }
+}
+
+/// The one line printed for a failed command: the sentence, then what to type about it.
+pub(super) fn describe(e: &invoice_vault::Error) -> String {
+    match e.hint().map(advice).filter(|a| !a.is_empty()) {
+        Some(a) => format!("{e}; {a}"),
+        None => e.to_string(),
+    }
+}

@@ -1,0 +1,283 @@
+//! Backup: one consistent read of the source, streamed through hashing and deduplication and
+//! compression on every core (`pipeline`), into the repository's writer, which stores packs,
+//! then the index that lists them, then the manifest. `job` runs one source to several
+//! targets and records each in the job history.
+
+mod job;
+mod pipeline;
+
+pub use job::{run, BackupJob, BackupRun, TargetOutcome};
+pub use pipeline::SEGMENT_PAGES;
+
+use crate::error::Result;
+use crate::hash::{parse_hex, Hash};
+use crate::repo::manifest::{BackupStats, CopyOrigin, Manifest, SnapshotKind, SourceInfo};
+use crate::repo::writer::SnapshotWriter;
+use crate::repo::{config::FORMAT_VERSION, Repository};
+use crate::source::StagedImage;
+use crate::state::{CachedPack, State};
+use pipeline::Pages;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Unfinished writes older than this are leftovers of a killed run.
+const LEFTOVER_AGE: Duration = Duration::from_secs(60 * 60);
+
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    pub full: bool,
+    pub tags: Vec<String>,
+    /// Source name in the manifest; defaults to the file stem.
+    pub name: Option<String>,
+    pub lock_timeout: Duration,
+    /// Recipients to encrypt to besides the repository's own.
+    pub extra_recipients: Vec<String>,
+    pub accept_recipients: bool,
+    pub compression_level: i32,
+    /// Where a rollback-journal database's pages are staged so writers wait only for the
+    /// read (see `source::read_image`); `None` streams them under the lock.
+    pub spill_dir: Option<std::path::PathBuf>,
+    /// For copies between repositories: the snapshot records this source (name, path, host)
+    /// and origin instead of the local file it was read from.
+    pub origin: Option<(SourceInfo, CopyOrigin)>,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        BackupOptions {
+            full: false,
+            tags: Vec::new(),
+            name: None,
+            lock_timeout: Duration::from_secs(10),
+            extra_recipients: Vec::new(),
+            accept_recipients: false,
+            compression_level: 3,
+            spill_dir: None,
+            origin: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupReport {
+    pub snapshot_id: String,
+    pub target: String,
+    pub kind: SnapshotKind,
+    pub parent: Option<String>,
+    pub page_size: u32,
+    pub page_count: u64,
+    pub database_bytes: u64,
+    pub pages_new: u64,
+    pub bytes_new: u64,
+    pub bytes_stored: u64,
+    pub duration_ms: u64,
+    pub read_lock_ms: u64,
+    /// What went less than perfectly without failing the backup.
+    pub warnings: Vec<String>,
+}
+
+pub fn backup(
+    path: &Path,
+    repo: &Repository,
+    state: &mut State,
+    opts: &BackupOptions,
+) -> Result<BackupReport> {
+    let pages = Pages::Live {
+        path,
+        lock_timeout: opts.lock_timeout,
+        spill_dir: opts.spill_dir.as_deref(),
+    };
+    backup_pages(path, pages, repo, state, opts)
+}
+
+/// Backs up an image already staged by `source::stage_image` (several targets, one read).
+pub fn backup_staged(
+    path: &Path,
+    staged: &StagedImage,
+    repo: &Repository,
+    state: &mut State,
+    opts: &BackupOptions,
+) -> Result<BackupReport> {
+    backup_pages(path, Pages::Staged(staged), repo, state, opts)
+}
+
+/// What this host knows of the repository before it writes: whom to encrypt to, which blobs
+/// it holds, and which snapshot of this source came last.
+struct Plan {
+    recipients: Vec<String>,
+    known: HashSet<Hash>,
+    parent: Option<String>,
+    kind: SnapshotKind,
+    warnings: Vec<String>,
+}
+
+fn backup_pages(
+    path: &Path,
+    pages: Pages,
+    repo: &Repository,
+    state: &mut State,
+    opts: &BackupOptions,
+) -> Result<BackupReport> {
+    let started = Instant::now();
+    let (source, copy_of) = match &opts.origin {
+        Some((info, origin)) => (info.clone(), Some(origin.clone())),
+        None => (local_source(path, opts.name.as_deref()), None),
+    };
+    let plan = plan(repo, state, opts, &source.path)?;
+    let mut writer = SnapshotWriter::new(repo, &plan.recipients)?;
+    let (image, dedup) = pipeline::run(pages, plan.known, opts.compression_level, &mut writer)?;
+
+    let repo_id = &repo.config().id;
+    let cached: Vec<CachedPack> = writer
+        .write_index()?
+        .iter()
+        .map(|p| CachedPack {
+            id: hex::encode(p.id),
+            blobs: p
+                .table
+                .frames
+                .iter()
+                .flat_map(|f| f.blobs.iter().map(|b| b.0))
+                .collect(),
+        })
+        .collect();
+    if !cached.is_empty() {
+        state.record_packs(repo_id, &cached)?;
+    }
+    let m = Manifest {
+        version: FORMAT_VERSION,
+        source,
+        time: image
+            .time
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        kind: plan.kind,
+        parent: plan.parent.clone(),
+        tags: opts.tags.clone(),
+        page_size: image.page_size,
+        page_count: image.page_count,
+        journal_mode: image.journal_mode.clone(),
+        database_sha256: hex::encode(image.sha256),
+        tables: image.tables.clone(),
+        segment_pages: SEGMENT_PAGES as u32,
+        segments: dedup.segments.iter().map(hex::encode).collect(),
+        stats: BackupStats {
+            pages_new: dedup.pages_new,
+            bytes_new: dedup.bytes_new,
+            bytes_stored: writer.bytes_stored(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            read_lock_ms: image.read_lock.as_millis() as u64,
+        },
+        copy_of,
+    };
+    let (snapshot_id, bytes_stored) = writer.commit(&m)?;
+    state.set_last_snapshot(repo_id, &m.source.path, &snapshot_id)?;
+
+    Ok(BackupReport {
+        snapshot_id,
+        target: repo.location(),
+        kind: plan.kind,
+        parent: plan.parent,
+        page_size: image.page_size,
+        page_count: image.page_count,
+        database_bytes: image.page_count * image.page_size as u64,
+        pages_new: dedup.pages_new,
+        bytes_new: dedup.bytes_new,
+        bytes_stored,
+        duration_ms: started.elapsed().as_millis() as u64,
+        read_lock_ms: image.read_lock.as_millis() as u64,
+        warnings: plan.warnings,
+    })
+}
+
+fn plan(repo: &Repository, state: &State, opts: &BackupOptions, source_key: &str) -> Result<Plan> {
+    let config = repo.config();
+    state.pin_recipients(
+        &config.id,
+        &repo.location(),
+        &config.recipients,
+        opts.accept_recipients,
+    )?;
+    let warnings = sweep_leftovers(repo).into_iter().collect();
+    let mut recipients = config.recipients.clone();
+    for r in &opts.extra_recipients {
+        if !recipients.contains(r) {
+            recipients.push(r.clone());
+        }
+    }
+    // What the repository already holds, as far as this host knows without the private key.
+    let existing: HashSet<String> = repo
+        .list_ids("data")?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let known = if opts.full {
+        HashSet::new()
+    } else {
+        state.known_blobs(&config.id, &existing)?
+    };
+    let snapshots: HashSet<String> = repo
+        .list_ids("snapshots")?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let parent = state
+        .last_snapshot(&config.id, source_key)?
+        .filter(|id| snapshots.contains(id) && parse_hex(id).is_some());
+    let kind = if opts.full || known.is_empty() {
+        SnapshotKind::Full
+    } else {
+        SnapshotKind::Incremental
+    };
+    Ok(Plan {
+        recipients,
+        known,
+        parent,
+        kind,
+        warnings,
+    })
+}
+
+/// Removes what killed runs left behind (unfinished multipart uploads, temporary files).
+/// Only old ones: a younger one may belong to a backup running elsewhere right now. Says
+/// what it did or could not do; neither is worth failing a backup over.
+fn sweep_leftovers(repo: &Repository) -> Option<String> {
+    let said = match repo.storage().sweep_incomplete(LEFTOVER_AGE) {
+        Ok(0) => return None,
+        Ok(n) => format!(
+            "removed {n} leftovers of interrupted writes from {}",
+            repo.location()
+        ),
+        Err(e) => format!(
+            "could not look for leftovers of interrupted writes in {}: {e}",
+            repo.location()
+        ),
+    };
+    tracing::info!("{said}");
+    Some(said)
+}
+
+/// The source as this host names it: `name` or the file stem, the absolute path, the host.
+fn local_source(path: &Path, name: Option<&str>) -> SourceInfo {
+    let name = name.map(str::to_string).unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "database".into())
+    });
+    SourceInfo {
+        name,
+        path: std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string(),
+        host: hostname(),
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}

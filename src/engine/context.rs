@@ -1,0 +1,101 @@
+//! What every job needs from its surroundings: where the local state lives, how target names
+//! become storage, and how to unlock a passphrase-protected identity. A face (the command
+//! line, the scheduler) builds one; jobs never look at arguments or the terminal themselves.
+
+use crate::error::{Error, Hint, Hinted, Result};
+use crate::repo::keys::{self, Keyring, PassphraseSource};
+use crate::repo::Repository;
+use crate::state::{JobRecord, State};
+use crate::target::Targets;
+use std::path::{Path, PathBuf};
+
+pub struct Context {
+    pub state_dir: PathBuf,
+    pub targets: Targets,
+    /// Asked when an identity file is protected by a passphrase.
+    pub passphrase: Box<dyn PassphraseSource>,
+}
+
+impl Context {
+    /// A context without a policy or S3 settings, whose passphrase source has none to give.
+    pub fn new(state_dir: PathBuf) -> Self {
+        Context {
+            state_dir,
+            targets: Targets::default(),
+            passphrase: Box::new(keys::NoPassphrase),
+        }
+    }
+
+    pub fn state(&self) -> Result<State> {
+        State::open(&self.state_dir)
+    }
+
+    /// Opens a repository to read from (no Object Lock checks: nothing is written).
+    pub fn open_repo(&self, target: &str) -> Result<Repository> {
+        Repository::open(self.targets.open_for_reading(target)?)
+    }
+
+    /// Opens a repository to write to, with the target's Object Lock settings.
+    pub fn open_repo_for_writing(&self, target: &str) -> Result<Repository> {
+        Repository::open(self.targets.open(target)?)
+    }
+
+    /// The identity that reads `repo`: the one given, else the policy's `identity_file`.
+    pub fn identity(&self, given: Option<&Path>, repo: &str) -> Result<Keyring> {
+        let from_policy = self
+            .targets
+            .policy()
+            .and_then(|p| p.encryption.as_ref())
+            .and_then(|e| e.identity_file.as_deref());
+        let path = given.or(from_policy).ok_or_else(|| {
+            Error::Key(
+                format!("reading repository {repo} needs its private key")
+                    .hinted(Hint::GiveIdentity),
+            )
+        })?;
+        keys::load_identity_with(path, self.passphrase.as_ref())
+    }
+
+    /// Opens a repository and the identity that reads it.
+    pub fn open_repo_with_key(
+        &self,
+        target: &str,
+        identity: Option<&Path>,
+    ) -> Result<(Repository, Keyring)> {
+        let repo = self.open_repo(target)?;
+        Ok((repo, self.identity(identity, target)?))
+    }
+}
+
+/// Runs `job` with a row in the job history that says how it ended. `summary` gives the bytes
+/// read, bytes stored and snapshot id of a success.
+pub(crate) fn recorded<T>(
+    state: &mut State,
+    kind: &str,
+    source: Option<&str>,
+    target: Option<&str>,
+    summary: impl Fn(&T) -> (u64, u64, Option<String>),
+    job: impl FnOnce(&mut State) -> Result<T>,
+) -> Result<T> {
+    let id = state.job_start(kind, source, target)?;
+    let res = job(state);
+    let record = match &res {
+        Ok(v) => {
+            let (bytes_read, bytes_stored, snapshot_id) = summary(v);
+            JobRecord {
+                outcome: "ok".into(),
+                bytes_read,
+                bytes_stored,
+                snapshot_id,
+                error: None,
+            }
+        }
+        Err(e) => JobRecord {
+            outcome: "failed".into(),
+            error: Some(e.to_string()),
+            ..Default::default()
+        },
+    };
+    state.job_finish(id, &record)?;
+    res
+}

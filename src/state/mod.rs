@@ -1,0 +1,89 @@
+//! Local state: a SQLite database of job history, pinned repository recipients and a cache of
+//! which blobs each repository holds (so a backup host without the private key can still
+//! deduplicate). Never needed to restore; if it is lost, the next backup stores pages again.
+//!
+//! This file opens the database; each concern lives in its own file as an `impl State` block,
+//! and `schema` brings the tables up to date.
+
+mod blobs;
+mod jobs;
+mod schema;
+mod snapshots;
+#[cfg(test)]
+mod tests;
+mod trust;
+
+pub use blobs::CachedPack;
+pub use jobs::JobRecord;
+
+use crate::error::{Error, Hint, Hinted, Result};
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const STATE_DIR_ENV: &str = "IVAULT_STATE_DIR";
+
+/// Writers (a timer's backup and a manual copy) may overlap; waiting beats failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct State {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// `$IVAULT_STATE_DIR`, else `$XDG_STATE_HOME/ivault`, else `~/.local/state/ivault`.
+pub fn default_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os(STATE_DIR_ENV) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("ivault");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/state/ivault")
+}
+
+impl State {
+    pub fn open(dir: &Path) -> Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| {
+                Error::Internal(
+                    format!("cannot create state directory {}: {e}", dir.display())
+                        .hinted(Hint::StateDirectory),
+                )
+            })?;
+        let path = dir.join("state.sqlite");
+        let conn = Connection::open(&path).map_err(|e| state_error(&path, e))?;
+        let mut st = State { conn, path };
+        st.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| st.err(e))?;
+        // A database of a newer ivault is refused before anything is written to it, even the
+        // journal mode, so that the newer ivault finds it as it left it.
+        schema::refuse_newer(&st.conn, &st.path)?;
+        st.conn
+            .execute_batch("PRAGMA journal_mode = WAL;")
+            .map_err(|e| st.err(e))?;
+        schema::migrate(&mut st.conn, &st.path)?;
+        Ok(st)
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        state_error(&self.path, e)
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn state_error(path: &Path, e: rusqlite::Error) -> Error {
+    Error::Internal(format!(
+        "state database {} failed ({e}); it is only a cache and job log: move it away to start afresh",
+        path.display()
+    ).into())
+}

@@ -1,0 +1,82 @@
+//! Versioned schema: `PRAGMA user_version` records which migrations a state database has had,
+//! so a later ivault can change the tables without losing a host's pins and caches.
+
+use super::state_error;
+use crate::error::{Error, Result};
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+/// Migration steps; step `i` takes a database from version `i` to version `i + 1`. Never edit
+/// a released step: hosts that already ran it would not see the change.
+const MIGRATIONS: &[&str] = &[
+    // 1: the tables of earlier builds. They set no user_version, so their databases read as
+    // version 0 with these tables present; IF NOT EXISTS adopts them unchanged.
+    "CREATE TABLE IF NOT EXISTS repos (
+       repo_id TEXT PRIMARY KEY, location TEXT NOT NULL,
+       recipients TEXT NOT NULL, pinned_at TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS packs (
+       repo_id TEXT NOT NULL, pack_id TEXT NOT NULL, blobs BLOB NOT NULL,
+       PRIMARY KEY (repo_id, pack_id)) WITHOUT ROWID;
+     CREATE TABLE IF NOT EXISTS last_snapshots (
+       repo_id TEXT NOT NULL, source TEXT NOT NULL, snapshot_id TEXT NOT NULL,
+       PRIMARY KEY (repo_id, source));
+     CREATE TABLE IF NOT EXISTS copies (
+       to_repo_id TEXT NOT NULL, from_snapshot_id TEXT NOT NULL,
+       to_snapshot_id TEXT NOT NULL,
+       PRIMARY KEY (to_repo_id, from_snapshot_id));
+     CREATE TABLE IF NOT EXISTS jobs (
+       id INTEGER PRIMARY KEY, kind TEXT NOT NULL, source TEXT, target TEXT,
+       started TEXT NOT NULL, ended TEXT, outcome TEXT NOT NULL DEFAULT 'running',
+       bytes_read INTEGER, bytes_stored INTEGER, snapshot_id TEXT, error TEXT);",
+];
+
+/// The schema version this build writes.
+pub(super) const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Fails if the database was written by a newer ivault. Only reads.
+pub(super) fn refuse_newer(conn: &Connection, path: &Path) -> Result<()> {
+    known_version(user_version(conn, path)?, path).map(|_| ())
+}
+
+/// Applies the missing steps, each in its own transaction. `BEGIN IMMEDIATE` takes the write
+/// lock before the version is read, so of two processes opening a fresh state at once one
+/// migrates and the other waits (busy timeout), then finds nothing left to do.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    if user_version(conn, path)? == LATEST {
+        return Ok(());
+    }
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| state_error(path, e))?;
+        let version = known_version(user_version(&tx, path)?, path)?;
+        let Some(step) = MIGRATIONS.get(version) else {
+            return Ok(());
+        };
+        tx.execute_batch(step).map_err(|e| state_error(path, e))?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)
+            .map_err(|e| state_error(path, e))?;
+        tx.commit().map_err(|e| state_error(path, e))?;
+    }
+}
+
+fn user_version(conn: &Connection, path: &Path) -> Result<i64> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| state_error(path, e))
+}
+
+/// The version as an index into `MIGRATIONS`, or the sentence for a version this build cannot
+/// handle. Opening anyway could let an old binary misread or damage a newer schema.
+fn known_version(version: i64, path: &Path) -> Result<usize> {
+    match usize::try_from(version) {
+        Ok(v) if version <= LATEST => Ok(v),
+        Err(_) => Err(Error::Internal(format!(
+            "state database {} has schema version {version}, which no ivault writes; move the file away to start afresh",
+            path.display()
+        ).into())),
+        Ok(_) => Err(Error::Internal(format!(
+            "state database {} has schema version {version} and was written by a newer ivault (this one knows up to version {LATEST}); upgrade ivault, or move the file away to start afresh",
+            path.display()
+        ).into())),
+    }
+}

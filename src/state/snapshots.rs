@@ -1,0 +1,56 @@
+//! Snapshot pointers: the last snapshot of each source per repository (the parent of the next
+//! incremental one) and which snapshots `ivault copy` already copied, so reruns skip them.
+
+use super::State;
+use crate::error::Result;
+use rusqlite::OptionalExtension;
+
+impl State {
+    pub fn last_snapshot(&self, repo_id: &str, source: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT snapshot_id FROM last_snapshots WHERE repo_id = ?1 AND source = ?2",
+                [repo_id, source],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn set_last_snapshot(&self, repo_id: &str, source: &str, snapshot: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO last_snapshots (repo_id, source, snapshot_id) VALUES (?1, ?2, ?3)",
+                [repo_id, source, snapshot],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The snapshot an earlier `ivault copy` made of `from_snapshot` in repository `to_repo_id`.
+    pub fn copied_snapshot(&self, to_repo_id: &str, from_snapshot: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT to_snapshot_id FROM copies WHERE to_repo_id = ?1 AND from_snapshot_id = ?2",
+                [to_repo_id, from_snapshot],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn record_copy(
+        &self,
+        to_repo_id: &str,
+        from_snapshot: &str,
+        to_snapshot: &str,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO copies (to_repo_id, from_snapshot_id, to_snapshot_id) VALUES (?1, ?2, ?3)",
+                [to_repo_id, from_snapshot, to_snapshot],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+}

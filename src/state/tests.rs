@@ -1,0 +1,283 @@
+//! The state database against real SQLite files, including ones left by older and newer builds:
+//! a host's pins and caches must survive upgrades, and an older binary must not touch newer data.
+
+use super::schema::LATEST;
+use super::{CachedPack, JobRecord, State};
+use crate::error::Error;
+use rusqlite::Connection;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// The tables as builds before schema versioning created them (they set no user_version, so
+/// their databases read as version 0). Frozen here on purpose: adopting such a database must keep working whatever
+/// later migrations do.
+const SCHEMA_V0: &str = "
+    CREATE TABLE IF NOT EXISTS repos (
+      repo_id TEXT PRIMARY KEY, location TEXT NOT NULL,
+      recipients TEXT NOT NULL, pinned_at TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS packs (
+      repo_id TEXT NOT NULL, pack_id TEXT NOT NULL, blobs BLOB NOT NULL,
+      PRIMARY KEY (repo_id, pack_id)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS last_snapshots (
+      repo_id TEXT NOT NULL, source TEXT NOT NULL, snapshot_id TEXT NOT NULL,
+      PRIMARY KEY (repo_id, source));
+    CREATE TABLE IF NOT EXISTS copies (
+      to_repo_id TEXT NOT NULL, from_snapshot_id TEXT NOT NULL,
+      to_snapshot_id TEXT NOT NULL,
+      PRIMARY KEY (to_repo_id, from_snapshot_id));
+    CREATE TABLE IF NOT EXISTS jobs (
+      id INTEGER PRIMARY KEY, kind TEXT NOT NULL, source TEXT, target TEXT,
+      started TEXT NOT NULL, ended TEXT, outcome TEXT NOT NULL DEFAULT 'running',
+      bytes_read INTEGER, bytes_stored INTEGER, snapshot_id TEXT, error TEXT);";
+
+const TABLES: [&str; 5] = ["copies", "jobs", "last_snapshots", "packs", "repos"];
+
+fn db_path(dir: &Path) -> PathBuf {
+    dir.join("state.sqlite")
+}
+
+fn user_version(path: &Path) -> i64 {
+    let conn = Connection::open(path).unwrap();
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap()
+}
+
+/// Table name and DDL of every table, to compare schemas.
+fn schema(conn: &Connection) -> Vec<(String, String)> {
+    let mut stmt = conn
+        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap();
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    rows.map(|r| r.unwrap()).collect()
+}
+
+fn recipients(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn adopts_a_database_of_the_unversioned_schema_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(dir.path());
+    let (h1, h2) = ([1u8; 32], [2u8; 32]);
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+        conn.execute_batch(SCHEMA_V0).unwrap();
+        conn.execute(
+            "INSERT INTO repos VALUES ('r1', '/srv/repo', 'age1aaa\nage1bbb', '2025-01-01T00:00:00.000Z')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO packs VALUES ('r1', 'pack1', ?1)",
+            [[h1, h2].concat()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO last_snapshots VALUES ('r1', '/data/invoices.db', 'snap1')",
+            [],
+        )
+        .unwrap();
+        conn.execute("INSERT INTO copies VALUES ('r2', 'snap1', 'snap9')", [])
+            .unwrap();
+        conn.execute(
+            "INSERT INTO jobs VALUES (7, 'backup', '/data/invoices.db', '/srv/repo',
+               '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:05.000Z', 'ok', 100, 40, 'snap1', NULL)",
+            [],
+        )
+        .unwrap();
+    }
+    assert_eq!(user_version(&path), 0);
+
+    let st = State::open(dir.path()).unwrap();
+    const { assert!(LATEST >= 1) };
+    assert_eq!(user_version(&path), LATEST);
+
+    // The pin survived: the same recipients (in any order) pass, others are a key error.
+    st.pin_recipients(
+        "r1",
+        "/srv/repo",
+        &recipients(&["age1bbb", "age1aaa"]),
+        false,
+    )
+    .unwrap();
+    let refused = st
+        .pin_recipients("r1", "/srv/repo", &recipients(&["age1evil"]), false)
+        .unwrap_err();
+    assert_eq!(refused.exit_code(), 6);
+
+    let existing: HashSet<String> = ["pack1".to_string()].into();
+    assert_eq!(
+        st.known_blobs("r1", &existing).unwrap(),
+        HashSet::from([h1, h2])
+    );
+    assert_eq!(
+        st.last_snapshot("r1", "/data/invoices.db")
+            .unwrap()
+            .as_deref(),
+        Some("snap1")
+    );
+    assert_eq!(
+        st.copied_snapshot("r2", "snap1").unwrap().as_deref(),
+        Some("snap9")
+    );
+    let job: (String, String, i64, Option<String>) = st
+        .conn
+        .query_row(
+            "SELECT kind, outcome, bytes_stored, snapshot_id FROM jobs WHERE id = 7",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        job,
+        ("backup".into(), "ok".into(), 40, Some("snap1".into()))
+    );
+}
+
+#[test]
+fn refuses_a_database_of_a_newer_schema_and_leaves_it_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(dir.path());
+    let newer = LATEST + 1;
+    {
+        // Rollback-journal mode, so that even switching it to WAL would show in the bytes.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V0).unwrap();
+        conn.execute_batch("CREATE TABLE from_the_future (x INTEGER);")
+            .unwrap();
+        conn.pragma_update(None, "user_version", newer).unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+
+    let msg = match State::open(dir.path()) {
+        Err(e @ Error::Internal(_)) => e.message().to_string(),
+        Err(other) => panic!("expected an internal error, got {other:?}"),
+        Ok(_) => panic!("a state database of schema version {newer} was opened"),
+    };
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("written by a newer ivault"), "{msg}");
+    assert!(msg.contains("upgrade ivault"), "{msg}");
+    assert!(msg.contains("move the file away"), "{msg}");
+
+    assert_eq!(user_version(&path), newer);
+    assert!(
+        std::fs::read(&path).unwrap() == before,
+        "the file was modified"
+    );
+}
+
+#[test]
+fn refuses_a_negative_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(dir.path());
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", -1)
+        .unwrap();
+    let err = State::open(dir.path()).err().expect("opened");
+    assert!(
+        matches!(&err, Error::Internal(f) if f.message.contains("move the file away")),
+        "{err:?}"
+    );
+    assert_eq!(user_version(&path), -1);
+}
+
+#[test]
+fn a_fresh_state_gets_the_newest_version_and_reopening_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(dir.path());
+    let first = {
+        let st = State::open(dir.path()).unwrap();
+        let names: Vec<String> = schema(&st.conn).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, TABLES);
+        let mode: String = st
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        st.set_last_snapshot("r1", "src", "snap1").unwrap();
+        schema(&st.conn)
+    };
+    assert_eq!(user_version(&path), LATEST);
+
+    let st = State::open(dir.path()).unwrap();
+    assert_eq!(user_version(&path), LATEST);
+    assert_eq!(schema(&st.conn), first);
+    assert_eq!(
+        st.last_snapshot("r1", "src").unwrap().as_deref(),
+        Some("snap1")
+    );
+}
+
+#[test]
+fn concurrent_opens_of_a_fresh_state_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 6;
+    let barrier = std::sync::Barrier::new(n);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    State::open(dir.path()).map(|st| st.job_start("test", None, None))
+                })
+            })
+            .collect();
+        for h in handles {
+            let job = h.join().unwrap().unwrap();
+            assert!(job.is_ok(), "{job:?}");
+        }
+    });
+    assert_eq!(user_version(&db_path(dir.path())), LATEST);
+}
+
+#[test]
+fn cached_packs_round_trip_and_vanished_packs_are_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut st = State::open(dir.path()).unwrap();
+    let a = CachedPack {
+        id: "aa".repeat(32),
+        blobs: vec![[1; 32], [2; 32]],
+    };
+    let b = CachedPack {
+        id: "bb".repeat(32),
+        blobs: vec![[3; 32]],
+    };
+    st.record_packs("r1", &[a.clone(), b.clone()]).unwrap();
+
+    let only_a: HashSet<String> = [a.id.clone()].into();
+    assert_eq!(
+        st.known_blobs("r1", &only_a).unwrap(),
+        HashSet::from([[1; 32], [2; 32]])
+    );
+    // Pack b was dropped from the cache when the repository stopped listing it.
+    let both: HashSet<String> = [a.id.clone(), b.id.clone()].into();
+    assert_eq!(st.known_blobs("r1", &both).unwrap().len(), 2);
+    // Another repository's cache is separate.
+    assert!(st.known_blobs("r2", &both).unwrap().is_empty());
+}
+
+#[test]
+fn finished_jobs_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = State::open(dir.path()).unwrap();
+    let id = st.job_start("backup", Some("src"), Some("dst")).unwrap();
+    let rec = JobRecord {
+        outcome: "failed".into(),
+        bytes_read: 3,
+        error: Some("disk full".into()),
+        ..Default::default()
+    };
+    st.job_finish(id, &rec).unwrap();
+    let row: (String, i64, Option<String>, bool) = st
+        .conn
+        .query_row(
+            "SELECT outcome, bytes_read, error, ended IS NOT NULL FROM jobs WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(row, ("failed".into(), 3, Some("disk full".into()), true));
+}
