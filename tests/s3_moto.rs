@@ -6,7 +6,7 @@ use common::fault_proxy::{Fault, FaultProxy, Rule};
 use common::moto::Moto;
 use common::Env;
 use invoice_vault::repo::{keys, Repository};
-use invoice_vault::source::generate::JournalMode;
+use invoice_vault::sample::JournalMode;
 use invoice_vault::storage::{S3Storage, Storage, StorageError};
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,6 +10,8 @@
 //! Every transaction in this module keeps one invariant (see [`check_invariants`]),
 //! so a backup taken at any instant, restored, must satisfy it: that is how the
 //! tests detect torn or mixed-up snapshots.
+//!
+//! [`check_invariants`]: crate::sample::check_invariants
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
