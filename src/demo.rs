@@ -6,7 +6,8 @@ use crate::engine::restore::{self, RestoreOptions};
 use crate::error::{Error, Hint, Hinted, Result};
 use crate::repo::keys;
 use crate::repo::Repository;
-use crate::source::{compare, generate};
+use crate::sample;
+use crate::source::compare;
 use crate::state::State;
 use crate::storage::LocalStorage;
 use std::io::Write;
@@ -36,12 +37,12 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
     };
 
     let t = Instant::now();
-    let gen = generate::generate(
+    let gen = sample::generate(
         &db,
-        &generate::GenerateOptions {
+        &sample::GenerateOptions {
             size_mb: opts.size_mb,
             seed: opts.seed,
-            journal_mode: generate::JournalMode::Wal,
+            journal_mode: sample::JournalMode::Wal,
         },
     )
     .map_err(|e| Error::Internal(format!("generating the sample database failed: {e}").into()))?;
@@ -84,7 +85,7 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
     say(out, format!("3. full backup {}", describe(&full)));
 
     let t = Instant::now();
-    let biz = generate::day_of_business(&db, opts.seed.wrapping_add(1))
+    let biz = sample::day_of_business(&db, opts.seed.wrapping_add(1))
         .map_err(|e| Error::Internal(format!("applying a day of business failed: {e}").into()))?;
     say(
         out,

@@ -3,7 +3,8 @@
 //! Layers, bottom up: [`storage`] (where objects live), [`repo`] (the repository format:
 //! packs, indexes, manifests, keys), [`source`] (consistent reads of live SQLite databases),
 //! [`engine`] (backup, restore, check, copy), [`state`] (local job history and caches),
-//! [`policy`] (named sources, targets and keys from a TOML file).
+//! [`policy`] (named sources, targets and keys from a TOML file). Beside them, [`sample`]
+//! makes realistic invoice databases for `ivault demo` and the tests.
 //! docs/ARCHITECTURE.md walks through them; docs/FORMAT.md specifies the format.
 
 pub mod demo;
@@ -13,6 +14,8 @@ pub mod failpoint;
 pub mod hash;
 pub mod policy;
 pub mod repo;
+/// Sample invoice databases and "a day of business" on them, for the demo and the tests.
+pub mod sample;
 pub mod source;
 pub mod state;
 pub mod storage;

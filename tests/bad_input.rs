@@ -2,7 +2,7 @@
 
 mod common;
 use common::Env;
-use invoice_vault::source::generate::JournalMode;
+use invoice_vault::sample::JournalMode;
 use std::os::unix::fs::PermissionsExt;
 
 const SOURCE: i32 = 3;

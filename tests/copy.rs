@@ -5,7 +5,7 @@
 mod common;
 use common::s3::S3Server;
 use common::Env;
-use invoice_vault::source::generate::{self, JournalMode};
+use invoice_vault::sample::{self, JournalMode};
 use std::path::PathBuf;
 
 const USAGE: i32 = 2;
@@ -33,7 +33,7 @@ fn setup() -> (Setup, String) {
     let dbs = db.to_str().unwrap();
     env.backup_report(dbs, &local, &["--tag", "nightly"]);
     let mut states = vec![common::sha256_file(&db)];
-    generate::day_of_business(&db, 5).unwrap();
+    sample::day_of_business(&db, 5).unwrap();
     env.backup_report(dbs, &local, &[]);
     states.push(common::sha256_file(&db));
     let (offsite_key, recipient) = env.new_key("offsite.txt");

@@ -8,7 +8,8 @@ use invoice_vault::engine::backup::{backup, BackupOptions};
 use invoice_vault::engine::check::{check, ReadData};
 use invoice_vault::engine::restore::{restore, RestoreOptions};
 use invoice_vault::repo::{keys, Repository};
-use invoice_vault::source::{compare, generate, generate::JournalMode};
+use invoice_vault::sample::{self, JournalMode};
+use invoice_vault::source::compare;
 use invoice_vault::state::State;
 use invoice_vault::storage::{
     Fault, FaultKind, FaultyStorage, MemoryStorage, Op, Storage, StorageError,
@@ -30,7 +31,7 @@ fn killed_backups_leave_a_valid_repository() {
         "manifest-written",
     ] {
         seed += 1;
-        generate::day_of_business(&db, seed).unwrap();
+        sample::day_of_business(&db, seed).unwrap();
         let r = env.run_env(
             &["backup", dbs, "--to", &repo, "--full"],
             &[("IVAULT_FAILPOINT", point)],
@@ -87,7 +88,7 @@ fn failing_the_nth_write_for_every_n_keeps_the_repository_valid() {
     let mut seed = 100;
     for n in 1..=puts + 1 {
         seed += 1;
-        generate::day_of_business(&db, seed).unwrap();
+        sample::day_of_business(&db, seed).unwrap();
         let fault = common::connection_reset_on_put(n);
         let faulty = Arc::new(FaultyStorage::new(memory.clone(), vec![fault]));
         let full = BackupOptions {

@@ -3,7 +3,7 @@
 
 mod common;
 use common::Env;
-use invoice_vault::source::generate::{self, JournalMode};
+use invoice_vault::sample::{self, JournalMode};
 use std::path::PathBuf;
 
 const INTEGRITY: i32 = 5;
@@ -26,7 +26,7 @@ fn repository() -> Damaged {
         .as_str()
         .unwrap()
         .to_string();
-    generate::day_of_business(&db, 1).unwrap();
+    sample::day_of_business(&db, 1).unwrap();
     let incr = env.backup_report(dbs, &repo, &[])["snapshot_id"]
         .as_str()
         .unwrap()

@@ -3,7 +3,8 @@
 
 mod common;
 use common::Env;
-use invoice_vault::source::{compare, generate, generate::JournalMode};
+use invoice_vault::sample::{self, JournalMode};
+use invoice_vault::source::compare;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
@@ -26,7 +27,7 @@ fn a_day_of_business_costs_a_small_incremental_and_every_snapshot_restores_exact
         .unwrap();
 
     let full = env.backup_report(dbs, &repo, &[]);
-    let stats = generate::day_of_business(&db, 5).unwrap();
+    let stats = sample::day_of_business(&db, 5).unwrap();
     assert!(stats.updated > 0 && stats.added > 0);
     let incr = env.backup_report(dbs, &repo, &[]);
 

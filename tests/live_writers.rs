@@ -4,7 +4,7 @@
 
 mod common;
 use common::{sha256_file, sqlite_checks, Env};
-use invoice_vault::source::generate::{self, JournalMode};
+use invoice_vault::sample::{self, JournalMode};
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -25,7 +25,7 @@ fn writer_process() {
     conn.busy_timeout(Duration::from_secs(60)).unwrap();
     let mut n = 0u64;
     while !Path::new(&stop).exists() {
-        generate::write_one(&mut conn, n).unwrap();
+        sample::write_one(&mut conn, n).unwrap();
         n += 1;
         if n % 10 == 0 {
             report(&progress, n);
@@ -129,7 +129,7 @@ fn backups_under_load(mode: JournalMode) {
         assert_eq!(sqlite_checks(&out), None, "snapshot {id}");
         let conn = rusqlite::Connection::open(&out).unwrap();
         assert_eq!(
-            generate::check_invariants(&conn).unwrap(),
+            sample::check_invariants(&conn).unwrap(),
             None,
             "snapshot {id} is not consistent"
         );

@@ -4,7 +4,7 @@
 mod common;
 use common::s3::S3Server;
 use common::Env;
-use invoice_vault::source::generate::JournalMode;
+use invoice_vault::sample::JournalMode;
 
 const POLICY: i32 = 9;
 

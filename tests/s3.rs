@@ -7,7 +7,8 @@ use common::Env;
 use invoice_vault::engine::backup::{backup, BackupOptions};
 use invoice_vault::engine::check::{check, ReadData};
 use invoice_vault::repo::{keys, Repository};
-use invoice_vault::source::{compare, generate, generate::JournalMode};
+use invoice_vault::sample::{self, JournalMode};
+use invoice_vault::source::compare;
 use invoice_vault::state::State;
 use invoice_vault::storage::{FaultyStorage, Storage};
 use std::sync::Arc;
@@ -29,7 +30,7 @@ fn backup_restore_and_check_through_s3() {
     let dbs = db.to_str().unwrap();
     let full = env.backup_report(dbs, repo, &[]);
     assert_eq!(full["target"], repo);
-    generate::day_of_business(&db, 3).unwrap();
+    sample::day_of_business(&db, 3).unwrap();
     let incr = env.backup_report(dbs, repo, &[]);
     assert_eq!(incr["kind"], "incremental");
     assert!(incr["bytes_stored"].as_u64().unwrap() * 4 < full["bytes_stored"].as_u64().unwrap());

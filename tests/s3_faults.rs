@@ -7,7 +7,7 @@ mod common;
 use common::fault_proxy::{Fault, FaultProxy, Rule};
 use common::s3::S3Server;
 use common::Env;
-use invoice_vault::source::generate::JournalMode;
+use invoice_vault::sample::JournalMode;
 use invoice_vault::storage::{S3Storage, Storage};
 
 const REPOSITORY: i32 = 4;

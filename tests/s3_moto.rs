@@ -6,7 +6,7 @@ use common::fault_proxy::{Fault, FaultProxy, Rule};
 use common::moto::Moto;
 use common::Env;
 use invoice_vault::repo::{keys, Repository};
-use invoice_vault::source::generate::JournalMode;
+use invoice_vault::sample::JournalMode;
 use invoice_vault::storage::{S3Storage, Storage, StorageError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -238,7 +238,11 @@ fn a_server_that_ignores_if_none_match_is_detected() {
         fault: Fault::DropHeader("if-none-match"),
         times: usize::MAX,
     });
-    let careless = S3Storage::new(moto.config_via(&proxy.endpoint, "careless", "r")).unwrap();
+    let careless = Arc::new(
+        S3Storage::new(moto.config_via(&proxy.endpoint, "careless", "r")).unwrap(),
+    );
+    // Opening the repository names `config` as the object the storage may probe with.
+    Repository::open(careless.clone()).unwrap();
     careless.put("index/once", b"first").unwrap();
     assert_eq!(
         careless.put("index/once", b"second"),

@@ -3,7 +3,7 @@
 use super::exit;
 use clap::{Args, Subcommand};
 use invoice_vault::demo::{self, mib};
-use invoice_vault::source::generate;
+use invoice_vault::sample;
 use invoice_vault::{Error, Result};
 use std::path::PathBuf;
 
@@ -62,8 +62,8 @@ pub(super) fn demo_cmd(args: DemoArgs) -> Result<i32> {
             journal,
         }) => {
             let journal_mode = match journal.as_str() {
-                "wal" => generate::JournalMode::Wal,
-                "delete" | "rollback" => generate::JournalMode::Rollback,
+                "wal" => sample::JournalMode::Wal,
+                "delete" | "rollback" => sample::JournalMode::Rollback,
                 other => {
                     return Err(Error::Usage(
                         format!("--journal {other}: use wal or delete").into(),
@@ -75,9 +75,9 @@ pub(super) fn demo_cmd(args: DemoArgs) -> Result<i32> {
                     format!("{} already exists; choose another --out", out.display()).into(),
                 ));
             }
-            let s = generate::generate(
+            let s = sample::generate(
                 &out,
-                &generate::GenerateOptions {
+                &sample::GenerateOptions {
                     size_mb,
                     seed,
                     journal_mode,
@@ -101,7 +101,7 @@ pub(super) fn demo_cmd(args: DemoArgs) -> Result<i32> {
                     format!("database {} does not exist; check the path", db.display()).into(),
                 ));
             }
-            let s = generate::day_of_business(&db, seed).map_err(|e| {
+            let s = sample::day_of_business(&db, seed).map_err(|e| {
                 Error::Source(format!("changing {} failed: {e}", db.display()).into())
             })?;
             println!(

@@ -70,6 +70,8 @@ impl Repository {
             other => storage_error(&location, other),
         })?;
         let config = Config::parse(&bytes, &location)?;
+        // `config` never changes, so rewriting it unchanged is a harmless probe.
+        storage.set_probe_object(CONFIG_KEY);
         Ok(Repository { storage, config })
     }
 

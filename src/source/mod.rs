@@ -4,7 +4,6 @@
 //! The live file is never read with plain file reads (only its 16-byte header is sniffed).
 
 pub mod compare;
-pub mod generate;
 
 use crate::error::{Error, Fault, Hint, Hinted, Result};
 use crate::repo::binary::Hash;

@@ -127,6 +127,10 @@ impl Storage for FaultyStorage {
         }
     }
 
+    fn set_probe_object(&self, key: &str) {
+        self.inner.set_probe_object(key)
+    }
+
     fn sweep_incomplete(&self, older_than: std::time::Duration) -> Result<usize, StorageError> {
         self.inner.sweep_incomplete(older_than)
     }

@@ -38,6 +38,10 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn sweep_incomplete(&self, _older_than: std::time::Duration) -> Result<usize, StorageError> {
         Ok(0)
     }
+    /// Names an existing object that may be written again, byte for byte, so a backend can
+    /// learn how the server treats conditional writes before relying on them. The storage
+    /// knows nothing of what lives in it; whoever owns the layout (the repository) chooses.
+    fn set_probe_object(&self, _key: &str) {}
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

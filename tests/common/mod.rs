@@ -6,7 +6,7 @@ pub mod fault_proxy;
 pub mod moto;
 pub mod s3;
 
-use invoice_vault::source::generate::{self, GenerateOptions, JournalMode};
+use invoice_vault::sample::{self, GenerateOptions, JournalMode};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -149,7 +149,7 @@ impl Env {
 
     pub fn database(&self, name: &str, size_mb: u64, mode: JournalMode) -> PathBuf {
         let p = self.path(name);
-        generate::generate(
+        sample::generate(
             &p,
             &GenerateOptions {
                 size_mb,

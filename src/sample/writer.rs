@@ -1,5 +1,5 @@
 //! Bulk inserts of invoices with their lines and uploads, with prepared statements reused
-//! across the whole generation.
+//! across the whole generation, and the random draws of what a new invoice holds.
 
 use super::*;
 
@@ -274,4 +274,66 @@ impl<'c> Writer<'c> {
         ])?;
         Ok(self.lines.len() as u64)
     }
+}
+
+/// 1-5 (`MAX_LINES`) lines, about 3 on average.
+fn item_count(rng: &mut ChaCha8Rng) -> usize {
+    match rng.gen_range(0..100) {
+        0..=9 => 1,
+        10..=34 => 2,
+        35..=64 => 3,
+        65..=84 => 4,
+        _ => 5,
+    }
+}
+
+/// Old invoices are mostly paid by the end of the history, recent ones mostly
+/// not yet; returns the status and the day of the last change.
+fn historic_status(
+    rng: &mut ChaCha8Rng,
+    issue: NaiveDate,
+    horizon: NaiveDate,
+) -> (&'static str, NaiveDate) {
+    let age = horizon.signed_duration_since(issue).num_days().max(0) as u64;
+    let roll = rng.gen_range(0..100);
+    let status = if age > 45 {
+        match roll {
+            0..=87 => "paid",
+            88..=92 => "issued",
+            93..=96 => "red-flushed",
+            _ => "void",
+        }
+    } else {
+        match roll {
+            0..=49 => "issued",
+            50..=94 => "paid",
+            95..=97 => "red-flushed",
+            _ => "void",
+        }
+    };
+    let later = if status == "issued" {
+        0
+    } else {
+        rng.gen_range(0..=age.min(45))
+    };
+    (
+        status,
+        issue.checked_add_days(Days::new(later)).unwrap_or(issue),
+    )
+}
+
+/// Half of the invoices carry a remark; returns whether `buf` holds one.
+fn remark(rng: &mut ChaCha8Rng, buf: &mut String, year: i32) -> bool {
+    buf.clear();
+    match rng.gen_range(0..10) {
+        0..=4 => return false,
+        5 | 6 => {
+            let _ = write!(buf, "合同号 HT{year}-{:04}", rng.gen_range(1..2000));
+        }
+        7 => {
+            let _ = write!(buf, "PO-{:06}", rng.gen_range(1..200_000));
+        }
+        _ => buf.push_str(REMARKS[rng.gen_range(0..REMARKS.len())]),
+    }
+    true
 }
