@@ -104,7 +104,7 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
     let r = restore::restore(
         &repo,
         &keyring,
-        &incr.snapshot_id,
+        &incr.snapshot_id.to_string(),
         &restored,
         &RestoreOptions::default(),
     )?;
@@ -122,7 +122,7 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
     }
     say(out, format!(
         "6. restored {} to {} in {:.2} s: SHA-256 and integrity_check passed, every row equals the source",
-        short(&r.snapshot_id), restored.display(), r.duration_ms as f64 / 1000.0
+        short(r.snapshot_id), restored.display(), r.duration_ms as f64 / 1000.0
     ));
 
     let t = Instant::now();
@@ -187,7 +187,7 @@ fn prepare_dir(dir: &Path) -> Result<()> {
 fn describe(r: &BackupReport) -> String {
     format!(
         "{}: {} pages read, {} new, stored {} in {:.2} s (read lock held {:.2} s)",
-        short(&r.snapshot_id),
+        short(r.snapshot_id),
         r.page_count,
         r.pages_new,
         mib(r.bytes_stored),
@@ -196,8 +196,9 @@ fn describe(r: &BackupReport) -> String {
     )
 }
 
-pub fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
+/// The first 12 characters of an id, as lists show it.
+pub fn short(id: impl std::fmt::Display) -> String {
+    id.to_string().chars().take(12).collect()
 }
 
 pub fn mib(bytes: u64) -> String {

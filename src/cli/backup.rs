@@ -85,7 +85,7 @@ pub(super) fn backup_cmd(ctx: &Context, args: BackupArgs) -> Result<i32> {
             Ok(r) if !args.json => {
                 println!(
                     "snapshot {} ({}) of {} to {}: {} pages, {} new, stored {} in {:.2} s",
-                    short(&r.snapshot_id),
+                    short(r.snapshot_id),
                     r.kind,
                     source,
                     r.target,

@@ -66,7 +66,7 @@ pub(super) fn snapshots(
         for s in &list.snapshots {
             println!(
                 "{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  {}",
-                short(&s.id),
+                short(s.id),
                 s.time,
                 s.source,
                 s.kind.to_string(),
@@ -105,7 +105,7 @@ pub(super) fn restore(
     };
     println!(
         "restored snapshot {} to {} ({}) in {:.2} s; {checks}",
-        short(&rep.snapshot_id),
+        short(rep.snapshot_id),
         rep.path,
         mib(rep.bytes_written),
         rep.duration_ms as f64 / 1000.0
@@ -123,20 +123,20 @@ pub(super) fn copy(ctx: &Context, job: &CopyJob, json: bool) -> Result<i32> {
         if c.already_present {
             println!(
                 "snapshot {} ({} {}) is already in {} as {}",
-                short(&c.from_snapshot),
+                short(c.from_snapshot),
                 c.source,
                 c.time,
                 rep.to,
-                short(&c.to_snapshot)
+                short(c.to_snapshot)
             );
         } else {
             println!(
                 "copied snapshot {} ({} {}) to {} as {}: read {}, stored {}",
-                short(&c.from_snapshot),
+                short(c.from_snapshot),
                 c.source,
                 c.time,
                 rep.to,
-                short(&c.to_snapshot),
+                short(c.to_snapshot),
                 mib(c.bytes_read),
                 mib(c.bytes_stored)
             );
@@ -169,7 +169,7 @@ pub(super) fn check(
             println!("warning: {w}");
         }
         for p in &report.problems {
-            let affected: Vec<&str> = p.affected_snapshots.iter().map(|s| short(s)).collect();
+            let affected: Vec<String> = p.affected_snapshots.iter().map(short).collect();
             println!(
                 "damaged: {}: {}; affects snapshots: {}",
                 p.object,

@@ -10,9 +10,11 @@ use crate::engine::backup::{self, BackupOptions};
 use crate::engine::context::{recorded, Context};
 use crate::engine::restore;
 use crate::error::{Error, Hint, Hinted, Result};
+use crate::hash::parse_hex;
+use crate::repo::ids::SnapshotId;
 use crate::repo::keys::Keyring;
 use crate::repo::manifest::{CopyOrigin, Manifest};
-use crate::repo::{parse_hash, Repository};
+use crate::repo::Repository;
 use crate::source::{self, SourceImage, StagedImage};
 use crate::state::State;
 use serde::Serialize;
@@ -33,14 +35,16 @@ pub struct CopyOptions {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CopiedSnapshot {
-    pub from_snapshot: String,
-    pub to_snapshot: String,
+    pub from_snapshot: SnapshotId,
+    pub to_snapshot: SnapshotId,
     /// The destination already held this snapshot, so nothing was written.
     pub already_present: bool,
     pub source: String,
     pub time: String,
     pub bytes_read: u64,
     pub bytes_stored: u64,
+    /// What reading the source repository had to work around.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -118,8 +122,8 @@ pub fn copy(
     }
     let selected = select(from, keys, opts)?;
     let present = present_in(to, keys)?;
-    let to_ids: HashSet<String> = to
-        .list_ids("snapshots")?
+    let to_ids: HashSet<SnapshotId> = to
+        .list::<SnapshotId>()?
         .into_iter()
         .map(|(id, _)| id)
         .collect();
@@ -131,23 +135,25 @@ pub fn copy(
     };
     for (id, m) in selected {
         let earlier = state
-            .copied_snapshot(&to.config().id, &id)?
+            .copied_snapshot(&to.config().id, &id.to_string())?
+            .and_then(|copy| SnapshotId::parse(&copy))
             .filter(|copy| to_ids.contains(copy))
             .or_else(|| {
                 present
                     .iter()
                     .find(|(_, f)| *f == fingerprint(&m))
-                    .map(|(c, _)| c.clone())
+                    .map(|(c, _)| *c)
             });
         let done = match earlier {
             Some(to_snapshot) => CopiedSnapshot {
-                from_snapshot: id.clone(),
+                from_snapshot: id,
                 to_snapshot,
                 already_present: true,
                 source: m.source.name.clone(),
                 time: m.time.clone(),
                 bytes_read: 0,
                 bytes_stored: 0,
+                warnings: Vec::new(),
             },
             None => copy_one(from, keys, to, state, &id, &m, opts)?,
         };
@@ -161,16 +167,12 @@ fn select(
     from: &Repository,
     keys: &Keyring,
     opts: &CopyOptions,
-) -> Result<Vec<(String, Manifest)>> {
-    let mut out: Vec<(String, Manifest)> = Vec::new();
+) -> Result<Vec<(SnapshotId, Manifest)>> {
+    let mut out: Vec<(SnapshotId, Manifest)> = Vec::new();
     if opts.snapshots.is_empty() {
-        for (id, _) in from.list_ids("snapshots")? {
+        for (id, _) in from.list::<SnapshotId>()? {
             let m = from.load_manifest(keys, &id)?;
-            if opts
-                .source
-                .as_deref()
-                .is_none_or(|s| s == m.source.name || s == m.source.path)
-            {
+            if m.is_of(opts.source.as_deref()) {
                 out.push((id, m));
             }
         }
@@ -202,9 +204,9 @@ fn select(
 /// Fingerprints of the destination's snapshots that this identity can read. A destination
 /// encrypted to other keys reveals nothing; then only the local record of earlier copies
 /// keeps a snapshot from being copied twice.
-fn present_in(to: &Repository, keys: &Keyring) -> Result<Vec<(String, Fingerprint)>> {
+fn present_in(to: &Repository, keys: &Keyring) -> Result<Vec<(SnapshotId, Fingerprint)>> {
     let mut out = Vec::new();
-    for (id, _) in to.list_ids("snapshots")? {
+    for (id, _) in to.list::<SnapshotId>()? {
         match to.load_manifest(keys, &id) {
             Ok(m) => out.push((id, fingerprint(&m))),
             Err(Error::Key(_)) => return Ok(out),
@@ -219,7 +221,7 @@ fn copy_one(
     keys: &Keyring,
     to: &Repository,
     state: &mut State,
-    id: &str,
+    id: &SnapshotId,
     m: &Manifest,
     opts: &CopyOptions,
 ) -> Result<CopiedSnapshot> {
@@ -233,9 +235,9 @@ fn copy_one(
             .hinted(Hint::StateDirectory),
         )
     };
-    let bytes_read = restore::rebuild_into(from, keys, id, m, &scratch, &scratch_error)?;
+    let read = restore::rebuild_into(from, keys, id, m, &scratch, &scratch_error)?;
     restore::verify_sha256(&scratch, m, id, &scratch_error)?;
-    let sha256 = parse_hash(&m.database_sha256)
+    let sha256 = parse_hex(&m.database_sha256)
         .ok_or_else(|| Error::Integrity(format!("snapshot {id} has a malformed SHA-256").into()))?;
     let time = chrono::DateTime::parse_from_rfc3339(&m.time)
         .map_err(|_| {
@@ -266,14 +268,19 @@ fn copy_one(
     };
     let path = Path::new(&m.source.path);
     let done = backup::backup_staged(path, &staged, to, state, &backup_opts)?;
-    state.record_copy(&to.config().id, id, &done.snapshot_id)?;
+    state.record_copy(
+        &to.config().id,
+        &id.to_string(),
+        &done.snapshot_id.to_string(),
+    )?;
     Ok(CopiedSnapshot {
-        from_snapshot: id.to_string(),
+        from_snapshot: *id,
         to_snapshot: done.snapshot_id,
         already_present: false,
         source: m.source.name.clone(),
         time: m.time.clone(),
-        bytes_read,
+        bytes_read: read.bytes,
         bytes_stored: done.bytes_stored,
+        warnings: read.warnings,
     })
 }

@@ -2,6 +2,7 @@
 
 use crate::engine::context::Context;
 use crate::error::Result;
+use crate::repo::ids::SnapshotId;
 use crate::repo::keys::Keyring;
 use crate::repo::manifest::SnapshotKind;
 use crate::repo::Repository;
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SnapshotSummary {
-    pub id: String,
+    pub id: SnapshotId,
     pub time: String,
     pub source: String,
     pub path: String,
@@ -53,9 +54,9 @@ pub fn list(
     source: Option<&str>,
 ) -> Result<Vec<SnapshotSummary>> {
     let mut out = Vec::new();
-    for (id, _) in repo.list_ids("snapshots")? {
+    for (id, _) in repo.list::<SnapshotId>()? {
         let m = repo.load_manifest(keys, &id)?;
-        if source.is_some_and(|s| s != m.source.name && s != m.source.path) {
+        if !m.is_of(source) {
             continue;
         }
         out.push(SnapshotSummary {

@@ -2,6 +2,7 @@
 //! written per backup run, after its packs and before its snapshot manifest.
 
 use super::binary::{Hash, Reader, Truncated, Writer};
+use super::ids::PackId;
 use super::pack::{BlobKind, Ids, PackTable};
 use std::collections::HashMap;
 
@@ -11,7 +12,7 @@ const VERSION: u8 = 1;
 /// One pack as the index records it: its id, encrypted size and table.
 #[derive(Debug, Clone)]
 pub struct PackRecord {
-    pub id: Hash,
+    pub id: PackId,
     pub size: u64,
     pub table: PackTable,
 }
@@ -22,7 +23,7 @@ pub fn encode(packs: &[PackRecord]) -> Vec<u8> {
     w.u8(VERSION);
     w.u32(packs.len() as u32);
     for p in packs {
-        w.bytes(&p.id);
+        w.bytes(&p.id.0);
         w.u64(p.size);
         p.table.encode(&mut w, Ids::With);
     }
@@ -37,7 +38,7 @@ pub fn decode(data: &[u8]) -> Result<Vec<PackRecord>, Truncated> {
     let n = r.u32()? as usize;
     let mut packs = Vec::with_capacity(n.min(1 << 16));
     for _ in 0..n {
-        let id = r.hash()?;
+        let id = PackId(r.hash()?);
         let size = r.u64()?;
         let table = PackTable::decode(&mut r, Ids::With)?;
         packs.push(PackRecord { id, size, table });
@@ -68,7 +69,7 @@ pub struct FrameLocation {
 
 #[derive(Debug, Clone)]
 pub struct IndexedPack {
-    pub id: Hash,
+    pub id: PackId,
     pub size: u64,
     pub kind: BlobKind,
     pub frames: Vec<FrameLocation>,
@@ -78,7 +79,7 @@ pub struct IndexedPack {
 #[derive(Debug, Default)]
 pub struct Index {
     pub packs: Vec<IndexedPack>,
-    by_pack: HashMap<Hash, u32>,
+    by_pack: HashMap<PackId, u32>,
     blobs: HashMap<Hash, BlobLocation>,
     /// Further copies of blobs stored more than once (after `backup --full`): reads fall back
     /// to them when a pack is lost or damaged.
@@ -158,7 +159,7 @@ mod tests {
 
     fn record(seed: u8) -> PackRecord {
         PackRecord {
-            id: [seed; 32],
+            id: PackId([seed; 32]),
             size: 1000 + seed as u64,
             table: PackTable {
                 kind: BlobKind::Data,
@@ -198,7 +199,7 @@ mod tests {
         let mut idx = Index::default();
         idx.add(&record(10));
         let mut again = record(10);
-        again.id = [200; 32];
+        again.id = PackId([200; 32]);
         idx.add(&again);
         idx.add(&record(10)); // the same pack twice counts once
         assert_eq!(idx.packs.len(), 2);

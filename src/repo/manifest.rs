@@ -74,6 +74,10 @@ pub struct BackupStats {
     pub read_lock_ms: u64,
 }
 
-pub fn key(id: &str) -> String {
-    format!("snapshots/{id}")
+impl Manifest {
+    /// Whether this snapshot is of `source` (a source name or the database's path); `None`
+    /// matches every snapshot.
+    pub fn is_of(&self, source: Option<&str>) -> bool {
+        source.is_none_or(|s| s == self.source.name || s == self.source.path)
+    }
 }

@@ -11,18 +11,21 @@
 pub mod binary;
 pub mod codec;
 pub mod config;
+pub mod ids;
 pub mod index;
 pub mod keys;
 pub mod manifest;
 pub mod pack;
 pub mod reader;
+pub mod tree;
 pub mod writer;
 
 use crate::error::{Error, Hint, Hinted, Result};
+use crate::hash::{parse_hex, sha256};
 use crate::storage::{Storage, StorageError};
-use binary::{sha256, Hash};
 use codec::OpenError;
 use config::{Config, CONFIG_KEY};
+use ids::{IndexId, ObjectId, PackId, SnapshotId};
 use index::Index;
 use keys::Keyring;
 use manifest::Manifest;
@@ -87,40 +90,26 @@ impl Repository {
         &self.storage
     }
 
-    pub fn put(&self, key: &str, data: &[u8]) -> Result<()> {
-        match self.storage.put(key, data) {
+    /// Stores `data` under its own SHA-256 as an object of kind `I`, and returns the id.
+    pub fn put_object<I: ObjectId>(&self, data: &[u8]) -> Result<I> {
+        let id = I::from_hash(sha256(data));
+        match self.storage.put(&id.key(), data) {
             // Content-addressed: an existing object with this name holds these bytes.
-            Err(StorageError::AlreadyExists(_)) => Ok(()),
-            other => other.map_err(|e| storage_error(&self.location(), e)),
+            Err(StorageError::AlreadyExists(_)) => Ok(id),
+            other => other
+                .map(|_| id)
+                .map_err(|e| storage_error(&self.location(), e)),
         }
     }
 
-    pub fn get(&self, key: &str) -> Result<Vec<u8>> {
-        self.storage
-            .get(key)
-            .map_err(|e| storage_error(&self.location(), e))
-    }
-
-    /// Ids (hex) and sizes of the objects under `dir/` (`data`, `index` or `snapshots`).
-    pub fn list_ids(&self, dir: &str) -> Result<Vec<(String, u64)>> {
-        let objs = self
+    /// Reads an object and checks that its bytes hash to its id.
+    pub fn get_object<I: ObjectId>(&self, id: &I) -> Result<Vec<u8>> {
+        let key = id.key();
+        let data = self
             .storage
-            .list(&format!("{dir}/"))
+            .get(&key)
             .map_err(|e| storage_error(&self.location(), e))?;
-        Ok(objs
-            .into_iter()
-            .filter_map(|o| {
-                let id = o.key.rsplit('/').next()?.to_string();
-                (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-                    .then_some((id, o.size))
-            })
-            .collect())
-    }
-
-    /// Reads an object whose name is the SHA-256 of its bytes, checking that it is.
-    pub fn get_verified(&self, key: &str, id: &str) -> Result<Vec<u8>> {
-        let data = self.get(key)?;
-        if hex::encode(sha256(&data)) != id {
+        if sha256(&data) != *id.digest() {
             return Err(Error::Integrity(
                 format!(
                     "object {key} in {} is damaged (its hash does not match its name)",
@@ -132,9 +121,33 @@ impl Repository {
         Ok(data)
     }
 
+    /// Ids and sizes of every object of kind `I`. Names that are not ids are not objects of
+    /// the format and are left out.
+    pub fn list<I: ObjectId>(&self) -> Result<Vec<(I, u64)>> {
+        let objs = self
+            .storage
+            .list(&format!("{}/", I::KIND.dir()))
+            .map_err(|e| storage_error(&self.location(), e))?;
+        Ok(objs
+            .into_iter()
+            .filter_map(|o| {
+                let id = I::from_hash(parse_hex(o.key.rsplit('/').next()?)?);
+                (id.key() == o.key).then_some((id, o.size))
+            })
+            .collect())
+    }
+
+    /// Downloads a pack, checks it against its id and decrypts it: the one way packs are
+    /// opened. Returns the plaintext and the stored (encrypted) size.
+    pub fn open_pack(&self, keys: &Keyring, id: &PackId) -> Result<(Vec<u8>, u64)> {
+        let sealed = self.get_object(id)?;
+        let plain = codec::decrypt(keys, &sealed).map_err(|e| self.open_error(&id.key(), e))?;
+        Ok((plain, sealed.len() as u64))
+    }
+
     /// Decrypts an object, naming it in the error.
-    pub fn unseal(&self, keys: &Keyring, key: &str, sealed: &[u8]) -> Result<Vec<u8>> {
-        codec::unseal(keys, sealed).map_err(|e| self.open_error(key, e))
+    pub fn unseal(&self, keys: &Keyring, id: &impl ObjectId, sealed: &[u8]) -> Result<Vec<u8>> {
+        codec::unseal(keys, sealed).map_err(|e| self.open_error(&id.key(), e))
     }
 
     pub fn open_error(&self, key: &str, e: OpenError) -> Error {
@@ -150,10 +163,9 @@ impl Repository {
         }
     }
 
-    pub fn load_manifest(&self, keys: &Keyring, id: &str) -> Result<Manifest> {
-        let key = manifest::key(id);
-        let sealed = self.get_verified(&key, id)?;
-        let plain = self.unseal(keys, &key, &sealed)?;
+    pub fn load_manifest(&self, keys: &Keyring, id: &SnapshotId) -> Result<Manifest> {
+        let sealed = self.get_object(id)?;
+        let plain = self.unseal(keys, id, &sealed)?;
         let m: Manifest = serde_json::from_slice(&plain).map_err(|e| {
             Error::Integrity(format!("snapshot {id} has an unreadable manifest ({e})").into())
         })?;
@@ -169,7 +181,7 @@ impl Repository {
     /// Every index merged. Fails on the first unreadable index; `check` reads them one by one.
     pub fn load_index(&self, keys: &Keyring) -> Result<Index> {
         let mut idx = Index::default();
-        for (id, _) in self.list_ids("index")? {
+        for (id, _) in self.list::<IndexId>()? {
             for rec in self.read_index(keys, &id)? {
                 idx.add(&rec);
             }
@@ -177,10 +189,9 @@ impl Repository {
         Ok(idx)
     }
 
-    pub fn read_index(&self, keys: &Keyring, id: &str) -> Result<Vec<index::PackRecord>> {
-        let key = format!("index/{id}");
-        let sealed = self.get_verified(&key, id)?;
-        let plain = self.unseal(keys, &key, &sealed)?;
+    pub fn read_index(&self, keys: &Keyring, id: &IndexId) -> Result<Vec<index::PackRecord>> {
+        let sealed = self.get_object(id)?;
+        let plain = self.unseal(keys, id, &sealed)?;
         index::decode(&plain).map_err(|_| {
             Error::Integrity(format!("index {id} in {} is malformed", self.location()).into())
         })
@@ -192,13 +203,13 @@ impl Repository {
         keys: &Keyring,
         spec: &str,
         source: Option<&str>,
-    ) -> Result<(String, Manifest)> {
-        let ids = self.list_ids("snapshots")?;
+    ) -> Result<(SnapshotId, Manifest)> {
+        let ids = self.list::<SnapshotId>()?;
         if spec == "latest" {
-            let mut best: Option<(String, Manifest)> = None;
+            let mut best: Option<(SnapshotId, Manifest)> = None;
             for (id, _) in ids {
                 let m = self.load_manifest(keys, &id)?;
-                if source.is_some_and(|s| s != m.source.name && s != m.source.path) {
+                if !m.is_of(source) {
                     continue;
                 }
                 if best.as_ref().is_none_or(|(_, b)| m.time > b.time) {
@@ -224,14 +235,14 @@ impl Repository {
         }
         let matches: Vec<_> = ids
             .into_iter()
-            .filter(|(id, _)| id.starts_with(&spec_l))
+            .filter(|(id, _)| id.to_string().starts_with(&spec_l))
             .collect();
         match matches.len() {
             0 => Err(Error::Usage(
                 format!("no snapshot {spec} in {}", self.location()).hinted(Hint::ListSnapshots),
             )),
             1 => {
-                let id = matches[0].0.clone();
+                let id = matches[0].0;
                 let m = self.load_manifest(keys, &id)?;
                 Ok((id, m))
             }
@@ -256,11 +267,4 @@ pub fn storage_error(location: &str, e: StorageError) -> Error {
         ).hinted(Hint::CreateRepository { location: location.to_string() })),
         other => Error::Repository(format!("target {location}: {other}").into()),
     }
-}
-
-/// Parses a hex blob id.
-pub fn parse_hash(s: &str) -> Option<Hash> {
-    let mut h = [0u8; 32];
-    hex::decode_to_slice(s, &mut h).ok()?;
-    Some(h)
 }

@@ -1,19 +1,29 @@
 //! Reads blobs out of packs, several packs at once. Every pack is checked against its id
 //! (SHA-256 of the encrypted bytes), authenticated by age, and every blob against its own id.
 
-use super::binary::{sha256, Hash};
 use super::index::Index;
 use super::keys::Keyring;
-use super::{codec, pack, Repository};
+use super::pack::FrameDecoder;
+use super::Repository;
 use crate::error::{Error, Hint, Hinted, Result};
+use crate::hash::{sha256, Hash};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+/// What a read took, and what it had to work around.
+#[derive(Debug, Default)]
+pub struct BlobsRead {
+    /// Encrypted bytes read.
+    pub bytes: u64,
+    /// Packs that were missing or damaged and whose blobs came from other copies.
+    pub warnings: Vec<String>,
+}
+
 /// Reads each blob in `wanted` once and hands them to `sink`, a frame's worth at a time (in
-/// frame order, so callers can coalesce writes). Returns the encrypted bytes read.
-/// A pack that is missing or damaged is skipped for the rest of the call and its blobs are
-/// read from another copy if one exists; without one, the pack's error is returned.
+/// frame order, so callers can coalesce writes). A pack that is missing or damaged is
+/// skipped for the rest of the call and its blobs are read from another copy if one exists
+/// (and said so in the warnings); without one, the pack's error is returned.
 pub fn read_blobs<F>(
     repo: &Repository,
     keys: &Keyring,
@@ -21,13 +31,13 @@ pub fn read_blobs<F>(
     wanted: impl IntoIterator<Item = Hash>,
     workers: usize,
     sink: F,
-) -> Result<u64>
+) -> Result<BlobsRead>
 where
     F: Fn(&[(Hash, &[u8])]) -> Result<()> + Sync,
 {
     let mut pending: Vec<Hash> = wanted.into_iter().collect();
     let mut bad_packs: HashMap<u32, Error> = HashMap::new();
-    let mut bytes = 0u64;
+    let mut done = BlobsRead::default();
     while !pending.is_empty() {
         let mut plan: Plan = BTreeMap::new();
         for id in pending.drain(..) {
@@ -55,14 +65,18 @@ where
                 .push((id, loc.offset, loc.len));
         }
         let (read, failed) = run_plan(repo, keys, index, plan, workers, &sink)?;
-        bytes += read;
+        done.bytes += read;
         for (pack, frames, e) in failed {
             tracing::warn!("{e}; trying other copies of its blobs");
+            done.warnings.push(format!(
+                "{}; its blobs were read from other copies",
+                e.message()
+            ));
             bad_packs.insert(pack, e);
             pending.extend(frames.into_values().flatten().map(|(id, _, _)| id));
         }
     }
-    Ok(bytes)
+    Ok(done)
 }
 
 /// pack -> frame -> (blob, offset, length) wanted from it
@@ -145,22 +159,15 @@ where
     F: Fn(&[(Hash, &[u8])]) -> Result<()>,
 {
     let p = index.pack(pack_no);
-    let id = hex::encode(p.id);
-    let key = pack::key(&p.id);
-    let sealed = repo.get_verified(&key, &id).map_err(PackError::Pack)?;
-    let sealed_len = sealed.len() as u64;
-    let plain =
-        codec::decrypt(keys, &sealed).map_err(|e| PackError::Pack(repo.open_error(&key, e)))?;
-    drop(sealed);
+    let (plain, sealed_len) = repo.open_pack(keys, &p.id).map_err(PackError::Pack)?;
     let damaged = |why: &str| {
         PackError::Pack(Error::Integrity(
-            format!("pack {id} in {} is damaged ({why})", repo.location()).hinted(Hint::CheckData),
+            format!("pack {} in {} is damaged ({why})", p.id, repo.location())
+                .hinted(Hint::CheckData),
         ))
     };
-    // One buffer for every frame of the pack: fresh large allocations cost a page fault for
-    // every 4 KiB, which on a large restore adds up to seconds.
-    let mut decompressor = zstd::bulk::Decompressor::new()
-        .map_err(|e| PackError::Pack(Error::Internal(format!("zstd failed: {e}").into())))?;
+    let mut decoder =
+        FrameDecoder::new().map_err(|e| PackError::Pack(Error::Internal(e.into())))?;
     let mut data = Vec::new();
     for (frame_no, blobs) in frames {
         let f = p.frames[*frame_no as usize];
@@ -169,14 +176,9 @@ where
         let compressed = plain
             .get(start..end)
             .ok_or_else(|| damaged("frame past end"))?;
-        data.clear();
-        data.reserve(f.uncompressed_len as usize);
-        let n = decompressor
-            .decompress_to_buffer(compressed, &mut data)
-            .map_err(|_| damaged("frame does not decompress"))?;
-        if n != f.uncompressed_len as usize {
-            return Err(damaged("frame has the wrong length"));
-        }
+        decoder
+            .decode(compressed, f.uncompressed_len, &mut data)
+            .map_err(|why| damaged(&why))?;
         let mut batch = Vec::with_capacity(blobs.len());
         for (blob, off, len) in blobs {
             let bytes = data

@@ -8,9 +8,10 @@
 //! uploading).
 
 use super::codec::Sealer;
+use super::ids::{IndexId, PackId, SnapshotId};
 use super::index::{self, PackRecord};
-use super::manifest::{self, Manifest};
-use super::pack::{self, BlobKind, PackBuilder, PackTable};
+use super::manifest::Manifest;
+use super::pack::{BlobKind, PackBuilder, PackTable};
 use super::Repository;
 use crate::error::{Error, Result};
 use crate::failpoint;
@@ -106,8 +107,7 @@ impl<'r> SnapshotWriter<'r> {
             let sealed = self
                 .sealer
                 .seal(&index::encode(&self.packs), METADATA_LEVEL)?;
-            let id = hex::encode(sha256(&sealed));
-            self.repo.put(&format!("index/{id}"), &sealed)?;
+            self.repo.put_object::<IndexId>(&sealed)?;
             self.bytes_stored += sealed.len() as u64;
             failpoint::hit("index-written");
         }
@@ -116,13 +116,12 @@ impl<'r> SnapshotWriter<'r> {
     }
 
     /// Writes the manifest, last, and returns the snapshot id and the bytes written in all.
-    pub fn commit(mut self, m: &Manifest) -> Result<(String, u64)> {
+    pub fn commit(mut self, m: &Manifest) -> Result<(SnapshotId, u64)> {
         self.write_index()?;
         let plain = serde_json::to_vec(m)
             .map_err(|e| Error::Internal(format!("cannot encode manifest: {e}").into()))?;
         let sealed = self.sealer.seal(&plain, METADATA_LEVEL)?;
-        let id = hex::encode(sha256(&sealed));
-        self.repo.put(&manifest::key(&id), &sealed)?;
+        let id = self.repo.put_object::<SnapshotId>(&sealed)?;
         failpoint::hit("manifest-written");
         Ok((id, self.bytes_stored + sealed.len() as u64))
     }
@@ -130,7 +129,7 @@ impl<'r> SnapshotWriter<'r> {
 
 /// A sealed pack on its way to storage.
 struct SealedPack {
-    id: Hash,
+    id: PackId,
     sealed: Vec<u8>,
     table: PackTable,
 }
@@ -152,7 +151,7 @@ fn pack_frames(rx: Receiver<Frame>, sealer: &Sealer, out: SyncSender<SealedPack>
         let (plain, table) = full.finish();
         let sealed = sealer.encrypt(&plain)?;
         drop(plain);
-        let id = sha256(&sealed);
+        let id = PackId(sha256(&sealed));
         busy += t.elapsed();
         out.send(SealedPack { id, sealed, table })
             .map_err(|_| Error::Cancelled)
@@ -190,7 +189,7 @@ fn upload_packs(
             return Ok(());
         };
         let t = Instant::now();
-        if let Err(e) = repo.put(&pack::key(&p.id), &p.sealed) {
+        if let Err(e) = repo.put_object::<PackId>(&p.sealed) {
             failed.store(true, Ordering::Relaxed);
             return Err(e);
         }

@@ -75,7 +75,7 @@ pub fn run(ctx: &Context, job: &BackupJob) -> Result<BackupRun> {
     let mut outcomes = Vec::new();
     for target in targets {
         let summary = |r: &BackupReport| {
-            let id = Some(r.snapshot_id.clone());
+            let id = Some(r.snapshot_id.to_string());
             (r.database_bytes, r.bytes_stored, id)
         };
         let result = recorded(

@@ -7,11 +7,12 @@ mod job;
 mod pipeline;
 
 pub use job::{run, BackupJob, BackupRun, TargetOutcome};
-pub use pipeline::SEGMENT_PAGES;
 
 use crate::error::Result;
-use crate::hash::{parse_hex, Hash};
+use crate::hash::Hash;
+use crate::repo::ids::{PackId, SnapshotId};
 use crate::repo::manifest::{BackupStats, CopyOrigin, Manifest, SnapshotKind, SourceInfo};
+use crate::repo::tree;
 use crate::repo::writer::SnapshotWriter;
 use crate::repo::{config::FORMAT_VERSION, Repository};
 use crate::source::StagedImage;
@@ -62,10 +63,10 @@ impl Default for BackupOptions {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupReport {
-    pub snapshot_id: String,
+    pub snapshot_id: SnapshotId,
     pub target: String,
     pub kind: SnapshotKind,
-    pub parent: Option<String>,
+    pub parent: Option<SnapshotId>,
     pub page_size: u32,
     pub page_count: u64,
     pub database_bytes: u64,
@@ -108,7 +109,7 @@ pub fn backup_staged(
 struct Plan {
     recipients: Vec<String>,
     known: HashSet<Hash>,
-    parent: Option<String>,
+    parent: Option<SnapshotId>,
     kind: SnapshotKind,
     warnings: Vec<String>,
 }
@@ -134,7 +135,7 @@ fn backup_pages(
         .write_index()?
         .iter()
         .map(|p| CachedPack {
-            id: hex::encode(p.id),
+            id: p.id.to_string(),
             blobs: p
                 .table
                 .frames
@@ -153,14 +154,14 @@ fn backup_pages(
             .time
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         kind: plan.kind,
-        parent: plan.parent.clone(),
+        parent: plan.parent.map(|p| p.to_string()),
         tags: opts.tags.clone(),
         page_size: image.page_size,
         page_count: image.page_count,
         journal_mode: image.journal_mode.clone(),
         database_sha256: hex::encode(image.sha256),
         tables: image.tables.clone(),
-        segment_pages: SEGMENT_PAGES as u32,
+        segment_pages: tree::SEGMENT_PAGES as u32,
         segments: dedup.segments.iter().map(hex::encode).collect(),
         stats: BackupStats {
             pages_new: dedup.pages_new,
@@ -172,7 +173,7 @@ fn backup_pages(
         copy_of,
     };
     let (snapshot_id, bytes_stored) = writer.commit(&m)?;
-    state.set_last_snapshot(repo_id, &m.source.path, &snapshot_id)?;
+    state.set_last_snapshot(repo_id, &m.source.path, &snapshot_id.to_string())?;
 
     Ok(BackupReport {
         snapshot_id,
@@ -208,23 +209,24 @@ fn plan(repo: &Repository, state: &State, opts: &BackupOptions, source_key: &str
     }
     // What the repository already holds, as far as this host knows without the private key.
     let existing: HashSet<String> = repo
-        .list_ids("data")?
+        .list::<PackId>()?
         .into_iter()
-        .map(|(id, _)| id)
+        .map(|(id, _)| id.to_string())
         .collect();
     let known = if opts.full {
         HashSet::new()
     } else {
         state.known_blobs(&config.id, &existing)?
     };
-    let snapshots: HashSet<String> = repo
-        .list_ids("snapshots")?
+    let snapshots: HashSet<SnapshotId> = repo
+        .list::<SnapshotId>()?
         .into_iter()
         .map(|(id, _)| id)
         .collect();
     let parent = state
         .last_snapshot(&config.id, source_key)?
-        .filter(|id| snapshots.contains(id) && parse_hex(id).is_some());
+        .and_then(|id| SnapshotId::parse(&id))
+        .filter(|id| snapshots.contains(id));
     let kind = if opts.full || known.is_empty() {
         SnapshotKind::Full
     } else {

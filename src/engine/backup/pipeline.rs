@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::hash::{sha256, Hash};
 use crate::repo::pack::BlobKind;
+use crate::repo::tree::SEGMENT_PAGES;
 use crate::repo::writer::{Frame, SnapshotWriter};
 use crate::source::{self, PageBatch, SourceImage, StagedImage};
 use std::collections::HashSet;
@@ -13,8 +14,6 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Page ids per tree segment: 4 KiB of ids, so unchanged stretches of a database share them.
-pub const SEGMENT_PAGES: usize = 128;
 /// Uncompressed bytes per zstd frame: large enough to compress like a stream.
 const DATA_FRAME_BYTES: usize = 512 * 1024;
 const TREE_FRAME_BYTES: usize = 256 * 1024;

@@ -1,0 +1,95 @@
+//! Proving a rebuilt file is the snapshot: its SHA-256 against the manifest, and SQLite's own
+//! integrity check.
+
+use crate::error::{Error, Hint, Hinted, Result};
+use crate::repo::ids::SnapshotId;
+use crate::repo::manifest::Manifest;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// The restored file must hash to the manifest's value and pass SQLite's own integrity check.
+pub fn verify_restored(
+    path: &Path,
+    m: &Manifest,
+    id: &SnapshotId,
+    run_integrity_check: bool,
+) -> Result<()> {
+    let read_error = |e: std::io::Error| {
+        Error::Destination(format!("cannot read back {}: {e}", path.display()).into())
+    };
+    let f = File::open(path).map_err(read_error)?;
+    verify_sha256(&f, m, id, &read_error)?;
+    tracing::debug!("SHA-256 matches the manifest");
+    if !run_integrity_check {
+        return Ok(());
+    }
+    let result = integrity_check(path).map_err(|e| {
+        Error::Integrity(
+            format!("SQLite could not check the database rebuilt from snapshot {id}: {e}").into(),
+        )
+    })?;
+    if result != "ok" {
+        return Err(Error::Integrity(format!(
+            "the database rebuilt from snapshot {id} fails PRAGMA integrity_check ({}); the source was damaged when it was backed up, try an older snapshot",
+            result.lines().next().unwrap_or_default()
+        ).into()));
+    }
+    Ok(())
+}
+
+/// Checks that a rebuilt file hashes to the SHA-256 its manifest records.
+pub(crate) fn verify_sha256(
+    f: &File,
+    m: &Manifest,
+    id: &SnapshotId,
+    read_error: &dyn Fn(std::io::Error) -> Error,
+) -> Result<()> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut offset = 0u64;
+    loop {
+        let n = f.read_at(&mut buf, offset).map_err(read_error)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        offset += n as u64;
+    }
+    if hex::encode(hasher.finalize()) != m.database_sha256 {
+        return Err(Error::Integrity(format!(
+            "the database rebuilt from snapshot {id} does not match the SHA-256 its manifest records"
+        ).hinted(Hint::CheckData)));
+    }
+    Ok(())
+}
+
+/// Runs `PRAGMA integrity_check` without creating journal files beside the database.
+pub fn integrity_check(path: &Path) -> rusqlite::Result<String> {
+    use rusqlite::{Connection, OpenFlags};
+    let uri = format!("file:{}?immutable=1", uri_path(path));
+    let conn = Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let rows: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows.join("\n"))
+}
+
+fn uri_path(path: &Path) -> String {
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for b in abs.to_string_lossy().bytes() {
+        match b {
+            b'%' | b'?' | b'#' => out.push_str(&format!("%{b:02X}")),
+            _ => out.push(b as char),
+        }
+    }
+    out
+}
