@@ -77,8 +77,8 @@ pub enum Hint {
     MatchingIdentity,
     /// Use an identity file written by ivault or age-keygen.
     IdentityFile,
-    /// Choose another path for a new key file.
-    OtherKeyPath,
+    /// Choose another path for the file to write (a new key, a sample database).
+    OtherOutput,
     /// Create the directory, or choose another path for the key file.
     KeyDirectory,
     /// The passphrase was wrong: check where it comes from, or retype it.

@@ -7,7 +7,6 @@
 //! makes realistic invoice databases for `ivault demo` and the tests.
 //! docs/ARCHITECTURE.md walks through them; docs/FORMAT.md specifies the format.
 
-pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod failpoint;

@@ -4,7 +4,9 @@
 
 use crate::error::{Error, Hint, Hinted, Result};
 use crate::policy::{looks_like_a_name, Policy, TargetPolicy};
-use crate::storage::{LocalStorage, LockMode, ObjectLock, S3Config, S3Storage, Storage};
+use crate::storage::{LocalStorage, S3Config, S3Storage, Storage};
+
+pub use crate::storage::{LockMode, ObjectLock};
 use std::sync::Arc;
 
 /// Settings for S3 targets that do not fit in the URL.

@@ -2,8 +2,8 @@
 
 use super::{exit, hints, print_json, RecipientArgs};
 use clap::Args;
-use invoice_vault::demo::{mib, short};
 use invoice_vault::engine::backup::{self, BackupJob, BackupOptions};
+use invoice_vault::engine::demo::{mib, short};
 use invoice_vault::engine::Context;
 use invoice_vault::{Error, Result};
 use std::path::PathBuf;

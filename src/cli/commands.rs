@@ -1,9 +1,9 @@
 //! The commands other than backup and demo: each calls one engine job and prints its report.
 
 use super::{print_json, RecipientArgs, RepoArgs};
-use invoice_vault::demo::{mib, short};
 use invoice_vault::engine::check::{self, ReadData};
 use invoice_vault::engine::copy::{self, CopyJob};
+use invoice_vault::engine::demo::{mib, short};
 use invoice_vault::engine::init::{self, InitJob};
 use invoice_vault::engine::restore::{self, RestoreJob, RestoreOptions};
 use invoice_vault::engine::{keys, snapshots, Context};

@@ -2,9 +2,8 @@
 
 use super::exit;
 use clap::{Args, Subcommand};
-use invoice_vault::demo::{self, mib};
-use invoice_vault::sample;
-use invoice_vault::{Error, Result};
+use invoice_vault::engine::demo::{self, mib};
+use invoice_vault::Result;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -61,31 +60,7 @@ pub(super) fn demo_cmd(args: DemoArgs) -> Result<i32> {
             seed,
             journal,
         }) => {
-            let journal_mode = match journal.as_str() {
-                "wal" => sample::JournalMode::Wal,
-                "delete" | "rollback" => sample::JournalMode::Rollback,
-                other => {
-                    return Err(Error::Usage(
-                        format!("--journal {other}: use wal or delete").into(),
-                    ))
-                }
-            };
-            if out.exists() {
-                return Err(Error::Destination(
-                    format!("{} already exists; choose another --out", out.display()).into(),
-                ));
-            }
-            let s = sample::generate(
-                &out,
-                &sample::GenerateOptions {
-                    size_mb,
-                    seed,
-                    journal_mode,
-                },
-            )
-            .map_err(|e| {
-                Error::Internal(format!("generating {} failed: {e}", out.display()).into())
-            })?;
+            let s = demo::generate_sample(&out, size_mb, seed, &journal)?;
             println!(
                 "{}: {} invoices, {} lines, {} uploads, {}",
                 out.display(),
@@ -96,14 +71,7 @@ pub(super) fn demo_cmd(args: DemoArgs) -> Result<i32> {
             );
         }
         Some(DemoTool::Business { db, seed }) => {
-            if !db.is_file() {
-                return Err(Error::Source(
-                    format!("database {} does not exist; check the path", db.display()).into(),
-                ));
-            }
-            let s = sample::day_of_business(&db, seed).map_err(|e| {
-                Error::Source(format!("changing {} failed: {e}", db.display()).into())
-            })?;
+            let s = demo::business_day(&db, seed)?;
             println!(
                 "{}: {} invoices updated, {} added",
                 db.display(),

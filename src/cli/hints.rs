@@ -23,7 +23,7 @@ pub(super) fn advice(hint: &Hint) -> String {
         Hint::IdentityFile => {
             "use a file written by `ivault key generate` or `age-keygen`".into()
         }
-        Hint::OtherKeyPath => "choose another --out".into(),
+        Hint::OtherOutput => "choose another --out".into(),
         Hint::KeyDirectory => "create it or choose another --out".into(),
         Hint::RetypePassphrase => "check IVAULT_PASSPHRASE or retype it".into(),
         Hint::PassphraseSource => "set IVAULT_PASSPHRASE".into(),

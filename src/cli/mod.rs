@@ -13,9 +13,7 @@ use demo::{demo_cmd, DemoArgs};
 use invoice_vault::engine::Context;
 use invoice_vault::error::exit;
 use invoice_vault::policy::Policy;
-use invoice_vault::state;
-use invoice_vault::storage::{LockMode, ObjectLock};
-use invoice_vault::target::{TargetOptions, Targets};
+use invoice_vault::target::{LockMode, ObjectLock, TargetOptions, Targets};
 use invoice_vault::Result;
 use std::path::PathBuf;
 
@@ -27,7 +25,7 @@ use std::path::PathBuf;
 )]
 struct Cli {
     /// Directory of the local state database (job history, caches).
-    #[arg(long, global = true, env = state::STATE_DIR_ENV, value_name = "DIR")]
+    #[arg(long, global = true, env = invoice_vault::engine::STATE_DIR_ENV, value_name = "DIR")]
     state_dir: Option<PathBuf>,
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -233,7 +231,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
     };
     let policy = cli.policy.as_deref().map(Policy::load).transpose()?;
     let ctx = Context {
-        state_dir: cli.state_dir.clone().unwrap_or_else(state::default_dir),
+        state_dir: cli
+            .state_dir
+            .clone()
+            .unwrap_or_else(invoice_vault::engine::default_state_dir),
         targets: Targets::new(defaults, policy),
         passphrase: Box::new(passphrase::EnvOrTerminal),
     };

@@ -20,7 +20,7 @@ pub fn default_identity_path() -> Result<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
         .ok_or_else(|| {
-            Error::Usage("there is no HOME to put the identity in".hinted(Hint::OtherKeyPath))
+            Error::Usage("there is no HOME to put the identity in".hinted(Hint::OtherOutput))
         })?;
     let dir = base.join("ivault");
     std::fs::create_dir_all(&dir)

@@ -6,9 +6,11 @@ pub mod backup;
 pub mod check;
 mod context;
 pub mod copy;
+pub mod demo;
 pub mod init;
 pub mod keys;
 pub mod restore;
 pub mod snapshots;
 
+pub use crate::state::{default_dir as default_state_dir, STATE_DIR_ENV};
 pub use context::Context;

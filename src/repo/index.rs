@@ -49,10 +49,15 @@ pub fn decode(data: &[u8]) -> Result<Vec<PackRecord>, Truncated> {
     Ok(packs)
 }
 
+/// A pack's place in a merged [`Index`]: valid only for that index, cheaper to keep per blob
+/// than the 32-byte [`PackId`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PackSlot(pub u32);
+
 /// Where one blob lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlobLocation {
-    pub pack: u32,
+    pub pack: PackSlot,
     pub frame: u32,
     /// Offset of the blob inside the decompressed frame.
     pub offset: u32,
@@ -79,7 +84,7 @@ pub struct IndexedPack {
 #[derive(Debug, Default)]
 pub struct Index {
     pub packs: Vec<IndexedPack>,
-    by_pack: HashMap<PackId, u32>,
+    by_pack: HashMap<PackId, PackSlot>,
     blobs: HashMap<Hash, BlobLocation>,
     /// Further copies of blobs stored more than once (after `backup --full`): reads fall back
     /// to them when a pack is lost or damaged.
@@ -92,7 +97,7 @@ impl Index {
         if self.by_pack.contains_key(&rec.id) {
             return;
         }
-        let pack = self.packs.len() as u32;
+        let pack = PackSlot(self.packs.len() as u32);
         let mut frames = Vec::with_capacity(rec.table.frames.len());
         let mut offset = 0u64;
         for (fi, f) in rec.table.frames.iter().enumerate() {
@@ -143,8 +148,16 @@ impl Index {
             .copied()
     }
 
-    pub fn pack(&self, i: u32) -> &IndexedPack {
-        &self.packs[i as usize]
+    pub fn pack(&self, slot: PackSlot) -> &IndexedPack {
+        &self.packs[slot.0 as usize]
+    }
+
+    /// Every pack with its slot.
+    pub fn slots(&self) -> impl Iterator<Item = (PackSlot, &IndexedPack)> {
+        self.packs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (PackSlot(i as u32), p))
     }
 
     pub fn blob_count(&self) -> usize {
@@ -187,10 +200,13 @@ mod tests {
         let mut idx = Index::default();
         recs.iter().for_each(|r| idx.add(r));
         let loc = idx.locate(&[12u8; 32]).unwrap();
-        assert_eq!((loc.pack, loc.frame, loc.offset, loc.len), (0, 0, 4, 4));
+        assert_eq!(
+            (loc.pack, loc.frame, loc.offset, loc.len),
+            (PackSlot(0), 0, 4, 4)
+        );
         let loc = idx.locate(&[53u8; 32]).unwrap();
-        assert_eq!((loc.pack, loc.frame, loc.offset), (1, 1, 0));
-        assert_eq!(idx.pack(1).frames[1].offset, 10);
+        assert_eq!((loc.pack, loc.frame, loc.offset), (PackSlot(1), 1, 0));
+        assert_eq!(idx.pack(PackSlot(1)).frames[1].offset, 10);
         assert!(idx.locate(&[99u8; 32]).is_none());
     }
 
@@ -203,8 +219,8 @@ mod tests {
         idx.add(&again);
         idx.add(&record(10)); // the same pack twice counts once
         assert_eq!(idx.packs.len(), 2);
-        let packs: Vec<u32> = idx.locations(&[11u8; 32]).map(|l| l.pack).collect();
-        assert_eq!(packs, vec![0, 1]);
+        let packs: Vec<PackSlot> = idx.locations(&[11u8; 32]).map(|l| l.pack).collect();
+        assert_eq!(packs, vec![PackSlot(0), PackSlot(1)]);
     }
 
     #[test]

@@ -119,7 +119,7 @@ pub fn generate(out: &Path, passphrase: Option<SecretString>) -> Result<String> 
                     "{} already exists; ivault never overwrites a key file",
                     out.display()
                 )
-                .hinted(Hint::OtherKeyPath),
+                .hinted(Hint::OtherOutput),
             ),
             _ => Error::Destination(format!("cannot create {}: {e}", out.display()).into()),
         })?;

@@ -1,7 +1,7 @@
 //! Reads blobs out of packs, several packs at once. Every pack is checked against its id
 //! (SHA-256 of the encrypted bytes), authenticated by age, and every blob against its own id.
 
-use super::index::Index;
+use super::index::{Index, PackSlot};
 use super::keys::Keyring;
 use super::pack::FrameDecoder;
 use super::Repository;
@@ -36,7 +36,7 @@ where
     F: Fn(&[(Hash, &[u8])]) -> Result<()> + Sync,
 {
     let mut pending: Vec<Hash> = wanted.into_iter().collect();
-    let mut bad_packs: HashMap<u32, Error> = HashMap::new();
+    let mut bad_packs: HashMap<PackSlot, Error> = HashMap::new();
     let mut done = BlobsRead::default();
     while !pending.is_empty() {
         let mut plan: Plan = BTreeMap::new();
@@ -79,9 +79,9 @@ where
     Ok(done)
 }
 
-/// pack -> frame -> (blob, offset, length) wanted from it
-type Plan = BTreeMap<u32, BTreeMap<u32, Vec<(Hash, u32, u32)>>>;
-type Failed = Vec<(u32, BTreeMap<u32, Vec<(Hash, u32, u32)>>, Error)>;
+/// pack slot -> frame -> (blob, offset, length) wanted from it
+type Plan = BTreeMap<PackSlot, BTreeMap<u32, Vec<(Hash, u32, u32)>>>;
+type Failed = Vec<(PackSlot, BTreeMap<u32, Vec<(Hash, u32, u32)>>, Error)>;
 
 /// Reads the planned packs in parallel. Packs that cannot be read are returned with their
 /// error; an error from `sink` itself ends the whole read.
@@ -151,7 +151,7 @@ fn read_pack<F>(
     repo: &Repository,
     keys: &Keyring,
     index: &Index,
-    pack_no: u32,
+    pack_no: PackSlot,
     frames: &BTreeMap<u32, Vec<(Hash, u32, u32)>>,
     sink: &F,
 ) -> Result<u64, PackError>

@@ -10,7 +10,7 @@ use crate::engine::context::Context;
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::repo::ids::{IndexId, ObjectId, PackId, SnapshotId};
-use crate::repo::index::Index;
+use crate::repo::index::{Index, PackSlot};
 use crate::repo::keys::Keyring;
 use crate::repo::manifest::Manifest;
 use crate::repo::pack::PackTable;
@@ -157,16 +157,16 @@ fn take_inventory(
 
 /// Packs the index promises but storage lacks or holds truncated (by index slot, with why);
 /// packs no index lists are warned about.
-fn packs_not_as_indexed(inv: &Inventory, report: &mut CheckReport) -> HashMap<u32, String> {
+fn packs_not_as_indexed(inv: &Inventory, report: &mut CheckReport) -> HashMap<PackSlot, String> {
     let mut bad = HashMap::new();
-    for (i, p) in inv.index.packs.iter().enumerate() {
+    for (i, p) in inv.index.slots() {
         match inv.stored.get(&p.id) {
             None => {
-                bad.insert(i as u32, "pack is missing".to_string());
+                bad.insert(i, "pack is missing".to_string());
             }
             Some(&size) if size != p.size => {
                 bad.insert(
-                    i as u32,
+                    i,
                     format!("pack has {size} bytes, the index records {}", p.size),
                 );
             }
@@ -187,11 +187,11 @@ fn packs_not_as_indexed(inv: &Inventory, report: &mut CheckReport) -> HashMap<u3
 fn attribute(
     inv: &Inventory,
     segments: &HashMap<Hash, Vec<u8>>,
-    bad_packs: &HashMap<u32, String>,
+    bad_packs: &HashMap<PackSlot, String>,
     problems: &mut Problems,
 ) {
     let index = &inv.index;
-    let mut affects: HashMap<u32, BTreeSet<SnapshotId>> = HashMap::new();
+    let mut affects: HashMap<PackSlot, BTreeSet<SnapshotId>> = HashMap::new();
     for (id, m) in &inv.manifests {
         let mut blob_ok = |h: &Hash, what: &str, problems: &mut Problems| {
             let locs: Vec<_> = index.locations(h).collect();

@@ -3,7 +3,7 @@
 
 use super::{Inventory, ReadData};
 use crate::hash::Hash;
-use crate::repo::index::{Index, IndexedPack};
+use crate::repo::index::{Index, IndexedPack, PackSlot};
 use crate::repo::keys::Keyring;
 use crate::repo::pack::{self, BlobKind, FrameDecoder};
 use crate::repo::Repository;
@@ -16,7 +16,7 @@ pub(super) fn read_tree_packs(
     repo: &Repository,
     keys: &Keyring,
     inv: &Inventory,
-    bad_packs: &mut HashMap<u32, String>,
+    bad_packs: &mut HashMap<PackSlot, String>,
 ) -> (HashMap<Hash, Vec<u8>>, usize) {
     let wanted: HashSet<Hash> = inv
         .manifests
@@ -25,8 +25,7 @@ pub(super) fn read_tree_packs(
         .collect();
     let mut segments = HashMap::new();
     let mut read = 0;
-    for (i, p) in inv.index.packs.iter().enumerate() {
-        let i = i as u32;
+    for (i, p) in inv.index.slots() {
         if p.kind != BlobKind::Tree || bad_packs.contains_key(&i) {
             continue;
         }
@@ -44,9 +43,11 @@ pub(super) fn read_tree_packs(
 }
 
 /// The data packs to read, by index slot.
-pub(super) fn choose(index: &Index, read_data: ReadData) -> Vec<u32> {
-    let data: Vec<u32> = (0..index.packs.len() as u32)
-        .filter(|&i| index.pack(i).kind == BlobKind::Data)
+pub(super) fn choose(index: &Index, read_data: ReadData) -> Vec<PackSlot> {
+    let data: Vec<PackSlot> = index
+        .slots()
+        .filter(|(_, p)| p.kind == BlobKind::Data)
+        .map(|(i, _)| i)
         .collect();
     match read_data {
         ReadData::None => Vec::new(),
@@ -68,10 +69,10 @@ pub(super) fn read_data_packs(
     repo: &Repository,
     keys: &Keyring,
     inv: &Inventory,
-    chosen: Vec<u32>,
-    bad_packs: &mut HashMap<u32, String>,
+    chosen: Vec<PackSlot>,
+    bad_packs: &mut HashMap<PackSlot, String>,
 ) -> usize {
-    let to_read: Vec<u32> = chosen
+    let to_read: Vec<PackSlot> = chosen
         .into_iter()
         .filter(|p| !bad_packs.contains_key(p))
         .collect();

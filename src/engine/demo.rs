@@ -204,3 +204,45 @@ pub fn short(id: impl std::fmt::Display) -> String {
 pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
+
+/// `ivault demo generate`: a sample invoice database of about `size_mb` MiB at `out`, in
+/// `journal` mode (`wal`, or `delete`/`rollback`).
+pub fn generate_sample(
+    out: &Path,
+    size_mb: u64,
+    seed: u64,
+    journal: &str,
+) -> Result<sample::GenerateStats> {
+    let journal_mode = match journal {
+        "wal" => sample::JournalMode::Wal,
+        "delete" | "rollback" => sample::JournalMode::Rollback,
+        other => {
+            return Err(Error::Usage(
+                format!("journal mode {other} is not one of wal or delete").into(),
+            ))
+        }
+    };
+    if out.exists() {
+        return Err(Error::Destination(
+            format!("{} already exists", out.display()).hinted(Hint::OtherOutput),
+        ));
+    }
+    let opts = sample::GenerateOptions {
+        size_mb,
+        seed,
+        journal_mode,
+    };
+    sample::generate(out, &opts)
+        .map_err(|e| Error::Internal(format!("generating {} failed: {e}", out.display()).into()))
+}
+
+/// `ivault demo business`: a day of business (1% of invoices updated, 0.3% added).
+pub fn business_day(db: &Path, seed: u64) -> Result<sample::BusinessStats> {
+    if !db.is_file() {
+        return Err(Error::Source(
+            format!("database {} does not exist; check the path", db.display()).into(),
+        ));
+    }
+    sample::day_of_business(db, seed)
+        .map_err(|e| Error::Source(format!("changing {} failed: {e}", db.display()).into()))
+}
