@@ -216,6 +216,15 @@ pub fn verify_frame(plain: &[u8], info: &FrameInfo) -> Vec<Hash> {
 mod tests {
     use super::*;
 
+    fn decode(compressed: &[u8], f: &FrameInfo) -> Vec<u8> {
+        let mut data = Vec::new();
+        FrameDecoder::new()
+            .unwrap()
+            .decode(compressed, f.uncompressed_len, &mut data)
+            .unwrap();
+        data
+    }
+
     fn sample() -> (Vec<u8>, PackTable) {
         let pages: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 4096]).collect();
         let mut b = PackBuilder::new(BlobKind::Data, 0);
@@ -240,15 +249,7 @@ mod tests {
             "ids stay out of packs"
         );
         let f = &table.frames[0];
-        let mut data = Vec::new();
-        FrameDecoder::new()
-            .unwrap()
-            .decode(
-                &frames[..f.compressed_len as usize],
-                f.uncompressed_len,
-                &mut data,
-            )
-            .unwrap();
+        let data = decode(&frames[..f.compressed_len as usize], f);
         assert!(verify_frame(&data, f).is_empty());
         assert_eq!(&data[4096..8192], &[1u8; 4096][..]);
     }
@@ -282,15 +283,7 @@ mod tests {
         assert!(parse(&bad).is_err());
         // A flipped byte inside a blob is caught by its id.
         let f = &table.frames[0];
-        let mut data = Vec::new();
-        FrameDecoder::new()
-            .unwrap()
-            .decode(
-                &plain[..f.compressed_len as usize],
-                f.uncompressed_len,
-                &mut data,
-            )
-            .unwrap();
+        let mut data = decode(&plain[..f.compressed_len as usize], f);
         data[5000] ^= 1;
         assert_eq!(verify_frame(&data, f), vec![f.blobs[1].0]);
     }
