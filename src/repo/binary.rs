@@ -1,6 +1,6 @@
 //! Little-endian encoding helpers for the binary parts of the format (pack tables, indexes).
 
-pub use crate::hash::{sha256, Hash};
+use crate::hash::Hash;
 
 #[derive(Default)]
 pub struct Writer(pub Vec<u8>);

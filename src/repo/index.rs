@@ -1,9 +1,10 @@
 //! Indexes say where every blob is: which pack, which frame, which bytes. One index object is
 //! written per backup run, after its packs and before its snapshot manifest.
 
-use super::binary::{Hash, Reader, Truncated, Writer};
+use super::binary::{Reader, Truncated, Writer};
 use super::ids::PackId;
 use super::pack::{BlobKind, Ids, PackTable};
+use crate::hash::Hash;
 use std::collections::HashMap;
 
 const MAGIC: &[u8; 4] = b"IVIX";

@@ -3,7 +3,8 @@
 //! trailer, so a pack can be read even without an index. The whole pack is age-encrypted;
 //! its id is the SHA-256 of the encrypted bytes. Layout in docs/FORMAT.md.
 
-use super::binary::{sha256, Hash, Reader, Truncated, Writer};
+use super::binary::{Reader, Truncated, Writer};
+use crate::hash::{sha256, Hash};
 
 const TRAILER_MAGIC: &[u8; 4] = b"IVPK";
 

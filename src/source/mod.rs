@@ -6,7 +6,7 @@
 pub mod compare;
 
 use crate::error::{Error, Fault, Hint, Hinted, Result};
-use crate::repo::binary::Hash;
+use crate::hash::Hash;
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
