@@ -107,6 +107,12 @@ pub enum Hint {
     DemoDirectory,
     /// Rebuild ivault so that `.cargo/config.toml` applies.
     Rebuild,
+    /// Signers look like `ivsig1…`, as printed when a signing key is made.
+    SignerFormat,
+    /// Trust the signer named in the message if it is the owner's backup host's key.
+    TrustSigner,
+    /// Restore anyway, knowing the snapshot is not authenticated.
+    AllowUnverified,
 }
 
 impl Fault {

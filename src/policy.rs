@@ -71,6 +71,11 @@ pub struct Encryption {
     #[serde(default)]
     pub recipients: Vec<String>,
     pub identity_file: Option<PathBuf>,
+    /// The key backup hosts sign snapshots with (default: one in the state directory).
+    pub signing_key: Option<PathBuf>,
+    /// Signers (`ivsig1…`) whose snapshots restores and drills trust.
+    #[serde(default)]
+    pub signers: Vec<String>,
 }
 
 /// Standard 5-field cron expressions, local time.

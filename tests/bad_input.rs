@@ -121,8 +121,10 @@ fn bad_repositories() {
 
     // A repository written by a newer ivault is refused before anything is written.
     let cfg = format!("{repo}/config");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(&cfg, text.replace("\"version\": 1", "\"version\": 99")).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    config["version"] = 99.into();
+    std::fs::write(&cfg, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
     let r = env.run(&["backup", db, "--to", &repo]);
     fails(&r, REPOSITORY, &["format version 99", "upgrade ivault"]);
     assert_eq!(snapshot_count(&repo), 0);

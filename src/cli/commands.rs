@@ -5,13 +5,27 @@ use invoice_vault::engine::check::{self, ReadData};
 use invoice_vault::engine::copy::{self, CopyJob};
 use invoice_vault::engine::demo::{mib, short};
 use invoice_vault::engine::init::{self, InitJob};
-use invoice_vault::engine::restore::{self, RestoreJob, RestoreOptions};
+use invoice_vault::engine::restore::{self, RestoreJob};
 use invoice_vault::engine::{keys, snapshots, Context};
 use invoice_vault::error::exit;
 use invoice_vault::{Error, Result};
 use std::path::PathBuf;
 
-pub(super) fn key_generate(out: Option<PathBuf>, passphrase: bool) -> Result<i32> {
+pub(super) fn key_generate(out: Option<PathBuf>, passphrase: bool, signing: bool) -> Result<i32> {
+    if signing {
+        let Some(out) = out else {
+            return Err(Error::Usage(
+                "a signing key needs --out FILE (backup hosts give it with --signing-key or the policy's signing_key)".into(),
+            ));
+        };
+        let signer = keys::generate_signing_key(&out)?;
+        eprintln!(
+            "wrote signing key {} (keep it secret; backup hosts sign snapshots with it)",
+            out.display()
+        );
+        println!("{signer}");
+        return Ok(exit::OK);
+    }
     let out = match out {
         Some(o) => o,
         None => keys::default_identity_path()?,
@@ -41,6 +55,7 @@ pub(super) fn init(ctx: &Context, target: String, recipients: &RecipientArgs) ->
         rep.location,
         short(&rep.id)
     );
+    println!("snapshots from this host are signed by {}", rep.signer);
     if rep.recipients.is_empty() {
         eprintln!("no recipient recorded: every backup must pass --recipient");
     }
@@ -54,23 +69,30 @@ pub(super) fn snapshots(
     json: bool,
 ) -> Result<i32> {
     let list = snapshots::run(ctx, &repo.repo, repo.identity.as_deref(), source)?;
+    for u in &list.unreadable {
+        eprintln!(
+            "ivault: warning: snapshot {} cannot be read: {}",
+            u.id, u.why
+        );
+    }
     if json {
         print_json(&list.snapshots);
     } else if list.snapshots.is_empty() {
         println!("no snapshots in {}", list.repository);
     } else {
         println!(
-            "{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  tags",
-            "id", "time", "source", "kind", "size"
+            "{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  {:<16}  tags",
+            "id", "time", "source", "kind", "size", "authenticity"
         );
         for s in &list.snapshots {
             println!(
-                "{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  {}",
+                "{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  {:<16}  {}",
                 short(s.id),
                 s.time,
                 s.source,
                 s.kind.to_string(),
                 mib(s.database_bytes),
+                s.authenticity,
                 s.tags.join(",")
             );
         }
@@ -78,25 +100,14 @@ pub(super) fn snapshots(
     Ok(exit::OK)
 }
 
-pub(super) fn restore(
-    ctx: &Context,
-    repo: RepoArgs,
-    snapshot: String,
-    dest: PathBuf,
-    options: RestoreOptions,
-    json: bool,
-) -> Result<i32> {
-    let job = RestoreJob {
-        repo: repo.repo,
-        identity: repo.identity,
-        snapshot,
-        dest,
-        options,
-    };
-    let rep = restore::run(ctx, &job)?;
+pub(super) fn restore(ctx: &Context, job: &RestoreJob, json: bool) -> Result<i32> {
+    let rep = restore::run(ctx, job)?;
     if json {
         print_json(&rep);
         return Ok(exit::OK);
+    }
+    for w in &rep.warnings {
+        eprintln!("ivault: warning: {w}");
     }
     let checks = if rep.integrity_checked {
         "SHA-256 and integrity_check passed"
@@ -115,6 +126,9 @@ pub(super) fn restore(
 
 pub(super) fn copy(ctx: &Context, job: &CopyJob, json: bool) -> Result<i32> {
     let rep = copy::run(ctx, job)?;
+    for w in &rep.warnings {
+        eprintln!("ivault: warning: {w}");
+    }
     if json {
         print_json(&rep);
         return Ok(exit::OK);

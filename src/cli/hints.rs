@@ -47,6 +47,9 @@ pub(super) fn advice(hint: &Hint) -> String {
         Hint::Rebuild => {
             "rebuild it from the project directory so .cargo/config.toml applies".into()
         }
+        Hint::SignerFormat => "signers look like ivsig1… and are printed by `ivault key generate --signing` and `ivault init`".into(),
+        Hint::TrustSigner => "if it is your backup host's key, pass --trust-signer with it (or list it under [encryption] signers in the policy)".into(),
+        Hint::AllowUnverified => "pass --allow-unverified to restore it anyway, knowing that anyone with write access to the repository could have made it".into(),
         _ => String::new(),
     }
 }

@@ -47,6 +47,14 @@ struct Cli {
     /// or compliance (nobody can delete early).
     #[arg(long, global = true, value_name = "MODE", default_value = "governance", value_parser = parse_lock_mode)]
     object_lock_mode: LockMode,
+    /// The key this host signs snapshots with [default: the policy's signing_key, else
+    /// signing.key in the state directory, made on first use].
+    #[arg(long, global = true, env = "IVAULT_SIGNING_KEY", value_name = "FILE")]
+    signing_key: Option<PathBuf>,
+    /// Trust snapshots signed by this signer (ivsig1…) in the repositories read; remembered
+    /// in the state for those repositories. Repeatable.
+    #[arg(long = "trust-signer", global = true, value_name = "IVSIG1…")]
+    trust_signers: Vec<String>,
     /// Policy file whose source and target names commands accept (see docs/OPERATIONS.md).
     #[arg(long, global = true, env = "IVAULT_POLICY", value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -94,6 +102,11 @@ enum Command {
         /// With `latest`: the newest snapshot of this source.
         #[arg(long)]
         source: Option<String>,
+        /// Restore a snapshot that no trusted signer signed (unsigned, signed by an untrusted
+        /// key, or with a bad signature): anyone with write access to the repository could
+        /// have made it.
+        #[arg(long)]
+        allow_unverified: bool,
         /// Skip PRAGMA integrity_check (the SHA-256 check, which proves every byte equals the
         /// snapshot, still runs): for a fast restore of a large database in an emergency.
         #[arg(long)]
@@ -120,6 +133,9 @@ enum Command {
         /// Trust the destination's recipients even though they changed since this host last saw them.
         #[arg(long)]
         accept_recipients: bool,
+        /// Also copy snapshots that no trusted signer signed.
+        #[arg(long)]
+        allow_unverified: bool,
         #[arg(long)]
         json: bool,
     },
@@ -146,8 +162,11 @@ enum KeyCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Protect the identity with a passphrase (asked on the terminal or from IVAULT_PASSPHRASE).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "signing")]
         passphrase: bool,
+        /// Make a snapshot signing key instead (for backup hosts; prints its public signer).
+        #[arg(long)]
+        signing: bool,
     },
 }
 
@@ -237,12 +256,16 @@ fn dispatch(cli: Cli) -> Result<i32> {
             .unwrap_or_else(invoice_vault::engine::default_state_dir),
         targets: Targets::new(defaults, policy),
         passphrase: Box::new(passphrase::EnvOrTerminal),
+        signing_key: cli.signing_key.clone(),
+        trust_signers: cli.trust_signers.clone(),
     };
     match cli.command {
         Command::Demo(args) => demo_cmd(args),
-        Command::Key(KeyCommand::Generate { out, passphrase }) => {
-            commands::key_generate(out, passphrase)
-        }
+        Command::Key(KeyCommand::Generate {
+            out,
+            passphrase,
+            signing,
+        }) => commands::key_generate(out, passphrase, signing),
         Command::Init { target, recipients } => commands::init(&ctx, target, &recipients),
         Command::Backup(args) => backup_cmd(&ctx, args),
         Command::Snapshots { repo, source, json } => {
@@ -254,6 +277,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             to,
             force,
             source,
+            allow_unverified,
             skip_integrity_check,
             json,
         } => {
@@ -261,8 +285,17 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 force,
                 source,
                 integrity_check: !skip_integrity_check,
+                ..Default::default()
             };
-            commands::restore(&ctx, repo, snapshot, to, options, json)
+            let job = invoice_vault::engine::restore::RestoreJob {
+                repo: repo.repo,
+                identity: repo.identity,
+                snapshot,
+                dest: to,
+                options,
+                allow_unverified,
+            };
+            commands::restore(&ctx, &job, json)
         }
         Command::Copy {
             snapshots,
@@ -271,19 +304,21 @@ fn dispatch(cli: Cli) -> Result<i32> {
             to,
             source,
             accept_recipients,
+            allow_unverified,
             json,
         } => {
             let options = invoice_vault::engine::copy::CopyOptions {
                 snapshots,
                 source,
-                scratch_dir: PathBuf::new(),
                 accept_recipients,
+                ..Default::default()
             };
             let job = invoice_vault::engine::copy::CopyJob {
                 from,
                 identity,
                 to,
                 options,
+                allow_unverified,
             };
             commands::copy(&ctx, &job, json)
         }

@@ -3,17 +3,29 @@
 //! line, the scheduler) builds one; jobs never look at arguments or the terminal themselves.
 
 use crate::error::{Error, Hint, Hinted, Result};
+use crate::repo::catalog::Trust;
 use crate::repo::keys::{self, Keyring, PassphraseSource};
+use crate::repo::signing::{Signer, SigningKey};
 use crate::repo::Repository;
 use crate::state::{JobRecord, State};
 use crate::target::Targets;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where a host keeps its own signing key unless told otherwise.
+pub const SIGNING_KEY_FILE: &str = "signing.key";
 
 pub struct Context {
     pub state_dir: PathBuf,
     pub targets: Targets,
     /// Asked when an identity file is protected by a passphrase.
     pub passphrase: Box<dyn PassphraseSource>,
+    /// The key this host signs snapshots with; default: the policy's `signing_key`, else
+    /// `signing.key` in the state directory (made on first use).
+    pub signing_key: Option<PathBuf>,
+    /// Signers to trust from now on for the repositories this run reads (pinned in the state).
+    pub trust_signers: Vec<String>,
 }
 
 impl Context {
@@ -23,7 +35,48 @@ impl Context {
             state_dir,
             targets: Targets::default(),
             passphrase: Box::new(keys::NoPassphrase),
+            signing_key: None,
+            trust_signers: Vec::new(),
         }
+    }
+
+    /// The key this host signs snapshots with, made on first use.
+    pub fn signing_key(&self) -> Result<Arc<SigningKey>> {
+        let from_policy = self
+            .targets
+            .policy()
+            .and_then(|p| p.encryption.as_ref())
+            .and_then(|e| e.signing_key.clone());
+        match self.signing_key.clone().or(from_policy) {
+            Some(path) => SigningKey::load(&path).map(Arc::new),
+            None => {
+                // The state directory is created (0700) by opening the state.
+                self.state()?;
+                SigningKey::load_or_create(&self.state_dir.join(SIGNING_KEY_FILE)).map(Arc::new)
+            }
+        }
+    }
+
+    /// The signers trusted for `repo`: the policy's, those given to this run (pinned in the
+    /// state for next time), and those pinned earlier, among them this host's own.
+    pub fn trust(&self, repo: &Repository, allow_unverified: bool) -> Result<Trust> {
+        let state = self.state()?;
+        let repo_id = &repo.config().id;
+        for s in &self.trust_signers {
+            state.trust_signer(repo_id, &Signer::parse(s)?.to_string())?;
+        }
+        let mut signers = BTreeSet::new();
+        for s in state.trusted_signers(repo_id)? {
+            signers.extend(Signer::parse(&s).ok());
+        }
+        let policy = self.targets.policy().and_then(|p| p.encryption.as_ref());
+        for s in policy.map(|e| e.signers.as_slice()).unwrap_or_default() {
+            signers.insert(Signer::parse(s)?);
+        }
+        Ok(Trust {
+            signers,
+            allow_unverified,
+        })
     }
 
     pub fn state(&self) -> Result<State> {

@@ -11,15 +11,18 @@ use crate::engine::context::{recorded, Context};
 use crate::engine::restore;
 use crate::error::{Error, Hint, Hinted, Result};
 use crate::hash::parse_hex;
+use crate::repo::catalog::Trust;
 use crate::repo::ids::SnapshotId;
 use crate::repo::keys::Keyring;
 use crate::repo::manifest::{CopyOrigin, Manifest};
+use crate::repo::signing::SigningKey;
 use crate::repo::Repository;
 use crate::source::{self, SourceImage, StagedImage};
 use crate::state::State;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Default)]
@@ -31,6 +34,10 @@ pub struct CopyOptions {
     /// Where images are rebuilt (in unlinked files, so nothing is left behind).
     pub scratch_dir: PathBuf,
     pub accept_recipients: bool,
+    /// Which snapshots of the source repository are authentic (filled in by `run`).
+    pub trust: Trust,
+    /// Signs the copies (filled in by `run`); without one they are unsigned.
+    pub signing_key: Option<Arc<SigningKey>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +59,8 @@ pub struct CopyReport {
     pub from: String,
     pub to: String,
     pub snapshots: Vec<CopiedSnapshot>,
+    /// Snapshots left out because they could not be read or are not authentic.
+    pub warnings: Vec<String>,
 }
 
 /// What identifies one snapshot across repositories (ids differ, since each repository
@@ -75,6 +84,8 @@ pub struct CopyJob {
     pub to: String,
     /// `scratch_dir` is filled in from the context (the state directory).
     pub options: CopyOptions,
+    /// Copy snapshots no trusted signer signed, too.
+    pub allow_unverified: bool,
 }
 
 /// Opens both repositories, copies, and records the job in the history.
@@ -85,6 +96,8 @@ pub fn run(ctx: &Context, job: &CopyJob) -> Result<CopyReport> {
     let mut state = ctx.state()?;
     let opts = CopyOptions {
         scratch_dir: ctx.state_dir.clone(),
+        trust: ctx.trust(&src, job.allow_unverified)?,
+        signing_key: Some(ctx.signing_key()?),
         ..job.options.clone()
     };
     let summary = |r: &CopyReport| {
@@ -120,7 +133,7 @@ pub fn copy(
             .into(),
         ));
     }
-    let selected = select(from, keys, opts)?;
+    let (selected, warnings) = select(from, keys, opts)?;
     let present = present_in(to, keys)?;
     let to_ids: HashSet<SnapshotId> = to
         .list::<SnapshotId>()?
@@ -132,6 +145,7 @@ pub fn copy(
         from: from.location(),
         to: to.location(),
         snapshots: Vec::new(),
+        warnings,
     };
     for (id, m) in selected {
         let earlier = state
@@ -162,18 +176,33 @@ pub fn copy(
     Ok(report)
 }
 
-/// The snapshots to copy, oldest first, so each copy's parent is the one copied before it.
+/// A snapshot chosen for copying.
+type Selected = (SnapshotId, Manifest);
+
+/// The snapshots to copy, oldest first, so each copy's parent is the one copied before it;
+/// and why others were left out.
 fn select(
     from: &Repository,
     keys: &Keyring,
     opts: &CopyOptions,
-) -> Result<Vec<(SnapshotId, Manifest)>> {
-    let mut out: Vec<(SnapshotId, Manifest)> = Vec::new();
+) -> Result<(Vec<Selected>, Vec<String>)> {
+    let mut out: Vec<Selected> = Vec::new();
+    let mut warnings = Vec::new();
     if opts.snapshots.is_empty() {
-        for (id, _) in from.list::<SnapshotId>()? {
-            let m = from.load_manifest(keys, &id)?;
-            if m.is_of(opts.source.as_deref()) {
-                out.push((id, m));
+        let catalog = from.catalog(keys, opts.source.as_deref(), &opts.trust)?;
+        warnings = catalog.warnings();
+        out.extend(
+            catalog
+                .accepted(&opts.trust)
+                .map(|e| (e.id, e.manifest.clone())),
+        );
+        for e in &catalog.entries {
+            if !out.iter().any(|(id, _)| *id == e.id) {
+                warnings.push(format!(
+                    "snapshot {} was not copied: it is not authenticated ({})",
+                    e.id,
+                    e.verdict.label()
+                ));
             }
         }
         if out.is_empty() {
@@ -191,14 +220,15 @@ fn select(
         }
     } else {
         for spec in &opts.snapshots {
-            let (id, m) = from.resolve_snapshot(keys, spec, opts.source.as_deref())?;
-            if !out.iter().any(|(have, _)| *have == id) {
-                out.push((id, m));
+            let picked = from.resolve_snapshot(keys, spec, opts.source.as_deref(), &opts.trust)?;
+            warnings.extend(picked.warnings);
+            if !out.iter().any(|(have, _)| *have == picked.id) {
+                out.push((picked.id, picked.manifest));
             }
         }
     }
     out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
-    Ok(out)
+    Ok((out, warnings))
 }
 
 /// Fingerprints of the destination's snapshots that this identity can read. A destination
@@ -257,6 +287,7 @@ fn copy_one(
     let backup_opts = BackupOptions {
         tags: m.tags.clone(),
         accept_recipients: opts.accept_recipients,
+        signing_key: opts.signing_key.clone(),
         origin: Some((
             m.source.clone(),
             CopyOrigin {

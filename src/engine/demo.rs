@@ -4,7 +4,9 @@ use crate::engine::backup::{self, BackupOptions, BackupReport};
 use crate::engine::check::{self, ReadData};
 use crate::engine::restore::{self, RestoreOptions};
 use crate::error::{Error, Hint, Hinted, Result};
+use crate::repo::catalog::Trust;
 use crate::repo::keys;
+use crate::repo::signing::SigningKey;
 use crate::repo::Repository;
 use crate::sample;
 use crate::source::compare;
@@ -60,6 +62,8 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
     );
 
     let recipient = keys::generate(&key, None)?;
+    let signing_key = Arc::new(SigningKey::create(&dir.join("signing.key"))?);
+    let signer = signing_key.signer();
     std::fs::create_dir(&repo_dir).map_err(|e| {
         Error::Internal(format!("cannot create {}: {e}", repo_dir.display()).into())
     })?;
@@ -70,7 +74,7 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
     say(
         out,
         format!(
-            "2. key {} (recipient {recipient}), repository {}",
+            "2. key {} (recipient {recipient}), signing key (signer {signer}), repository {}",
             key.display(),
             repo_dir.display()
         ),
@@ -79,6 +83,7 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
     let mut state = State::open(&dir.join("state"))?;
     let bopts = BackupOptions {
         full: true,
+        signing_key: Some(signing_key.clone()),
         ..Default::default()
     };
     let full = backup::backup(&db, &repo, &mut state, &bopts)?;
@@ -97,7 +102,11 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
         ),
     );
 
-    let incr = backup::backup(&db, &repo, &mut state, &BackupOptions::default())?;
+    let incr_opts = BackupOptions {
+        signing_key: Some(signing_key),
+        ..Default::default()
+    };
+    let incr = backup::backup(&db, &repo, &mut state, &incr_opts)?;
     say(out, format!("5. incremental backup {}", describe(&incr)));
 
     let keyring = keys::load_identity(&key)?;
@@ -106,7 +115,13 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
         &keyring,
         &incr.snapshot_id.to_string(),
         &restored,
-        &RestoreOptions::default(),
+        &RestoreOptions {
+            trust: Trust {
+                signers: [signer.clone()].into(),
+                allow_unverified: false,
+            },
+            ..Default::default()
+        },
     )?;
     let diff = compare::differing_tables(&db, &restored).map_err(|e| {
         Error::Internal(format!("comparing the restored database failed: {e}").into())
@@ -151,7 +166,7 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
     say(
         out,
         format!(
-            "Try: ivault snapshots --repo {} --identity {}",
+            "Try: ivault snapshots --repo {} --identity {} --trust-signer {signer}",
             repo_dir.display(),
             key.display()
         ),

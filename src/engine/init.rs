@@ -19,6 +19,8 @@ pub struct InitReport {
     pub location: String,
     pub id: String,
     pub recipients: Vec<String>,
+    /// The signer this host signs snapshots with (trusted for this repository here).
+    pub signer: String,
 }
 
 pub fn run(ctx: &Context, job: &InitJob) -> Result<InitReport> {
@@ -43,12 +45,15 @@ pub fn run(ctx: &Context, job: &InitJob) -> Result<InitReport> {
         }
     }
     let repo = Repository::init(ctx.targets.open(&job.target)?, recipients)?;
+    let signer = ctx.signing_key()?.signer().to_string();
     let state = ctx.state()?;
     let config = repo.config();
     state.pin_recipients(&config.id, &repo.location(), &config.recipients, false)?;
+    state.trust_signer(&config.id, &signer)?;
     Ok(InitReport {
         location: repo.location(),
         id: config.id.clone(),
         recipients: config.recipients.clone(),
+        signer,
     })
 }

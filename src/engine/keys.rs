@@ -12,6 +12,13 @@ pub fn generate(out: &Path, passphrase: Option<SecretString>) -> Result<String> 
     keys::generate(out, passphrase)
 }
 
+/// Creates a signing key file (mode 0600, never overwriting) and returns its public signer.
+pub fn generate_signing_key(out: &Path) -> Result<String> {
+    Ok(crate::repo::signing::SigningKey::create(out)?
+        .signer()
+        .to_string())
+}
+
 /// `$XDG_CONFIG_HOME/ivault/identity.txt`, else `~/.config/ivault/identity.txt`; the
 /// directory is created.
 pub fn default_identity_path() -> Result<PathBuf> {

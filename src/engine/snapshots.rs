@@ -2,6 +2,7 @@
 
 use crate::engine::context::Context;
 use crate::error::Result;
+use crate::repo::catalog::{Trust, Verdict};
 use crate::repo::ids::SnapshotId;
 use crate::repo::keys::Keyring;
 use crate::repo::manifest::SnapshotKind;
@@ -25,12 +26,23 @@ pub struct SnapshotSummary {
     pub database_sha256: String,
     pub tables: BTreeMap<String, u64>,
     pub bytes_stored: u64,
+    /// `signed` (by a trusted signer), `untrusted signer`, `unsigned` or `bad signature`.
+    pub authenticity: &'static str,
+    pub signer: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SnapshotList {
     pub repository: String,
     pub snapshots: Vec<SnapshotSummary>,
+    /// Snapshots whose manifest does not open (foreign, damaged, another key), with why.
+    pub unreadable: Vec<Unreadable>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Unreadable {
+    pub id: SnapshotId,
+    pub why: String,
 }
 
 /// Opens the repository and key and lists its snapshots (of one source, by name or path).
@@ -41,41 +53,56 @@ pub fn run(
     source: Option<&str>,
 ) -> Result<SnapshotList> {
     let (repo, keys) = ctx.open_repo_with_key(repo, identity)?;
-    Ok(SnapshotList {
-        repository: repo.location(),
-        snapshots: list(&repo, &keys, source)?,
-    })
+    let trust = ctx.trust(&repo, false)?;
+    list(&repo, &keys, source, &trust)
 }
 
-/// Every snapshot (optionally of one source, by name or path), oldest first.
+/// Every readable snapshot (optionally of one source, by name or path), oldest first, with
+/// whether a trusted signer signed it, and the snapshots that cannot be read.
 pub fn list(
     repo: &Repository,
     keys: &Keyring,
     source: Option<&str>,
-) -> Result<Vec<SnapshotSummary>> {
-    let mut out = Vec::new();
-    for (id, _) in repo.list::<SnapshotId>()? {
-        let m = repo.load_manifest(keys, &id)?;
-        if !m.is_of(source) {
-            continue;
-        }
-        out.push(SnapshotSummary {
-            id,
-            time: m.time,
-            source: m.source.name,
-            path: m.source.path,
-            host: m.source.host,
-            kind: m.kind,
-            parent: m.parent,
-            tags: m.tags,
-            page_size: m.page_size,
-            page_count: m.page_count,
-            database_bytes: m.page_count * m.page_size as u64,
-            database_sha256: m.database_sha256,
-            tables: m.tables,
-            bytes_stored: m.stats.bytes_stored,
-        });
-    }
-    out.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
-    Ok(out)
+    trust: &Trust,
+) -> Result<SnapshotList> {
+    let catalog = repo.catalog(keys, source, trust)?;
+    let snapshots = catalog
+        .entries
+        .into_iter()
+        .map(|e| {
+            let m = e.manifest;
+            SnapshotSummary {
+                id: e.id,
+                time: m.time,
+                source: m.source.name,
+                path: m.source.path,
+                host: m.source.host,
+                kind: m.kind,
+                parent: m.parent,
+                tags: m.tags,
+                page_size: m.page_size,
+                page_count: m.page_count,
+                database_bytes: m.page_count * m.page_size as u64,
+                database_sha256: m.database_sha256,
+                tables: m.tables,
+                bytes_stored: m.stats.bytes_stored,
+                authenticity: e.verdict.label(),
+                signer: match e.verdict {
+                    Verdict::Trusted(s)
+                    | Verdict::UntrustedSigner(s)
+                    | Verdict::BadSignature(s) => Some(s.to_string()),
+                    Verdict::Unsigned => None,
+                },
+            }
+        })
+        .collect();
+    Ok(SnapshotList {
+        repository: repo.location(),
+        snapshots,
+        unreadable: catalog
+            .unreadable
+            .into_iter()
+            .map(|(id, why)| Unreadable { id, why })
+            .collect(),
+    })
 }

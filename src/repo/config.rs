@@ -5,7 +5,7 @@ use crate::error::{Error, Hint, Hinted, Result};
 use serde::{Deserialize, Serialize};
 
 /// The format this build writes and the newest it reads. See docs/FORMAT.md.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 pub const CONFIG_KEY: &str = "config";
 const FORMAT_NAME: &str = "invoice-vault";
 

@@ -1,6 +1,7 @@
 //! Snapshot manifests: the commit record of a backup, written last. JSON, compressed and
 //! encrypted; the snapshot id is the SHA-256 of the stored (encrypted) bytes.
 
+use super::signing::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -80,4 +81,54 @@ impl Manifest {
     pub fn is_of(&self, source: Option<&str>) -> bool {
         source.is_none_or(|s| s == self.source.name || s == self.source.path)
     }
+}
+
+/// Who vouches for a manifest, as read (whether that signer is trusted is the reader's call).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authenticity {
+    /// A valid signature by this signer.
+    Signed(Signer),
+    /// Written before snapshots were signed (format version 1), or by a writer without a key.
+    Unsigned,
+    /// The signature does not match the manifest: altered, or forged.
+    BadSignature(Signer),
+}
+
+/// A signed manifest as stored (inside the encryption): the manifest's exact bytes, who signed
+/// them and the signature, so the bytes verified are the bytes parsed.
+#[derive(Serialize, Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    manifest: &'a serde_json::value::RawValue,
+    signer: String,
+    signature: String,
+}
+
+/// The plaintext of a manifest object: signed when there is a key.
+pub fn encode(m: &Manifest, key: Option<&SigningKey>) -> serde_json::Result<Vec<u8>> {
+    let bytes = serde_json::to_vec(m)?;
+    let Some(key) = key else {
+        return Ok(bytes);
+    };
+    let raw = serde_json::value::RawValue::from_string(String::from_utf8_lossy(&bytes).into())?;
+    serde_json::to_vec(&Envelope {
+        manifest: &raw,
+        signer: key.signer().to_string(),
+        signature: key.sign(&bytes),
+    })
+}
+
+/// Parses a manifest object's plaintext, signed or not, and says who vouches for it.
+pub fn decode(plain: &[u8]) -> serde_json::Result<(Manifest, Authenticity)> {
+    if let Ok(env) = serde_json::from_slice::<Envelope>(plain) {
+        let bytes = env.manifest.get().as_bytes();
+        let m: Manifest = serde_json::from_slice(bytes)?;
+        let auth = match Signer::parse(&env.signer) {
+            Ok(s) if s.verifies(bytes, &env.signature) => Authenticity::Signed(s),
+            Ok(s) => Authenticity::BadSignature(s),
+            Err(_) => Authenticity::Unsigned,
+        };
+        return Ok((m, auth));
+    }
+    Ok((serde_json::from_slice(plain)?, Authenticity::Unsigned))
 }

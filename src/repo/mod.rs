@@ -9,6 +9,7 @@
 //! ```
 
 pub mod binary;
+pub mod catalog;
 pub mod codec;
 pub mod config;
 pub mod ids;
@@ -17,6 +18,7 @@ pub mod keys;
 pub mod manifest;
 pub mod pack;
 pub mod reader;
+pub mod signing;
 pub mod tree;
 pub mod writer;
 
@@ -164,9 +166,18 @@ impl Repository {
     }
 
     pub fn load_manifest(&self, keys: &Keyring, id: &SnapshotId) -> Result<Manifest> {
+        Ok(self.load_snapshot(keys, id)?.0)
+    }
+
+    /// A snapshot's manifest and who vouches for it.
+    pub fn load_snapshot(
+        &self,
+        keys: &Keyring,
+        id: &SnapshotId,
+    ) -> Result<(Manifest, manifest::Authenticity)> {
         let sealed = self.get_object(id)?;
         let plain = self.unseal(keys, id, &sealed)?;
-        let m: Manifest = serde_json::from_slice(&plain).map_err(|e| {
+        let (m, auth) = manifest::decode(&plain).map_err(|e| {
             Error::Integrity(format!("snapshot {id} has an unreadable manifest ({e})").into())
         })?;
         if m.version > config::FORMAT_VERSION {
@@ -175,18 +186,35 @@ impl Repository {
                 m.version
             ).into()));
         }
-        Ok(m)
+        Ok((m, auth))
     }
 
-    /// Every index merged. Fails on the first unreadable index; `check` reads them one by one.
-    pub fn load_index(&self, keys: &Keyring) -> Result<Index> {
+    /// Every readable index merged, and a warning for each that is not: an object that does
+    /// not open (foreign, damaged) must not keep what is intact from being read. When no
+    /// index opens because the identity is not the repository's, that is the error.
+    pub fn load_index(&self, keys: &Keyring) -> Result<(Index, Vec<String>)> {
         let mut idx = Index::default();
+        let mut warnings = Vec::new();
+        let mut key_error = None;
+        let mut opened = 0;
         for (id, _) in self.list::<IndexId>()? {
-            for rec in self.read_index(keys, &id)? {
-                idx.add(&rec);
+            match self.read_index(keys, &id) {
+                Ok(recs) => {
+                    opened += 1;
+                    recs.iter().for_each(|rec| idx.add(rec));
+                }
+                Err(e) => {
+                    warnings.push(format!("{}; it was skipped", e.message()));
+                    if matches!(e, Error::Key(_)) {
+                        key_error.get_or_insert(e);
+                    }
+                }
             }
         }
-        Ok(idx)
+        match key_error {
+            Some(e) if opened == 0 => Err(e),
+            _ => Ok((idx, warnings)),
+        }
     }
 
     pub fn read_index(&self, keys: &Keyring, id: &IndexId) -> Result<Vec<index::PackRecord>> {
@@ -195,64 +223,6 @@ impl Repository {
         index::decode(&plain).map_err(|_| {
             Error::Integrity(format!("index {id} in {} is malformed", self.location()).into())
         })
-    }
-
-    /// Resolves `latest` or a unique id prefix to a snapshot id.
-    pub fn resolve_snapshot(
-        &self,
-        keys: &Keyring,
-        spec: &str,
-        source: Option<&str>,
-    ) -> Result<(SnapshotId, Manifest)> {
-        let ids = self.list::<SnapshotId>()?;
-        if spec == "latest" {
-            let mut best: Option<(SnapshotId, Manifest)> = None;
-            for (id, _) in ids {
-                let m = self.load_manifest(keys, &id)?;
-                if !m.is_of(source) {
-                    continue;
-                }
-                if best.as_ref().is_none_or(|(_, b)| m.time > b.time) {
-                    best = Some((id, m));
-                }
-            }
-            return best.ok_or_else(|| {
-                Error::Usage(
-                    format!(
-                        "{} holds no snapshot{}",
-                        self.location(),
-                        source.map(|s| format!(" of {s}")).unwrap_or_default()
-                    )
-                    .hinted(Hint::BackUpFirst),
-                )
-            });
-        }
-        let spec_l = spec.to_ascii_lowercase();
-        if spec_l.is_empty() || !spec_l.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::Usage(
-                format!("{spec:?} is not a snapshot id").hinted(Hint::SnapshotSpec),
-            ));
-        }
-        let matches: Vec<_> = ids
-            .into_iter()
-            .filter(|(id, _)| id.to_string().starts_with(&spec_l))
-            .collect();
-        match matches.len() {
-            0 => Err(Error::Usage(
-                format!("no snapshot {spec} in {}", self.location()).hinted(Hint::ListSnapshots),
-            )),
-            1 => {
-                let id = matches[0].0;
-                let m = self.load_manifest(keys, &id)?;
-                Ok((id, m))
-            }
-            n => Err(Error::Usage(
-                format!(
-                    "snapshot prefix {spec} matches {n} snapshots; give more characters of the id"
-                )
-                .into(),
-            )),
-        }
     }
 }
 

@@ -10,8 +10,9 @@
 use super::codec::Sealer;
 use super::ids::{IndexId, PackId, SnapshotId};
 use super::index::{self, PackRecord};
-use super::manifest::Manifest;
+use super::manifest::{self, Manifest};
 use super::pack::{BlobKind, PackBuilder, PackTable};
+use super::signing::SigningKey;
 use super::Repository;
 use crate::error::{Error, Result};
 use crate::failpoint;
@@ -115,10 +116,11 @@ impl<'r> SnapshotWriter<'r> {
         Ok(&self.packs)
     }
 
-    /// Writes the manifest, last, and returns the snapshot id and the bytes written in all.
-    pub fn commit(mut self, m: &Manifest) -> Result<(SnapshotId, u64)> {
+    /// Writes the manifest, signed with `key` when there is one, last, and returns the
+    /// snapshot id and the bytes written in all.
+    pub fn commit(mut self, m: &Manifest, key: Option<&SigningKey>) -> Result<(SnapshotId, u64)> {
         self.write_index()?;
-        let plain = serde_json::to_vec(m)
+        let plain = manifest::encode(m, key)
             .map_err(|e| Error::Internal(format!("cannot encode manifest: {e}").into()))?;
         let sealed = self.sealer.seal(&plain, METADATA_LEVEL)?;
         let id = self.repo.put_object::<SnapshotId>(&sealed)?;

@@ -28,6 +28,10 @@ const MIGRATIONS: &[&str] = &[
        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, source TEXT, target TEXT,
        started TEXT NOT NULL, ended TEXT, outcome TEXT NOT NULL DEFAULT 'running',
        bytes_read INTEGER, bytes_stored INTEGER, snapshot_id TEXT, error TEXT);",
+    // 2: the signers whose snapshots this host trusts, per repository.
+    "CREATE TABLE trusted_signers (
+       repo_id TEXT NOT NULL, signer TEXT NOT NULL, pinned_at TEXT NOT NULL,
+       PRIMARY KEY (repo_id, signer));",
 ];
 
 /// The schema version this build writes.

@@ -30,7 +30,14 @@ const SCHEMA_V0: &str = "
       started TEXT NOT NULL, ended TEXT, outcome TEXT NOT NULL DEFAULT 'running',
       bytes_read INTEGER, bytes_stored INTEGER, snapshot_id TEXT, error TEXT);";
 
-const TABLES: [&str; 5] = ["copies", "jobs", "last_snapshots", "packs", "repos"];
+const TABLES: [&str; 6] = [
+    "copies",
+    "jobs",
+    "last_snapshots",
+    "packs",
+    "repos",
+    "trusted_signers",
+];
 
 fn db_path(dir: &Path) -> PathBuf {
     dir.join("state.sqlite")

@@ -1,5 +1,6 @@
 //! Trust store: the recipients each repository had when this host first used it, so a changed
-//! list (someone adding their own key) is noticed instead of silently encrypted to.
+//! list (someone adding their own key) is noticed instead of silently encrypted to; and the
+//! signers whose snapshots this host accepts from each repository.
 
 use super::{now, State};
 use crate::error::{Error, Hint, Hinted, Result};
@@ -43,5 +44,29 @@ impl State {
                 Ok(())
             }
         }
+    }
+
+    /// Trusts `signer`'s snapshots in repository `repo_id` from now on.
+    pub fn trust_signer(&self, repo_id: &str, signer: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO trusted_signers (repo_id, signer, pinned_at) VALUES (?1, ?2, ?3)",
+                params![repo_id, signer, now()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The signers trusted for repository `repo_id`.
+    pub fn trusted_signers(&self, repo_id: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT signer FROM trusted_signers WHERE repo_id = ?1 ORDER BY signer")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([repo_id], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
     }
 }

@@ -59,6 +59,7 @@ pub fn run(ctx: &Context, job: &BackupJob) -> Result<BackupRun> {
     let opts = BackupOptions {
         name: job.options.name.clone().or(policy_name),
         spill_dir: Some(ctx.state_dir.clone()),
+        signing_key: Some(ctx.signing_key()?),
         ..job.options.clone()
     };
     // Several targets: read the source once and give every target the same image.

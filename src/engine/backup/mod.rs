@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::hash::Hash;
 use crate::repo::ids::{PackId, SnapshotId};
 use crate::repo::manifest::{BackupStats, CopyOrigin, Manifest, SnapshotKind, SourceInfo};
+use crate::repo::signing::SigningKey;
 use crate::repo::tree;
 use crate::repo::writer::SnapshotWriter;
 use crate::repo::{config::FORMAT_VERSION, Repository};
@@ -21,6 +22,7 @@ use pipeline::Pages;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Unfinished writes older than this are leftovers of a killed run.
@@ -43,6 +45,9 @@ pub struct BackupOptions {
     /// For copies between repositories: the snapshot records this source (name, path, host)
     /// and origin instead of the local file it was read from.
     pub origin: Option<(SourceInfo, CopyOrigin)>,
+    /// Signs the manifest (and is trusted for this repository in the state); without one
+    /// the snapshot is unsigned.
+    pub signing_key: Option<Arc<SigningKey>>,
 }
 
 impl Default for BackupOptions {
@@ -57,6 +62,7 @@ impl Default for BackupOptions {
             compression_level: 3,
             spill_dir: None,
             origin: None,
+            signing_key: None,
         }
     }
 }
@@ -172,7 +178,7 @@ fn backup_pages(
         },
         copy_of,
     };
-    let (snapshot_id, bytes_stored) = writer.commit(&m)?;
+    let (snapshot_id, bytes_stored) = writer.commit(&m, opts.signing_key.as_deref())?;
     state.set_last_snapshot(repo_id, &m.source.path, &snapshot_id.to_string())?;
 
     Ok(BackupReport {
@@ -200,6 +206,9 @@ fn plan(repo: &Repository, state: &State, opts: &BackupOptions, source_key: &str
         &config.recipients,
         opts.accept_recipients,
     )?;
+    if let Some(key) = &opts.signing_key {
+        state.trust_signer(&config.id, &key.signer().to_string())?;
+    }
     let warnings = sweep_leftovers(repo).into_iter().collect();
     let mut recipients = config.recipients.clone();
     for r in &opts.extra_recipients {

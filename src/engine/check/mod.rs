@@ -123,18 +123,28 @@ fn take_inventory(
     report.indexes = index_ids.len();
     report.snapshots = snapshot_ids.len();
 
+    // An object another key encrypted is a problem like any other (anyone who can write to
+    // the repository can add one), unless no object opens at all: then the identity is wrong.
+    let mut opened = 0;
+    let mut key_error = None;
+    let mut failed = |key: String, e: Error, affected: &[SnapshotId], problems: &mut Problems| {
+        problems.add(key, e.message().to_string(), affected);
+        if matches!(e, Error::Key(_)) {
+            key_error.get_or_insert(e);
+        }
+    };
     let mut index = Index::default();
     let mut tables = HashMap::new();
     for (id, _) in &index_ids {
         match repo.read_index(keys, id) {
             Ok(recs) => {
+                opened += 1;
                 for r in recs {
                     index.add(&r);
                     tables.entry(r.id).or_insert(r.table);
                 }
             }
-            Err(e @ Error::Key(_)) => return Err(e),
-            Err(e) => problems.add(id.key(), e.message().to_string(), &[]),
+            Err(e) => failed(id.key(), e, &[], problems),
         }
     }
     report.packs = index.packs.len();
@@ -142,10 +152,15 @@ fn take_inventory(
     let mut manifests = Vec::new();
     for (id, _) in &snapshot_ids {
         match repo.load_manifest(keys, id) {
-            Ok(m) => manifests.push((*id, m)),
-            Err(e @ Error::Key(_)) => return Err(e),
-            Err(e) => problems.add(id.key(), e.message().to_string(), &[*id]),
+            Ok(m) => {
+                opened += 1;
+                manifests.push((*id, m));
+            }
+            Err(e) => failed(id.key(), e, &[*id], problems),
         }
+    }
+    if let Some(e) = key_error.filter(|_| opened == 0) {
+        return Err(e);
     }
     Ok(Inventory {
         stored,

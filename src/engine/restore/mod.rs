@@ -12,6 +12,7 @@ pub use verify::{integrity_check, verify_restored};
 
 use crate::engine::context::{recorded, Context};
 use crate::error::{Error, Result};
+use crate::repo::catalog::Trust;
 use crate::repo::ids::SnapshotId;
 use crate::repo::keys::Keyring;
 use crate::repo::Repository;
@@ -34,6 +35,8 @@ pub struct RestoreOptions {
     pub integrity_check: bool,
     /// Only consider snapshots of this source (name or path) when resolving `latest`.
     pub source: Option<String>,
+    /// Whose signatures make a snapshot acceptable (filled in by `run` from the context).
+    pub trust: Trust,
 }
 
 impl Default for RestoreOptions {
@@ -42,6 +45,7 @@ impl Default for RestoreOptions {
             force: false,
             integrity_check: true,
             source: None,
+            trust: Trust::default(),
         }
     }
 }
@@ -66,11 +70,17 @@ pub struct RestoreJob {
     pub snapshot: String,
     pub dest: PathBuf,
     pub options: RestoreOptions,
+    /// Restore a snapshot no trusted signer signed (the report says so).
+    pub allow_unverified: bool,
 }
 
 /// Opens the repository and key, restores, and records the job in the history.
 pub fn run(ctx: &Context, job: &RestoreJob) -> Result<RestoreReport> {
     let (repo, keys) = ctx.open_repo_with_key(&job.repo, job.identity.as_deref())?;
+    let options = RestoreOptions {
+        trust: ctx.trust(&repo, job.allow_unverified)?,
+        ..job.options.clone()
+    };
     let mut state = ctx.state()?;
     let summary = |r: &RestoreReport| (r.bytes_read, 0, Some(r.snapshot_id.to_string()));
     let location = repo.location();
@@ -80,7 +90,7 @@ pub fn run(ctx: &Context, job: &RestoreJob) -> Result<RestoreReport> {
         None,
         Some(&location),
         summary,
-        |_| restore(&repo, &keys, &job.snapshot, &job.dest, &job.options),
+        |_| restore(&repo, &keys, &job.snapshot, &job.dest, &options),
     )
 }
 
@@ -93,7 +103,8 @@ pub fn restore(
 ) -> Result<RestoreReport> {
     let started = Instant::now();
     check_destination(dest, opts.force)?;
-    let (id, m) = repo.resolve_snapshot(keys, spec, opts.source.as_deref())?;
+    let picked = repo.resolve_snapshot(keys, spec, opts.source.as_deref(), &opts.trust)?;
+    let (id, m) = (picked.id, picked.manifest);
     let temp = TempFile::create(dest)?;
     let file_len = m.page_count * m.page_size as u64;
     let read = std::thread::scope(|s| {
@@ -132,6 +143,6 @@ pub fn restore(
         bytes_read: read.bytes,
         duration_ms: started.elapsed().as_millis() as u64,
         integrity_checked: opts.integrity_check,
-        warnings: read.warnings,
+        warnings: picked.warnings.into_iter().chain(read.warnings).collect(),
     })
 }

@@ -23,8 +23,9 @@ pub(crate) fn rebuild_into(
     write_error: &(dyn Fn(std::io::Error) -> Error + Sync),
 ) -> Result<reader::BlobsRead> {
     let started = Instant::now();
-    let index = repo.load_index(keys)?;
-    let (pages, mut warnings) = tree::page_list(repo, keys, &index, id, m)?;
+    let (index, mut warnings) = repo.load_index(keys)?;
+    let (pages, tree_warnings) = tree::page_list(repo, keys, &index, id, m)?;
+    warnings.extend(tree_warnings);
     tracing::debug!("index and page list ready after {:?}", started.elapsed());
     out.set_len(m.page_count * m.page_size as u64)
         .map_err(write_error)?;
