@@ -1,6 +1,7 @@
 //! Crash injection for tests: `IVAULT_FAILPOINT=name[:n]` kills the process the n-th time
 //! (default first) execution reaches the named point, as abruptly as `kill -9` would.
-//! Points: `pack-written`, `index-written`, `manifest-written`.
+//! Points: `pack-written`, `index-written`, `manifest-written` (backup),
+//! `restore-pages-written` (restore, before verifying and placing the file).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -185,3 +185,52 @@ fn a_stale_cache_never_references_missing_blobs() {
     let r = backup(&db, &repo, &mut fresh, &BackupOptions::default()).unwrap();
     assert_eq!(r.pages_new, r.page_count);
 }
+
+/// A restore killed after writing every page, before it verified and placed the file, leaves
+/// no file at all: the pages went into an unnamed file that died with the process.
+#[test]
+fn a_killed_restore_leaves_no_plaintext() {
+    let env = Env::new();
+    let (key, repo) = env.key_and_repo();
+    let db = env.database("db.sqlite", 4, JournalMode::Wal);
+    env.backup_report(db.to_str().unwrap(), &repo, &[]);
+    let dir = env.path("restores");
+    std::fs::create_dir(&dir).unwrap();
+    let old = dir.join("old.sqlite");
+    std::fs::write(&old, b"the file a --force restore would replace").unwrap();
+    for (dest, force) in [(dir.join("new.sqlite"), false), (old.clone(), true)] {
+        let mut args = vec![
+            "restore",
+            "latest",
+            "--repo",
+            &repo,
+            "--identity",
+            &key,
+            "--to",
+            dest.to_str().unwrap(),
+        ];
+        if force {
+            args.push("--force");
+        }
+        let r = env.run_env(&args, &[("IVAULT_FAILPOINT", "restore-pages-written")]);
+        assert_ne!(r.code, 0, "the failpoint must fire: {}", r.stderr);
+        assert!(r.stderr.contains("failpoint"), "{}", r.stderr);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            vec!["old.sqlite".to_string()],
+            "after killing {args:?}"
+        );
+        assert_eq!(
+            std::fs::read(&old).unwrap(),
+            b"the file a --force restore would replace"
+        );
+    }
+    let dest = dir.join("new.sqlite");
+    env.restore("latest", &repo, &key, &dest);
+    assert_eq!(common::sha256_file(&dest), common::sha256_file(&db));
+}

@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Hint, Hinted, Result};
 use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -37,11 +38,28 @@ pub(super) fn check_destination(dest: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// A file beside the destination that is removed unless persisted.
+/// The file a restore writes: unnamed (`O_TMPFILE`) in the destination's directory, so that a
+/// restore killed at any moment leaves no plaintext behind, and linked into place only once
+/// verified. It gets a hidden temporary name only for SQLite's integrity check, or from the
+/// start on a filesystem without unnamed files; that name is removed on drop, and one a kill
+/// left is removed by the next restore to the same destination.
 pub(super) struct TempFile {
+    /// A path that opens the file: `/proc/self/fd/N` while unnamed.
     pub(super) path: PathBuf,
     pub(super) file: File,
+    dir: PathBuf,
+    /// The hidden name, when the filesystem has no unnamed files.
+    named: Option<PathBuf>,
     keep: bool,
+}
+
+/// Hidden temporary names of a destination: `.{name}.ivault-{random}.tmp`.
+fn temp_prefix(dest: &Path) -> String {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(".{name}.ivault-")
 }
 
 impl TempFile {
@@ -49,36 +67,109 @@ impl TempFile {
         let dir = dest
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let path = dir.join(format!(".{name}.ivault-{:08x}.tmp", rand::random::<u32>()));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| {
-                Error::Destination(format!("cannot create a file in {}: {e}", dir.display()).into())
-            })?;
-        Ok(TempFile {
-            path,
-            file,
-            keep: false,
-        })
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let create_error = |e: std::io::Error| {
+            Error::Destination(format!("cannot create a file in {}: {e}", dir.display()).into())
+        };
+        remove_leftovers(&dir, dest);
+        let unnamed = rustix::fs::open(
+            &dir,
+            rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        );
+        match unnamed {
+            Ok(fd) => {
+                let file = File::from(fd);
+                let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+                Ok(TempFile {
+                    path,
+                    file,
+                    dir,
+                    named: None,
+                    keep: false,
+                })
+            }
+            // Filesystems without O_TMPFILE answer one of these; anything else is real.
+            Err(e)
+                if [
+                    rustix::io::Errno::OPNOTSUPP,
+                    rustix::io::Errno::ISDIR,
+                    rustix::io::Errno::INVAL,
+                ]
+                .contains(&e) =>
+            {
+                let path = dir.join(format!(
+                    "{}{:08x}.tmp",
+                    temp_prefix(dest),
+                    rand::random::<u32>()
+                ));
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(create_error)?;
+                Ok(TempFile {
+                    path: path.clone(),
+                    file,
+                    dir,
+                    named: Some(path),
+                    keep: false,
+                })
+            }
+            Err(e) => Err(create_error(e.into())),
+        }
     }
 
     pub(super) fn write_error(&self, e: std::io::Error) -> Error {
         Error::Destination(
             format!(
-                "writing {} failed: {e}; free space or restore elsewhere",
-                self.path.display()
+                "writing the restored file in {} failed: {e}; free space or restore elsewhere",
+                self.dir.display()
             )
             .into(),
         )
+    }
+
+    /// A name SQLite can open the file by: the hidden temporary name, given now if the file
+    /// has none (SQLite resolves `/proc/self/fd/N` to the name an unnamed file lacks).
+    pub(super) fn name_for_sqlite(&mut self, dest: &Path) -> Result<PathBuf> {
+        if let Some(p) = &self.named {
+            return Ok(p.clone());
+        }
+        let p = self.dir.join(format!(
+            "{}{:08x}.tmp",
+            temp_prefix(dest),
+            rand::random::<u32>()
+        ));
+        self.link(&p).map_err(|e| {
+            Error::Destination(
+                format!(
+                    "cannot name the restored file in {}: {e}",
+                    self.dir.display()
+                )
+                .into(),
+            )
+        })?;
+        self.named = Some(p.clone());
+        Ok(p)
+    }
+
+    /// Gives the verified file its name: `dest`, which must not exist unless `force`.
+    fn link(&self, dest: &Path) -> std::io::Result<()> {
+        match &self.named {
+            Some(p) => std::fs::hard_link(p, dest),
+            None => rustix::fs::linkat(
+                rustix::fs::CWD,
+                &self.path,
+                rustix::fs::CWD,
+                dest,
+                rustix::fs::AtFlags::SYMLINK_FOLLOW,
+            )
+            .map_err(std::io::Error::from),
+        }
     }
 
     pub(super) fn persist(mut self, dest: &Path, force: bool) -> Result<()> {
@@ -91,11 +182,27 @@ impl TempFile {
             }
         }
         // Without --force, a link (which refuses an existing name) closes the race with
-        // another process creating the destination meanwhile.
+        // another process creating the destination meanwhile. With it, the file gets a
+        // temporary name first and is renamed over the old one, which is replaced atomically.
         let placed = if force {
-            std::fs::rename(&self.path, dest)
+            let staged = match &self.named {
+                Some(p) => Ok(p.clone()),
+                None => {
+                    let p = self.dir.join(format!(
+                        "{}{:08x}.tmp",
+                        temp_prefix(dest),
+                        rand::random::<u32>()
+                    ));
+                    self.link(&p).map(|_| p)
+                }
+            };
+            staged.and_then(|p| {
+                std::fs::rename(&p, dest).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&p);
+                })
+            })
         } else {
-            std::fs::hard_link(&self.path, dest)
+            self.link(dest)
         };
         placed.map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => Error::Destination(
@@ -106,17 +213,32 @@ impl TempFile {
             ),
         })?;
         self.keep = force;
-        if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-            let _ = File::open(dir).and_then(|d| d.sync_all());
-        }
+        let _ = File::open(&self.dir).and_then(|d| d.sync_all());
         Ok(())
     }
 }
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_file(&self.path);
+        if let (Some(p), false) = (&self.named, self.keep) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Removes hidden temporary files an earlier, killed restore to `dest` left (during its
+/// integrity check, or where the filesystem has no unnamed files). Two restores to one
+/// destination at once cannot both succeed, so whatever is there is a leftover.
+fn remove_leftovers(dir: &Path, dest: &Path) {
+    let prefix = temp_prefix(dest);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(e.path());
         }
     }
 }

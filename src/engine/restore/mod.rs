@@ -8,7 +8,7 @@ mod verify;
 
 pub(crate) use rebuild::rebuild_into;
 pub(crate) use verify::verify_sha256;
-pub use verify::{integrity_check, verify_restored};
+pub use verify::{integrity_check, verify_integrity};
 
 use crate::engine::context::{recorded, Context};
 use crate::error::{Error, Result};
@@ -105,7 +105,7 @@ pub fn restore(
     check_destination(dest, opts.force)?;
     let picked = repo.resolve_snapshot(keys, spec, opts.source.as_deref(), &opts.trust)?;
     let (id, m) = (picked.id, picked.manifest);
-    let temp = TempFile::create(dest)?;
+    let mut temp = TempFile::create(dest)?;
     let file_len = m.page_count * m.page_size as u64;
     let read = std::thread::scope(|s| {
         // Write back while pages are still coming, so the fsync before the rename finds
@@ -122,17 +122,27 @@ pub fn restore(
         written
     })?;
     tracing::debug!("pages written after {:?}", started.elapsed());
+    crate::failpoint::hit("restore-pages-written");
     // The last fsync and the read-back check overlap: one waits on the disk, the other hashes
     // pages still in the page cache.
     let (synced, verified) = std::thread::scope(|s| {
         let sync = s.spawn(|| temp.file.sync_all());
-        let verified = verify_restored(&temp.path, &m, &id, opts.integrity_check);
+        let read_error = |e: std::io::Error| {
+            Error::Destination(format!("cannot read back the restored file: {e}").into())
+        };
+        let verified = verify_sha256(&temp.file, &m, &id, &read_error);
         (sync.join(), verified)
     });
     verified?;
     match synced {
         Ok(r) => r.map_err(|e| temp.write_error(e))?,
         Err(_) => return Err(Error::Internal("the fsync thread panicked".into())),
+    }
+    if opts.integrity_check {
+        // SQLite opens files by name, so the file gets its hidden name now (a kill from here
+        // on leaves it for the next restore into this directory to remove).
+        let path = temp.name_for_sqlite(dest)?;
+        verify_integrity(&path, &id)?;
     }
     tracing::debug!("synced and verified after {:?}", started.elapsed());
     temp.persist(dest, opts.force)?;
