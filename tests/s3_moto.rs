@@ -238,9 +238,8 @@ fn a_server_that_ignores_if_none_match_is_detected() {
         fault: Fault::DropHeader("if-none-match"),
         times: usize::MAX,
     });
-    let careless = Arc::new(
-        S3Storage::new(moto.config_via(&proxy.endpoint, "careless", "r")).unwrap(),
-    );
+    let careless =
+        Arc::new(S3Storage::new(moto.config_via(&proxy.endpoint, "careless", "r")).unwrap());
     // Opening the repository names `config` as the object the storage may probe with.
     Repository::open(careless.clone()).unwrap();
     careless.put("index/once", b"first").unwrap();
