@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod failpoint;
 pub mod hash;
+pub mod paths;
 pub mod policy;
 pub mod repo;
 /// Sample invoice databases and "a day of business" on them, for the demo and the tests.

@@ -367,9 +367,8 @@ pub(crate) fn verify_sha256(
 /// Runs `PRAGMA integrity_check` without creating journal files beside the database.
 pub fn integrity_check(path: &Path) -> rusqlite::Result<String> {
     use rusqlite::{Connection, OpenFlags};
-    let uri = format!("file:{}?immutable=1", uri_path(path));
     let conn = Connection::open_with_flags(
-        uri,
+        crate::paths::sqlite_uri(path, "immutable=1"),
         OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -379,18 +378,6 @@ pub fn integrity_check(path: &Path) -> rusqlite::Result<String> {
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows.join("\n"))
-}
-
-fn uri_path(path: &Path) -> String {
-    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut out = String::new();
-    for b in abs.to_string_lossy().bytes() {
-        match b {
-            b'%' | b'?' | b'#' => out.push_str(&format!("%{b:02X}")),
-            _ => out.push(b as char),
-        }
-    }
-    out
 }
 
 /// A file beside the destination that is removed unless persisted.
@@ -406,11 +393,10 @@ impl TempFile {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let path = dir.join(format!(".{name}.ivault-{:08x}.tmp", rand::random::<u32>()));
+        let mut name = std::ffi::OsString::from(".");
+        name.push(dest.file_name().unwrap_or_default());
+        name.push(format!(".ivault-{:08x}.tmp", rand::random::<u32>()));
+        let path = dir.join(name);
         let file = OpenOptions::new()
             .read(true)
             .write(true)

@@ -65,7 +65,7 @@ pub fn open(path: &Path, lock_timeout: Duration) -> Result<Connection> {
         ));
     }
     let conn = Connection::open_with_flags(
-        path,
+        crate::paths::sqlite_filename(path),
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| sqlite_error(path, e, lock_timeout))?;
