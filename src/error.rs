@@ -89,6 +89,10 @@ pub enum Hint {
     NonEmptyPassphrase,
     /// Recipients are age X25519 public keys.
     RecipientFormat,
+    /// A secret key was given where its public recipient belongs.
+    PublicRecipient,
+    /// A secret key was given where the path of a file holding it belongs.
+    KeyInFile,
     /// Give a recipient to encrypt to, or record one in the repository.
     GiveRecipient,
     /// Confirm a deliberate change of the repository's recipients, else treat it as tampering.

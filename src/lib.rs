@@ -17,6 +17,7 @@ pub mod policy;
 pub mod repo;
 /// Sample invoice databases and "a day of business" on them, for the demo and the tests.
 pub mod sample;
+pub mod secret;
 pub mod source;
 pub mod state;
 pub mod storage;

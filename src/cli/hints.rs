@@ -31,6 +31,8 @@ pub(super) fn advice(hint: &Hint) -> String {
         Hint::RecipientFormat => {
             "recipients look like age1… (see `ivault key generate`)".into()
         }
+        Hint::PublicRecipient => "give its public key age1…, which `ivault key generate` printed and the identity file's `# public key:` line repeats".into(),
+        Hint::KeyInFile => "keep the key in a file (mode 0600) and pass that file's path with --identity or IVAULT_IDENTITY".into(),
         Hint::GiveRecipient => {
             "pass --recipient age1… or record one with `ivault init --recipient`".into()
         }
@@ -51,10 +53,12 @@ pub(super) fn advice(hint: &Hint) -> String {
     }
 }
 
-/// The one line printed for a failed command: the sentence, then what to type about it.
+/// The one line printed for a failed command: the sentence, then what to type about it. A
+/// secret key that reached the sentence (a mistyped argument quoted back) is not repeated.
 pub(super) fn describe(e: &invoice_vault::Error) -> String {
-    match e.hint().map(advice).filter(|a| !a.is_empty()) {
+    let line = match e.hint().map(advice).filter(|a| !a.is_empty()) {
         Some(a) => format!("{e}; {a}"),
         None => e.to_string(),
-    }
+    };
+    invoice_vault::secret::redact(&line).into_owned()
 }
