@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod failpoint;
 pub mod hash;
+pub mod host;
 pub mod paths;
 pub mod policy;
 pub mod repo;

@@ -271,13 +271,6 @@ fn local_source(path: &Path, name: Option<&str>) -> SourceInfo {
             .unwrap_or_else(|_| path.to_path_buf())
             .display()
             .to_string(),
-        host: hostname(),
+        host: crate::host::name(),
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "unknown".into())
 }
