@@ -6,6 +6,7 @@ pub mod backup;
 pub mod check;
 mod context;
 pub mod copy;
+mod destination;
 pub mod init;
 pub mod keys;
 pub mod restore;

@@ -3,6 +3,7 @@
 //! `PRAGMA integrity_check`), and only then renamed into place. On any failure nothing is left.
 
 use crate::engine::context::{recorded, Context};
+use crate::engine::destination;
 use crate::error::{Error, Hint, Hinted, Result};
 use crate::repo::binary::Hash;
 use crate::repo::index::Index;
@@ -87,6 +88,7 @@ pub fn restore(
     opts: &RestoreOptions,
 ) -> Result<RestoreReport> {
     let started = Instant::now();
+    destination::refuse_inside_repository(dest, repo.storage().local_dir().as_deref())?;
     check_destination(dest, opts.force)?;
     let (id, m) = repo.resolve_snapshot(keys, spec, opts.source.as_deref())?;
     let temp = TempFile::create(dest)?;
