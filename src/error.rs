@@ -99,6 +99,8 @@ pub enum Hint {
     AcceptRecipients,
     /// Free space in the state directory or use another one.
     StateDirectory,
+    /// Give the source a name of its own: its file name is taken by another source.
+    SourceName,
     /// Wait for the writer holding the source locked, or wait longer.
     LockTimeout,
     /// Give the S3 endpoint as an http(s) URL.

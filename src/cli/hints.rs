@@ -38,6 +38,7 @@ pub(super) fn advice(hint: &Hint) -> String {
         }
         Hint::AcceptRecipients => "if you changed them on purpose, run the backup once with --accept-recipients, otherwise treat the repository as tampered with".into(),
         Hint::StateDirectory => "free space there or pass another --state-dir".into(),
+        Hint::SourceName => "give this one its own name with --name NAME".into(),
         Hint::LockTimeout => "retry when the writer is done or raise --lock-timeout".into(),
         Hint::EndpointUrl => {
             "give --endpoint a URL such as https://s3.example.internal or http://127.0.0.1:9000"

@@ -9,7 +9,7 @@ mod pipeline;
 pub use job::{run, BackupJob, BackupRun, TargetOutcome};
 pub use pipeline::SEGMENT_PAGES;
 
-use crate::error::Result;
+use crate::error::{Error, Hint, Hinted, Result};
 use crate::hash::{parse_hex, Hash};
 use crate::repo::manifest::{BackupStats, CopyOrigin, Manifest, SnapshotKind, SourceInfo};
 use crate::repo::writer::SnapshotWriter;
@@ -125,6 +125,9 @@ fn backup_pages(
         Some((info, origin)) => (info.clone(), Some(origin.clone())),
         None => (local_source(path, opts.name.as_deref()), None),
     };
+    if opts.origin.is_none() && opts.name.is_none() {
+        refuse_a_shared_default_name(repo, state, &source)?;
+    }
     let plan = plan(repo, state, opts, &source.path)?;
     let mut writer = SnapshotWriter::new(repo, &plan.recipients)?;
     let (image, dedup) = pipeline::run(pages, plan.known, opts.compression_level, &mut writer)?;
@@ -173,6 +176,7 @@ fn backup_pages(
     };
     let (snapshot_id, bytes_stored) = writer.commit(&m)?;
     state.set_last_snapshot(repo_id, &m.source.path, &snapshot_id)?;
+    state.record_source_name(repo_id, &m.source.name, &m.source.path)?;
 
     Ok(BackupReport {
         snapshot_id,
@@ -256,6 +260,29 @@ fn sweep_leftovers(repo: &Repository) -> Option<String> {
     };
     tracing::info!("{said}");
     Some(said)
+}
+
+/// A name taken from the file name is refused when this host already stored another file under
+/// it in the repository: `--source NAME` would then mix the two databases' snapshots. Nothing
+/// is written before this check.
+fn refuse_a_shared_default_name(
+    repo: &Repository,
+    state: &State,
+    source: &SourceInfo,
+) -> Result<()> {
+    let Some(other) = state.other_source_named(&repo.config().id, &source.name, &source.path)?
+    else {
+        return Ok(());
+    };
+    Err(Error::Usage(
+        format!(
+            "repository {} already holds snapshots of {other} under the source name {}, which {} would also get from its file name",
+            repo.location(),
+            source.name,
+            source.path
+        )
+        .hinted(Hint::SourceName),
+    ))
 }
 
 /// The source as this host names it: `name` or the file stem, the absolute path, the host.
