@@ -427,11 +427,21 @@ impl TempFile {
 
     fn persist(mut self, dest: &Path, force: bool) -> Result<()> {
         if force {
-            // A leftover WAL or journal of the replaced database would be applied to the new one.
+            // A leftover WAL or journal of the replaced database would be applied to the new
+            // one, so one that cannot be removed stops the restore before the file is placed.
             for suffix in ["-wal", "-shm", "-journal"] {
                 let mut p = dest.as_os_str().to_owned();
                 p.push(suffix);
-                let _ = std::fs::remove_file(PathBuf::from(p));
+                let p = PathBuf::from(p);
+                match std::fs::remove_file(&p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(Error::Destination(format!(
+                            "cannot remove {}, left by the database being replaced, which SQLite would apply to the restored one: {e}",
+                            p.display()
+                        ).into()))
+                    }
+                    _ => {}
+                }
             }
         }
         // Without --force, a link (which refuses an existing name) closes the race with
