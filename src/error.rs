@@ -89,12 +89,18 @@ pub enum Hint {
     NonEmptyPassphrase,
     /// Recipients are age X25519 public keys.
     RecipientFormat,
+    /// A secret key was given where its public recipient belongs.
+    PublicRecipient,
+    /// A secret key was given where the path of a file holding it belongs.
+    KeyInFile,
     /// Give a recipient to encrypt to, or record one in the repository.
     GiveRecipient,
     /// Confirm a deliberate change of the repository's recipients, else treat it as tampering.
     AcceptRecipients,
     /// Free space in the state directory or use another one.
     StateDirectory,
+    /// Give the source a name of its own: its file name is taken by another source.
+    SourceName,
     /// Wait for the writer holding the source locked, or wait longer.
     LockTimeout,
     /// Give the S3 endpoint as an http(s) URL.

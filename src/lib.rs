@@ -11,10 +11,13 @@ pub mod engine;
 pub mod error;
 pub mod failpoint;
 pub mod hash;
+pub mod host;
+pub mod paths;
 pub mod policy;
 pub mod repo;
 /// Sample invoice databases and "a day of business" on them, for the demo and the tests.
 pub mod sample;
+pub mod secret;
 pub mod source;
 pub mod state;
 pub mod storage;

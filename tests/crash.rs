@@ -186,6 +186,106 @@ fn a_stale_cache_never_references_missing_blobs() {
     assert_eq!(r.pages_new, r.page_count);
 }
 
+type JobRow = (String, Option<i64>, Option<String>, Option<String>);
+
+fn job(state: &rusqlite::Connection, id: i64) -> JobRow {
+    state
+        .query_row(
+            "SELECT outcome, pid, host, error FROM jobs WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap()
+}
+
+#[test]
+fn a_killed_backup_is_marked_abandoned_by_the_next_job() {
+    let env = Env::new();
+    let (_key, repo) = env.key_and_repo();
+    let db = env.database("db.sqlite", 4, JournalMode::Wal);
+    let dbs = db.to_str().unwrap();
+    let child = env
+        .cmd(&["backup", dbs, "--to", &repo])
+        .env("IVAULT_FAILPOINT", "pack-written")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i64;
+    let out = child.wait_with_output().unwrap();
+    // Both uploader threads may reach the point before the abort lands.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.is_empty()
+            && stderr
+                .lines()
+                .all(|l| l == "ivault: failpoint pack-written reached, aborting"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), None, "the process was not killed");
+
+    let host = invoice_vault::host::name();
+    let state = rusqlite::Connection::open(env.path("state/state.sqlite")).unwrap();
+    let killed: i64 = state
+        .query_row("SELECT max(id) FROM jobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        job(&state, killed),
+        ("running".into(), Some(pid), Some(host.clone()), None)
+    );
+    // Rows the next job must leave alone: a job of this test process, which runs, and one of
+    // another host, whose processes cannot be asked about. And one whose pid is this
+    // process's but whose process started at another time: the pid was reused.
+    let me = std::process::id();
+    let started = invoice_vault::host::process_start(me).unwrap() as i64;
+    let add = |pid: u32, host: &str, started: i64| {
+        state
+            .execute(
+                "INSERT INTO jobs (kind, started, host, pid, pid_started)
+                 VALUES ('backup', '2026-01-01T00:00:00.000Z', ?1, ?2, ?3)",
+                rusqlite::params![host, pid, started],
+            )
+            .unwrap();
+        state.last_insert_rowid()
+    };
+    let alive = add(me, &host, started);
+    let elsewhere = add(pid as u32, "another-host", 1);
+    let reused = add(me, &host, started + 1);
+
+    env.run(&["backup", dbs, "--to", &repo]).ok();
+    let gone = |pid: i64| {
+        format!("the process that ran it (pid {pid}) ended before the job finished: it was killed or the machine stopped")
+    };
+    assert_eq!(
+        job(&state, killed),
+        (
+            "abandoned".into(),
+            Some(pid),
+            Some(host.clone()),
+            Some(gone(pid))
+        )
+    );
+    assert_eq!(job(&state, alive).0, "running");
+    assert_eq!(job(&state, elsewhere).0, "running");
+    assert_eq!(
+        job(&state, reused),
+        (
+            "abandoned".into(),
+            Some(me as i64),
+            Some(host.clone()),
+            Some(gone(me as i64))
+        )
+    );
+    let last: (String, i64) = state
+        .query_row(
+            "SELECT outcome, pid FROM jobs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(last.0, "ok");
+    assert_ne!(last.1, pid);
+}
+
 /// A restore killed after writing every page, before it verified and placed the file, leaves
 /// no file at all: the pages went into an unnamed file that died with the process.
 #[test]

@@ -5,6 +5,7 @@ use clap::Args;
 use invoice_vault::engine::backup::{self, BackupJob, BackupOptions};
 use invoice_vault::engine::demo::{mib, short};
 use invoice_vault::engine::Context;
+use invoice_vault::secret::redact;
 use invoice_vault::{Error, Result};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -74,7 +75,7 @@ pub(super) fn backup_cmd(ctx: &Context, args: BackupArgs) -> Result<i32> {
                     v
                 }
                 Err(e) => serde_json::json!({
-                    "target": t.target, "ok": false, "error": hints::describe(e), "exit_code": e.exit_code()
+                    "target": redact(&t.target), "ok": false, "error": hints::describe(e), "exit_code": e.exit_code()
                 }),
             })
             .collect();
@@ -97,7 +98,7 @@ pub(super) fn backup_cmd(ctx: &Context, args: BackupArgs) -> Result<i32> {
             }
             Err(e) if several => eprintln!(
                 "ivault: backup to {} failed: {}",
-                t.target,
+                redact(&t.target),
                 hints::describe(e)
             ),
             _ => {}

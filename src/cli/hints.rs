@@ -31,11 +31,14 @@ pub(super) fn advice(hint: &Hint) -> String {
         Hint::RecipientFormat => {
             "recipients look like age1… (see `ivault key generate`)".into()
         }
+        Hint::PublicRecipient => "give its public key age1…, which `ivault key generate` printed and the identity file's `# public key:` line repeats".into(),
+        Hint::KeyInFile => "keep the key in a file (mode 0600) and pass that file's path with --identity or IVAULT_IDENTITY".into(),
         Hint::GiveRecipient => {
             "pass --recipient age1… or record one with `ivault init --recipient`".into()
         }
         Hint::AcceptRecipients => "if you changed them on purpose, run the backup once with --accept-recipients, otherwise treat the repository as tampered with".into(),
         Hint::StateDirectory => "free space there or pass another --state-dir".into(),
+        Hint::SourceName => "give this one its own name with --name NAME".into(),
         Hint::LockTimeout => "retry when the writer is done or raise --lock-timeout".into(),
         Hint::EndpointUrl => {
             "give --endpoint a URL such as https://s3.example.internal or http://127.0.0.1:9000"
@@ -54,10 +57,12 @@ pub(super) fn advice(hint: &Hint) -> String {
     }
 }
 
-/// The one line printed for a failed command: the sentence, then what to type about it.
+/// The one line printed for a failed command: the sentence, then what to type about it. A
+/// secret key that reached the sentence (a mistyped argument quoted back) is not repeated.
 pub(super) fn describe(e: &invoice_vault::Error) -> String {
-    match e.hint().map(advice).filter(|a| !a.is_empty()) {
+    let line = match e.hint().map(advice).filter(|a| !a.is_empty()) {
         Some(a) => format!("{e}; {a}"),
         None => e.to_string(),
-    }
+    };
+    invoice_vault::secret::redact(&line).into_owned()
 }

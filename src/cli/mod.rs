@@ -203,7 +203,7 @@ pub fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
+            print_parse_error(&e);
             return if e.use_stderr() {
                 exit::USAGE
             } else {
@@ -221,6 +221,22 @@ pub fn run() -> i32 {
     }
 }
 
+/// clap's message for bad arguments, which quotes the offending value: a secret key pasted
+/// into the wrong place is not repeated.
+fn print_parse_error(e: &clap::Error) {
+    let text = e.render().to_string();
+    if !invoice_vault::secret::holds_secret_key(&text) {
+        let _ = e.print();
+        return;
+    }
+    let text = invoice_vault::secret::redact(&text);
+    if e.use_stderr() {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+}
+
 fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",
@@ -231,7 +247,7 @@ fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| RedactingStderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
@@ -328,6 +344,22 @@ fn dispatch(cli: Cli) -> Result<i32> {
             read_data_subset,
             json,
         } => commands::check(&ctx, &repo, read_data, read_data_subset.as_deref(), json),
+    }
+}
+
+/// Log lines go to stderr (the system journal, under a service manager) with any secret key
+/// in them replaced; the formatter hands over each event in one write.
+struct RedactingStderr;
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(invoice_vault::secret::redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 

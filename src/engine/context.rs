@@ -130,7 +130,9 @@ pub(crate) fn recorded<T>(
     summary: impl Fn(&T) -> (u64, u64, Option<String>),
     job: impl FnOnce(&mut State) -> Result<T>,
 ) -> Result<T> {
-    let id = state.job_start(kind, source, target)?;
+    let redacted = |s: Option<&str>| s.map(|s| crate::secret::redact(s).into_owned());
+    let (source, target) = (redacted(source), redacted(target));
+    let id = state.job_start(kind, source.as_deref(), target.as_deref())?;
     let res = job(state);
     let record = match &res {
         Ok(v) => {
@@ -145,7 +147,7 @@ pub(crate) fn recorded<T>(
         }
         Err(e) => JobRecord {
             outcome: "failed".into(),
-            error: Some(e.to_string()),
+            error: Some(crate::secret::redact(e.message()).into_owned()),
             ..Default::default()
         },
     };

@@ -4,6 +4,7 @@
 //! [`PassphraseSource`] the caller provides (never from the command line).
 
 use crate::error::{Error, Fault, Hint, Hinted, Result};
+use crate::secret;
 use age::secrecy::{ExposeSecret, SecretString};
 use age::x25519;
 use std::fs::OpenOptions;
@@ -58,10 +59,12 @@ impl Keyring {
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(|l| {
                 x25519::Identity::from_str(l).map_err(|_| {
-                    Error::Key(
+                    let what = if x25519::Recipient::from_str(l).is_ok() {
+                        "the identity file holds a public recipient (age1…) where a secret key belongs"
+                    } else {
                         "the identity file holds a line that is not an age X25519 secret key"
-                            .hinted(Hint::IdentityFile),
-                    )
+                    };
+                    Error::Key(what.hinted(Hint::IdentityFile))
                 })
             })
             .collect::<Result<_>>()?;
@@ -141,6 +144,9 @@ pub fn load_identity(path: &Path) -> Result<Keyring> {
 
 /// Reads an identity file, asking `passphrase` if it is encrypted.
 pub fn load_identity_with(path: &Path, passphrase: &dyn PassphraseSource) -> Result<Keyring> {
+    if secret::holds_secret_key(&path.to_string_lossy()) {
+        return Err(key_given_as_path("identity", Hint::KeyInFile));
+    }
     let mut data = Vec::new();
     let mut f = std::fs::File::open(path).map_err(|e| {
         Error::Key(
@@ -174,8 +180,12 @@ pub fn load_identity_with(path: &Path, passphrase: &dyn PassphraseSource) -> Res
             )
         })?
     };
-    Keyring::from_identity_text(&text)
-        .map_err(|e| Error::Key(format!("{}: {}", path.display(), e.message()).into()))
+    Keyring::from_identity_text(&text).map_err(|e| {
+        Error::Key(Fault {
+            message: format!("{}: {}", path.display(), e.message()),
+            hint: e.hint().cloned(),
+        })
+    })
 }
 
 fn decrypt_with_passphrase(path: &Path, data: &[u8], passphrase: SecretString) -> Result<String> {
@@ -198,8 +208,15 @@ fn decrypt_with_passphrase(path: &Path, data: &[u8], passphrase: SecretString) -
     Ok(text)
 }
 
-/// Parses and checks an `age1…` recipient.
+/// Parses and checks an `age1…` recipient. A secret key given by mistake is refused without
+/// being repeated.
 pub fn parse_recipient(s: &str) -> Result<x25519::Recipient> {
+    if secret::holds_secret_key(s) {
+        return Err(Error::Key(Fault::new(
+            "the recipient given is a secret key (an age identity), not a public recipient",
+            Hint::PublicRecipient,
+        )));
+    }
     x25519::Recipient::from_str(s.trim()).map_err(|_| {
         Error::Key(
             format!("{:?} is not an age X25519 recipient", s.trim()).hinted(Hint::RecipientFormat),
@@ -207,9 +224,13 @@ pub fn parse_recipient(s: &str) -> Result<x25519::Recipient> {
     })
 }
 
-/// Recipients from a file: one `age1…` per line, `#` comments allowed.
+/// Recipients from a file: one `age1…` per line, `#` comments allowed. A file that holds a
+/// secret key, or is age-encrypted (a protected identity), is refused without quoting it.
 pub fn read_recipients_file(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    if secret::holds_secret_key(&path.to_string_lossy()) {
+        return Err(key_given_as_path("recipients file", Hint::PublicRecipient));
+    }
+    let data = std::fs::read(path).map_err(|e| {
         Error::Key(
             format!(
                 "cannot read recipients file {}: {}",
@@ -219,11 +240,38 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<String>> {
             .into(),
         )
     })?;
+    let shown = path.display();
+    if secret::is_age_encrypted(&data) {
+        return Err(Error::Key(
+            format!("recipients file {shown} is an age-encrypted file (a passphrase-protected identity, perhaps), not a list of public recipients")
+                .hinted(Hint::PublicRecipient),
+        ));
+    }
+    if secret::holds_secret_key(&String::from_utf8_lossy(&data)) {
+        return Err(Error::Key(
+            format!("recipients file {shown} holds a secret key (an age identity), not only public recipients")
+                .hinted(Hint::PublicRecipient),
+        ));
+    }
+    let text = String::from_utf8(data).map_err(|_| {
+        Error::Key(
+            format!("recipients file {shown} is not a text file of age1… lines")
+                .hinted(Hint::RecipientFormat),
+        )
+    })?;
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| parse_recipient(l).map(|r| r.to_string()))
         .collect()
+}
+
+/// A secret key given where the path of a file belongs: said without repeating it.
+fn key_given_as_path(what: &str, hint: Hint) -> Error {
+    Error::Key(Fault::new(
+        format!("the {what} given is a secret key itself, not the path of a file"),
+        hint,
+    ))
 }
 
 pub(crate) fn io_reason(e: &std::io::Error) -> String {

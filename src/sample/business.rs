@@ -7,7 +7,7 @@ use super::*;
 pub fn day_of_business(path: &Path, seed: u64) -> rusqlite::Result<BusinessStats> {
     // No CREATE flag: a wrong path must fail, not produce an empty database.
     let mut conn = Connection::open_with_flags(
-        path,
+        crate::paths::sqlite_filename(path),
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(10))?;

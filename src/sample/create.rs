@@ -28,7 +28,7 @@ pub fn generate(path: &Path, opts: &GenerateOptions) -> rusqlite::Result<Generat
 }
 
 fn generate_into(path: &Path, opts: &GenerateOptions) -> rusqlite::Result<GenerateStats> {
-    let conn = Connection::open(path)?;
+    let conn = Connection::open(crate::paths::sqlite_filename(path))?;
     // Nobody else can see this file yet and a failure deletes it, so the bulk
     // load can skip journaling and fsync; the final journal mode is set at the end.
     // Rows are written parent first, so foreign key checks (on by default in the

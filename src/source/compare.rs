@@ -1,14 +1,24 @@
 //! Row-by-row comparison of two databases, used to prove a restore gives back exactly the
 //! data (not only the same bytes).
 
+use crate::paths::sqlite_filename;
 use rusqlite::Connection;
 use std::path::Path;
 
 /// Tables whose rows differ between `a` and `b` (or exist in only one), with a count each.
 /// An empty result means every table holds the same rows.
 pub fn differing_tables(a: &Path, b: &Path) -> rusqlite::Result<Vec<String>> {
-    let conn = Connection::open_with_flags(a, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    conn.execute("ATTACH DATABASE ?1 AS other", [b.to_string_lossy()])?;
+    use std::os::unix::ffi::OsStrExt;
+    let conn = Connection::open_with_flags(
+        sqlite_filename(a),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    // The file name's bytes as they are (SQLite reads a blob argument as text unchanged), so
+    // a name that is not UTF-8 is not altered on the way.
+    conn.execute(
+        "ATTACH DATABASE ?1 AS other",
+        [sqlite_filename(b).as_os_str().as_bytes()],
+    )?;
     let list = |schema: &str| -> rusqlite::Result<Vec<String>> {
         conn.prepare(&format!(
             "SELECT name FROM {schema}.sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"

@@ -65,7 +65,7 @@ pub fn open(path: &Path, lock_timeout: Duration) -> Result<Connection> {
         ));
     }
     let conn = Connection::open_with_flags(
-        path,
+        crate::paths::sqlite_filename(path),
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| sqlite_error(path, e, lock_timeout))?;
@@ -368,6 +368,15 @@ pub fn count_rows(conn: &Connection) -> rusqlite::Result<BTreeMap<String, u64>> 
 pub fn sqlite_error(path: &Path, e: rusqlite::Error, lock_timeout: Duration) -> Error {
     use rusqlite::ErrorCode;
     let shown = path.display();
+    // A read-only connection cannot roll back a hot journal, so SQLite reports the hot journal
+    // as a write to a read-only database; that is not a permissions problem.
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        if f.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK {
+            return Error::Source(format!(
+                "source database {shown} has a hot journal left by a writer that crashed; open it once with sqlite3 or the application so SQLite rolls it back, then back up again"
+            ).into());
+        }
+    }
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Source(format!(
             "source database {shown} stayed locked by another process for {} s",

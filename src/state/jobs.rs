@@ -3,6 +3,7 @@
 
 use super::{now, State};
 use crate::error::Result;
+use crate::host::{self, Liveness};
 use rusqlite::params;
 
 /// How a job ended, for the history.
@@ -16,14 +17,67 @@ pub struct JobRecord {
 }
 
 impl State {
+    /// Records a job as `running` in this process, after marking jobs whose process is gone
+    /// as abandoned.
     pub fn job_start(&self, kind: &str, source: Option<&str>, target: Option<&str>) -> Result<i64> {
+        self.abandon_dead_jobs()?;
+        let pid = std::process::id();
         self.conn
             .execute(
-                "INSERT INTO jobs (kind, source, target, started) VALUES (?1, ?2, ?3, ?4)",
-                params![kind, source, target, now()],
+                "INSERT INTO jobs (kind, source, target, started, host, pid, pid_started)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    kind,
+                    source,
+                    target,
+                    now(),
+                    host::name(),
+                    pid,
+                    host::process_start(pid).map(|t| t as i64)
+                ],
             )
             .map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Marks as `abandoned` the jobs still `running` whose process on this host has ended (it
+    /// was killed, or the machine went down), and returns how many. A job of another host,
+    /// whose process cannot be asked about, is left alone, as is one whose process still runs.
+    pub fn abandon_dead_jobs(&self) -> Result<usize> {
+        let running: Vec<(i64, u32, Option<i64>)> = self
+            .conn
+            .prepare(
+                "SELECT id, pid, pid_started FROM jobs
+                 WHERE outcome = 'running' AND host = ?1 AND pid IS NOT NULL",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([host::name()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(|e| self.err(e))?;
+        let mut abandoned = 0;
+        for (id, pid, started) in running {
+            let started = started.and_then(|t| u64::try_from(t).ok());
+            if host::liveness(pid, started) != Liveness::Gone {
+                continue;
+            }
+            let error = format!(
+                "the process that ran it (pid {pid}) ended before the job finished: it was killed or the machine stopped"
+            );
+            // Only if still running: the job may have finished since it was read.
+            abandoned += self
+                .conn
+                .execute(
+                    "UPDATE jobs SET outcome = 'abandoned', error = ?2
+                     WHERE id = ?1 AND outcome = 'running'",
+                    params![id, error],
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        if abandoned > 0 {
+            tracing::info!("marked {abandoned} jobs of ended processes as abandoned");
+        }
+        Ok(abandoned)
     }
 
     pub fn job_finish(&self, id: i64, rec: &JobRecord) -> Result<()> {

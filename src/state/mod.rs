@@ -17,7 +17,7 @@ pub use blobs::CachedPack;
 pub use jobs::JobRecord;
 
 use crate::error::{Error, Hint, Hinted, Result};
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -59,7 +59,13 @@ impl State {
                 )
             })?;
         let path = dir.join("state.sqlite");
-        let conn = Connection::open(&path).map_err(|e| state_error(&path, e))?;
+        let conn = Connection::open_with_flags(
+            crate::paths::sqlite_filename(&path),
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| state_error(&path, e))?;
         let mut st = State { conn, path };
         st.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| st.err(e))?;
         // A database of a newer ivault is refused before anything is written to it, even the

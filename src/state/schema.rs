@@ -28,7 +28,21 @@ const MIGRATIONS: &[&str] = &[
        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, source TEXT, target TEXT,
        started TEXT NOT NULL, ended TEXT, outcome TEXT NOT NULL DEFAULT 'running',
        bytes_read INTEGER, bytes_stored INTEGER, snapshot_id TEXT, error TEXT);",
-    // 2: the signers whose snapshots this host trusts, per repository.
+    // 2: where each job runs (host, pid and the process's start time), so that a row a killed
+    // process left `running` can be told from a job still running; and every source name each
+    // path was backed up under per repository, so two files do not end up under one name.
+    // Jobs left `running` by earlier builds recorded no process to ask about: they are
+    // abandoned (one still running when this step runs sets its own outcome when it ends).
+    "ALTER TABLE jobs ADD COLUMN host TEXT;
+     ALTER TABLE jobs ADD COLUMN pid INTEGER;
+     ALTER TABLE jobs ADD COLUMN pid_started INTEGER;
+     CREATE TABLE source_names (
+       repo_id TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL,
+       PRIMARY KEY (repo_id, name, source)) WITHOUT ROWID;
+     UPDATE jobs SET outcome = 'abandoned',
+       error = 'the job never finished, and the ivault that ran it did not record its process'
+       WHERE outcome = 'running';",
+    // 3: the signers whose snapshots this host trusts, per repository.
     "CREATE TABLE trusted_signers (
        repo_id TEXT NOT NULL, signer TEXT NOT NULL, pinned_at TEXT NOT NULL,
        PRIMARY KEY (repo_id, signer));",

@@ -1,5 +1,6 @@
 //! Snapshot pointers: the last snapshot of each source per repository (the parent of the next
-//! incremental one) and which snapshots `ivault copy` already copied, so reruns skip them.
+//! incremental one), the names each source was stored under, and which snapshots `ivault copy`
+//! already copied, so reruns skip them.
 
 use super::State;
 use crate::error::Result;
@@ -24,6 +25,36 @@ impl State {
                 [repo_id, source, snapshot],
             )
             .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Remembers that snapshots of `source` (a path) were stored in the repository under `name`.
+    pub fn record_source_name(&self, repo_id: &str, name: &str, source: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO source_names (repo_id, name, source) VALUES (?1, ?2, ?3)",
+                [repo_id, name, source],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// A path other than `source` whose snapshots this host stored in the repository under
+    /// `name`, if there is one.
+    pub fn other_source_named(
+        &self,
+        repo_id: &str,
+        name: &str,
+        source: &str,
+    ) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT source FROM source_names WHERE repo_id = ?1 AND name = ?2 AND source <> ?3
+                 ORDER BY source LIMIT 1",
+                [repo_id, name, source],
+                |r| r.get(0),
+            )
+            .optional()
             .map_err(|e| self.err(e))
     }
 

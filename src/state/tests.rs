@@ -30,12 +30,13 @@ const SCHEMA_V0: &str = "
       started TEXT NOT NULL, ended TEXT, outcome TEXT NOT NULL DEFAULT 'running',
       bytes_read INTEGER, bytes_stored INTEGER, snapshot_id TEXT, error TEXT);";
 
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
     "copies",
     "jobs",
     "last_snapshots",
     "packs",
     "repos",
+    "source_names",
     "trusted_signers",
 ];
 
@@ -287,4 +288,36 @@ fn finished_jobs_are_recorded() {
         )
         .unwrap();
     assert_eq!(row, ("failed".into(), 3, Some("disk full".into()), true));
+}
+
+#[test]
+fn jobs_left_running_by_builds_that_recorded_no_process_are_abandoned_on_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = Connection::open(db_path(dir.path())).unwrap();
+        conn.execute_batch(SCHEMA_V0).unwrap();
+        conn.execute_batch(
+            "INSERT INTO jobs (id, kind, started, outcome) VALUES
+               (1, 'backup', '2025-01-01T00:00:00.000Z', 'running'),
+               (2, 'backup', '2025-01-02T00:00:00.000Z', 'ok');",
+        )
+        .unwrap();
+    }
+    let st = State::open(dir.path()).unwrap();
+    let rows: Vec<(i64, String, Option<String>)> = st
+        .conn
+        .prepare("SELECT id, outcome, error FROM jobs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let never = "the job never finished, and the ivault that ran it did not record its process";
+    assert_eq!(
+        rows,
+        [
+            (1, "abandoned".into(), Some(never.into())),
+            (2, "ok".into(), None)
+        ]
+    );
 }

@@ -134,4 +134,8 @@ impl Storage for FaultyStorage {
     fn sweep_incomplete(&self, older_than: std::time::Duration) -> Result<usize, StorageError> {
         self.inner.sweep_incomplete(older_than)
     }
+
+    fn local_dir(&self) -> Option<std::path::PathBuf> {
+        self.inner.local_dir()
+    }
 }

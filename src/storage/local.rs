@@ -74,6 +74,10 @@ impl Storage for LocalStorage {
         sync_dir(&dir).map_err(err)
     }
 
+    fn local_dir(&self) -> Option<PathBuf> {
+        Some(self.root.clone())
+    }
+
     fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
         fs::read(self.path(key)?).map_err(|e| io_error(key, e))
     }

@@ -42,6 +42,11 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// learn how the server treats conditional writes before relying on them. The storage
     /// knows nothing of what lives in it; whoever owns the layout (the repository) chooses.
     fn set_probe_object(&self, _key: &str) {}
+    /// The directory the objects live in, for storage on local disk; `None` elsewhere. A
+    /// restore uses it to refuse a destination inside the repository it reads.
+    fn local_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ mod pipeline;
 
 pub use job::{run, BackupJob, BackupRun, TargetOutcome};
 
-use crate::error::Result;
+use crate::error::{Error, Hint, Hinted, Result};
 use crate::hash::Hash;
 use crate::repo::ids::{PackId, SnapshotId};
 use crate::repo::manifest::{BackupStats, CopyOrigin, Manifest, SnapshotKind, SourceInfo};
@@ -132,6 +132,9 @@ fn backup_pages(
         Some((info, origin)) => (info.clone(), Some(origin.clone())),
         None => (local_source(path, opts.name.as_deref()), None),
     };
+    if opts.origin.is_none() && opts.name.is_none() {
+        refuse_a_shared_default_name(repo, state, &source)?;
+    }
     let plan = plan(repo, state, opts, &source.path)?;
     let mut writer = SnapshotWriter::new(repo, &plan.recipients)?;
     let (image, dedup) = pipeline::run(pages, plan.known, opts.compression_level, &mut writer)?;
@@ -180,6 +183,7 @@ fn backup_pages(
     };
     let (snapshot_id, bytes_stored) = writer.commit(&m, opts.signing_key.as_deref())?;
     state.set_last_snapshot(repo_id, &m.source.path, &snapshot_id.to_string())?;
+    state.record_source_name(repo_id, &m.source.name, &m.source.path)?;
 
     Ok(BackupReport {
         snapshot_id,
@@ -269,6 +273,29 @@ fn sweep_leftovers(repo: &Repository) -> Option<String> {
     Some(said)
 }
 
+/// A name taken from the file name is refused when this host already stored another file under
+/// it in the repository: `--source NAME` would then mix the two databases' snapshots. Nothing
+/// is written before this check.
+fn refuse_a_shared_default_name(
+    repo: &Repository,
+    state: &State,
+    source: &SourceInfo,
+) -> Result<()> {
+    let Some(other) = state.other_source_named(&repo.config().id, &source.name, &source.path)?
+    else {
+        return Ok(());
+    };
+    Err(Error::Usage(
+        format!(
+            "repository {} already holds snapshots of {other} under the source name {}, which {} would also get from its file name",
+            repo.location(),
+            source.name,
+            source.path
+        )
+        .hinted(Hint::SourceName),
+    ))
+}
+
 /// The source as this host names it: `name` or the file stem, the absolute path, the host.
 fn local_source(path: &Path, name: Option<&str>) -> SourceInfo {
     let name = name.map(str::to_string).unwrap_or_else(|| {
@@ -282,13 +309,6 @@ fn local_source(path: &Path, name: Option<&str>) -> SourceInfo {
             .unwrap_or_else(|_| path.to_path_buf())
             .display()
             .to_string(),
-        host: hostname(),
+        host: crate::host::name(),
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "unknown".into())
 }

@@ -2,8 +2,10 @@
 //! temporary name beside it, and moved into place only once verified.
 
 use crate::error::{Error, Hint, Hinted, Result};
+use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -53,13 +55,19 @@ pub(super) struct TempFile {
     keep: bool,
 }
 
-/// Hidden temporary names of a destination: `.{name}.ivault-{random}.tmp`.
-fn temp_prefix(dest: &Path) -> String {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!(".{name}.ivault-")
+/// Hidden temporary names of a destination: `.{name}.ivault-{random}.tmp`, keeping the
+/// name's exact bytes.
+fn temp_prefix(dest: &Path) -> OsString {
+    let mut name = OsString::from(".");
+    name.push(dest.file_name().unwrap_or_default());
+    name.push(".ivault-");
+    name
+}
+
+fn temp_name(dir: &Path, dest: &Path) -> PathBuf {
+    let mut name = temp_prefix(dest);
+    name.push(format!("{:08x}.tmp", rand::random::<u32>()));
+    dir.join(name)
 }
 
 impl TempFile {
@@ -99,11 +107,7 @@ impl TempFile {
                 ]
                 .contains(&e) =>
             {
-                let path = dir.join(format!(
-                    "{}{:08x}.tmp",
-                    temp_prefix(dest),
-                    rand::random::<u32>()
-                ));
+                let path = temp_name(&dir, dest);
                 let file = OpenOptions::new()
                     .read(true)
                     .write(true)
@@ -139,11 +143,7 @@ impl TempFile {
         if let Some(p) = &self.named {
             return Ok(p.clone());
         }
-        let p = self.dir.join(format!(
-            "{}{:08x}.tmp",
-            temp_prefix(dest),
-            rand::random::<u32>()
-        ));
+        let p = temp_name(&self.dir, dest);
         self.link(&p).map_err(|e| {
             Error::Destination(
                 format!(
@@ -174,11 +174,21 @@ impl TempFile {
 
     pub(super) fn persist(mut self, dest: &Path, force: bool) -> Result<()> {
         if force {
-            // A leftover WAL or journal of the replaced database would be applied to the new one.
+            // A leftover WAL or journal of the replaced database would be applied to the new
+            // one, so one that cannot be removed stops the restore before the file is placed.
             for suffix in ["-wal", "-shm", "-journal"] {
                 let mut p = dest.as_os_str().to_owned();
                 p.push(suffix);
-                let _ = std::fs::remove_file(PathBuf::from(p));
+                let p = PathBuf::from(p);
+                match std::fs::remove_file(&p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(Error::Destination(format!(
+                            "cannot remove {}, left by the database being replaced, which SQLite would apply to the restored one: {e}",
+                            p.display()
+                        ).into()))
+                    }
+                    _ => {}
+                }
             }
         }
         // Without --force, a link (which refuses an existing name) closes the race with
@@ -188,11 +198,7 @@ impl TempFile {
             let staged = match &self.named {
                 Some(p) => Ok(p.clone()),
                 None => {
-                    let p = self.dir.join(format!(
-                        "{}{:08x}.tmp",
-                        temp_prefix(dest),
-                        rand::random::<u32>()
-                    ));
+                    let p = temp_name(&self.dir, dest);
                     self.link(&p).map(|_| p)
                 }
             };
@@ -236,8 +242,8 @@ fn remove_leftovers(dir: &Path, dest: &Path) {
     };
     for e in entries.flatten() {
         let name = e.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+        let name = name.as_bytes();
+        if name.starts_with(prefix.as_bytes()) && name.ends_with(b".tmp") {
             let _ = std::fs::remove_file(e.path());
         }
     }

@@ -102,6 +102,10 @@ pub fn restore(
     opts: &RestoreOptions,
 ) -> Result<RestoreReport> {
     let started = Instant::now();
+    crate::engine::destination::refuse_inside_repository(
+        dest,
+        repo.storage().local_dir().as_deref(),
+    )?;
     check_destination(dest, opts.force)?;
     let picked = repo.resolve_snapshot(keys, spec, opts.source.as_deref(), &opts.trust)?;
     let (id, m) = (picked.id, picked.manifest);

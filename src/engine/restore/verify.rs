@@ -54,9 +54,8 @@ pub(crate) fn verify_sha256(
 /// Runs `PRAGMA integrity_check` without creating journal files beside the database.
 pub fn integrity_check(path: &Path) -> rusqlite::Result<String> {
     use rusqlite::{Connection, OpenFlags};
-    let uri = format!("file:{}?immutable=1", uri_path(path));
     let conn = Connection::open_with_flags(
-        uri,
+        crate::paths::sqlite_uri(path, "immutable=1"),
         OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -66,22 +65,4 @@ pub fn integrity_check(path: &Path) -> rusqlite::Result<String> {
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows.join("\n"))
-}
-
-fn uri_path(path: &Path) -> String {
-    // An absolute path is used as it is: `/proc/self/fd/N` (an unnamed file) must not be
-    // resolved to the name it does not have.
-    let abs = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
-    };
-    let mut out = String::new();
-    for b in abs.to_string_lossy().bytes() {
-        match b {
-            b'%' | b'?' | b'#' => out.push_str(&format!("%{b:02X}")),
-            _ => out.push(b as char),
-        }
-    }
-    out
 }

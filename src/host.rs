@@ -1,0 +1,76 @@
+//! This machine and its processes: the host name recorded in snapshots and jobs, and whether
+//! the process that started a job still runs (from `/proc`, so Linux only; elsewhere it
+//! cannot be told and is taken to run).
+
+/// The host name, as the kernel has it.
+pub fn name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// When process `pid` started, in clock ticks since boot: with the pid, it tells a process
+/// from a later one that was given the same pid. `None` if there is no such process or
+/// `/proc` cannot say.
+pub fn process_start(pid: u32) -> Option<u64> {
+    start_of(&stat_fields(pid)?)
+}
+
+/// Whether a process recorded as `pid`, started at `started` (if known), still runs here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    Running,
+    /// It ended (or is a zombie), or its pid now belongs to a process started later.
+    Gone,
+    /// This system has no `/proc` to ask.
+    Unknown,
+}
+
+pub fn liveness(pid: u32, started: Option<u64>) -> Liveness {
+    if std::fs::metadata("/proc/self/stat").is_err() {
+        return Liveness::Unknown;
+    }
+    let Some(fields) = stat_fields(pid) else {
+        return Liveness::Gone;
+    };
+    let zombie = matches!(fields.first().map(String::as_str), Some("Z" | "X"));
+    let reused = matches!((started, start_of(&fields)), (Some(a), Some(b)) if a != b);
+    if zombie || reused {
+        Liveness::Gone
+    } else {
+        Liveness::Running
+    }
+}
+
+/// The fields of `/proc/PID/stat` from the third (the state) on: the command name before
+/// them is in parentheses and may itself hold spaces and parentheses.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// Field 22, the start time.
+fn start_of(fields: &[String]) -> Option<u64> {
+    fields.get(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_runs_and_a_reaped_child_is_gone() {
+        let me = std::process::id();
+        let started = process_start(me);
+        assert!(started.is_some());
+        assert_eq!(liveness(me, started), Liveness::Running);
+        assert_eq!(liveness(me, None), Liveness::Running);
+        assert_eq!(liveness(me, started.map(|s| s + 1)), Liveness::Gone);
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert_eq!(liveness(pid, None), Liveness::Gone);
+    }
+}
