@@ -237,8 +237,13 @@ impl Repository {
             })
             .collect();
         if catalog.entries.is_empty() {
+            let readable = if catalog.unreadable.is_empty() {
+                ""
+            } else {
+                "readable "
+            };
             return Error::Usage(
-                format!("{} holds no readable snapshot{of}", self.location())
+                format!("{} holds no {readable}snapshot{of}", self.location())
                     .hinted(Hint::BackUpFirst),
             );
         }
