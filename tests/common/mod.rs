@@ -10,6 +10,8 @@ use invoice_vault::sample::{self, GenerateOptions, JournalMode};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+const SIGABRT: i32 = 6;
+
 pub struct Env {
     pub dir: tempfile::TempDir,
     /// Extra environment for every `ivault` run (e.g. S3 credentials).
@@ -17,15 +19,20 @@ pub struct Env {
 }
 
 pub struct Run {
+    /// The exit code, or -1 when a signal ended the process.
     pub code: i32,
+    /// The signal that ended the process, if one did (a failpoint aborts: SIGABRT).
+    pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Run {
     fn from(o: Output) -> Run {
+        use std::os::unix::process::ExitStatusExt;
         Run {
             code: o.status.code().unwrap_or(-1),
+            signal: o.status.signal(),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }
@@ -39,6 +46,27 @@ impl Run {
         );
         self
     }
+    /// The process was killed at failpoint `point` (`name` or `name:n`), as `kill -9` would
+    /// kill it: aborted there, not failed on its own or finished.
+    #[track_caller]
+    pub fn killed_at(self, point: &str) -> Run {
+        let name = point.split(':').next().unwrap_or(point);
+        assert_eq!(
+            self.signal,
+            Some(SIGABRT),
+            "{point}: the process was not aborted (exit code {}):\n{}",
+            self.code,
+            self.stderr
+        );
+        assert!(
+            self.stderr
+                .contains(&format!("ivault: failpoint {name} reached, aborting")),
+            "{point}: {}",
+            self.stderr
+        );
+        self
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
