@@ -94,6 +94,7 @@ impl Env {
             .env_remove("IVAULT_IDENTITY")
             .env_remove("IVAULT_PASSPHRASE")
             .env_remove("IVAULT_FAILPOINT")
+            .env_remove(invoice_vault::storage::PART_BYTES_ENV)
             .env_remove("RUST_LOG")
             .env_remove("IVAULT_S3_ENDPOINT")
             .env_remove("AWS_PROFILE");
