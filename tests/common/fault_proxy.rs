@@ -2,8 +2,8 @@
 //! networks and servers do: 500 and 503 SlowDown answers, and connections reset in the middle
 //! of a response body. Each rule fires on the first `times` requests it matches, then lets
 //! requests through; `unexercised` lets a test insist that every planned fault happened.
-//! Every request is logged (method, path and query, and the status answered), so a test can
-//! assert exactly which requests a run made.
+//! Every request is logged (method, path and query, header names, and the status answered), so
+//! a test can assert exactly which requests a run made.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -45,6 +45,8 @@ pub struct Logged {
     pub method: String,
     /// Path and query, e.g. `/bucket/r/config` or `/bucket?list-type=2&prefix=r%2F`.
     pub target: String,
+    /// Names of the request's headers, lowercase.
+    pub headers: Vec<String>,
     pub status: u16,
 }
 
@@ -171,11 +173,17 @@ async fn handle(
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
     let method = req.method().as_str().to_string();
+    let headers: Vec<String> = req
+        .headers()
+        .keys()
+        .map(|k| k.as_str().to_string())
+        .collect();
     let fault = FaultProxy::fault_for(&plan, &method, &target);
     let log = |status: u16| {
         plan.lock().unwrap().log.push(Logged {
             method: method.clone(),
             target: target.clone(),
+            headers: headers.clone(),
             status,
         })
     };
