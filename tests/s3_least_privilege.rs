@@ -5,7 +5,7 @@
 //! `config`, and nothing is deleted but the unfinished uploads killed runs left.
 
 mod common;
-use common::fault_proxy::{FaultProxy, Logged};
+use common::fault_proxy::{Fault, FaultProxy, Logged, Rule};
 use common::moto::Moto;
 use common::s3::S3Server;
 use common::Env;
@@ -248,6 +248,52 @@ fn a_backup_host_stays_within_the_documented_policy() {
         ]
     );
 
+    let out = admin.path("restored.sqlite");
+    admin.restore("latest", REPO, &key, &out);
+    assert_eq!(common::sha256_file(&out), common::sha256_file(&db));
+}
+
+#[test]
+fn on_a_server_that_ignores_if_none_match_too() {
+    let moto = Moto::start();
+    moto.bucket(BUCKET, false);
+    let proxy = FaultProxy::start(&moto.endpoint);
+    proxy.add(Rule {
+        method: None,
+        contains: "",
+        fault: Fault::DropHeader("if-none-match"),
+        times: usize::MAX,
+    });
+    let (admin, host, key) = admin_and_backup_host(moto.env(), &proxy);
+    let db = host.database("db.sqlite", 3, JournalMode::Wal);
+    let dbs = db.to_str().unwrap();
+    // ivault checks for each object before writing it here.
+    host.backup_report(dbs, REPO, &[]);
+    sample::day_of_business(&db, 1).unwrap();
+    host.backup_report(dbs, REPO, &[]);
+
+    let requests = proxy.requests();
+    // Each object was looked for before it was written: a listing of its key, not a HEAD.
+    let looked_for: Vec<String> = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.query().contains("max-keys=1"))
+        .map(|r| {
+            let prefix = r.query().split('&').find_map(|p| p.strip_prefix("prefix="));
+            percent_decode(prefix.unwrap())
+        })
+        .collect();
+    let written: Vec<String> = requests
+        .iter()
+        .filter(|r| r.method == "PUT" && !r.path().ends_with("/config"))
+        .map(|r| bucket_and_key(r).1)
+        .collect();
+    assert!(written.len() >= 8, "two backups: {written:?}");
+    let (mut looked_for, mut written) = (looked_for, written);
+    looked_for.sort();
+    written.sort();
+    assert_eq!(looked_for, written);
+    assert_reads_and_deletes(&requests);
+    assert_within_policy(&requests);
     let out = admin.path("restored.sqlite");
     admin.restore("latest", REPO, &key, &out);
     assert_eq!(common::sha256_file(&out), common::sha256_file(&db));

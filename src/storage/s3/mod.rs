@@ -121,22 +121,20 @@ impl S3Storage {
         })
     }
 
-    /// On a server without conditional writes: does the object exist already?
+    /// On a server without conditional writes: does the object exist already? Asked with a
+    /// listing, not a HEAD request: the backup host's policy may read no object but `config`
+    /// (docs/OPERATIONS.md). The key itself is the first key a listing of it as a prefix gives.
     async fn exists(&self, full: &str, key: &str) -> Result<bool, StorageError> {
-        match self
+        let page = self
             .client
-            .head_object()
+            .list_objects_v2()
             .bucket(&self.bucket)
-            .key(full)
+            .prefix(full)
+            .max_keys(1)
             .send()
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) => match self.error(key, e) {
-                StorageError::NotFound(_) => Ok(false),
-                other => Err(other),
-            },
-        }
+            .map_err(|e| self.error(key, e))?;
+        Ok(page.contents().iter().any(|o| o.key() == Some(full)))
     }
 
     /// One download; `Ok(Err(_))` when the body broke off after the SDK's retries were over.
