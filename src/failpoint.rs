@@ -1,7 +1,12 @@
 //! Crash injection for tests: `IVAULT_FAILPOINT=name[:n]` kills the process the n-th time
 //! (default first) execution reaches the named point, as abruptly as `kill -9` would.
-//! Points: `pack-written`, `index-written`, `manifest-written` (backup),
-//! `restore-pages-written` (restore, before verifying and placing the file).
+//! Points after a whole object is stored: `pack-written`, `index-written`, `manifest-written`.
+//! Points in the middle of one: `temp-half-written` (a local write, half of the temporary file
+//! written, before its fsync and link), `part-uploaded` (an S3 multipart upload, after one of
+//! its parts). In the sweep of what killed runs left: `leftover-removed` (after each temporary
+//! file removed or multipart upload aborted).
+//! In a restore: `restore-pages-written` (every page written, before verifying and placing
+//! the file).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -6,6 +6,7 @@ use common::Env;
 use invoice_vault::sample::{self, JournalMode};
 use std::path::PathBuf;
 
+const REPOSITORY: i32 = 4;
 const INTEGRITY: i32 = 5;
 
 struct Damaged {
@@ -64,8 +65,10 @@ impl Damaged {
         v["problems"].as_array().unwrap().clone()
     }
 
+    /// Restoring `id` stops on the damaged `object` (exit code 5, the object named) and leaves
+    /// no file behind.
     #[track_caller]
-    fn restore_fails(&self, id: &str) {
+    fn restore_fails(&self, id: &str, object: &str) {
         let out = self.env.path("restored.sqlite");
         let r = self.env.run(&[
             "restore",
@@ -78,8 +81,13 @@ impl Damaged {
             out.to_str().unwrap(),
         ]);
         assert_eq!(r.code, INTEGRITY, "{}", r.stderr);
-        assert!(
-            r.stderr.contains("damaged") || r.stderr.contains("does not match"),
+        let said = format!(
+            "ivault: object {object} in {} is damaged (its hash does not match its name); run `ivault check --read-data`",
+            self.repo
+        );
+        assert_eq!(
+            r.stderr.trim().lines().last(),
+            Some(said.as_str()),
             "{}",
             r.stderr
         );
@@ -114,7 +122,7 @@ fn a_flipped_byte_in_a_pack_is_found_by_read_data() {
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
     assert!(affected.contains(&d.full), "{affected:?}");
-    d.restore_fails(&d.full);
+    d.restore_fails(&d.full, &key_of(&pack));
 }
 
 #[test]
@@ -133,7 +141,7 @@ fn a_truncated_pack_is_found_by_the_structure_check() {
         .as_array()
         .unwrap()
         .is_empty());
-    d.restore_fails("latest");
+    d.restore_fails("latest", &key_of(&pack));
 }
 
 #[test]
@@ -157,9 +165,24 @@ fn a_deleted_pack_is_reported_with_the_snapshots_it_breaks() {
         "--to",
         "x.sqlite",
     ]);
-    assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("missing"), "{}", r.stderr);
+    // No other copy of its blobs: the restore stops on the missing object, as a repository
+    // error (exit code 4) naming it; `check` counts the same pack as damage (exit code 5).
+    assert_eq!(r.code, REPOSITORY, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.trim().lines().last(),
+        Some(
+            format!(
+                "ivault: target {}: object {} is missing",
+                d.repo,
+                key_of(&pack)
+            )
+            .as_str()
+        ),
+        "{}",
+        r.stderr
+    );
     assert!(!d.env.path("x.sqlite").exists());
+    assert!(d.env.files_named(".ivault-").is_empty());
 }
 
 #[test]
@@ -177,7 +200,7 @@ fn a_tampered_manifest_is_named_and_only_its_snapshot_is_affected() {
         problems[0]["affected_snapshots"],
         serde_json::json!([d.incr])
     );
-    d.restore_fails(&d.incr);
+    d.restore_fails(&d.incr, &format!("snapshots/{}", d.incr));
     // The other snapshot is untouched and still restores.
     d.env
         .run(&[

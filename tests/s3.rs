@@ -6,6 +6,7 @@ use common::s3::S3Server;
 use common::Env;
 use invoice_vault::engine::backup::{backup, BackupOptions};
 use invoice_vault::engine::check::{check, ReadData};
+use invoice_vault::error::Error;
 use invoice_vault::repo::{keys, Repository};
 use invoice_vault::sample::{self, JournalMode};
 use invoice_vault::source::compare;
@@ -96,6 +97,12 @@ fn bad_s3_targets_get_one_clear_sentence() {
 
     let r = env.run(&["init", "s3://present/x", "--endpoint", "ftp://nowhere"]);
     assert_eq!(r.code, USAGE, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("the S3 endpoint ftp://nowhere is not an http:// or https:// URL"),
+        "{}",
+        r.stderr
+    );
 
     let mut wrong = Env::new();
     wrong.vars = server.env();
@@ -209,14 +216,18 @@ fn failing_s3_writes_leave_a_valid_repository() {
             full: true,
             ..Default::default()
         };
-        assert!(backup(
+        let e = backup(
             &db,
             &Repository::open(faulty.clone()).unwrap(),
             &mut state,
-            &opts
+            &opts,
         )
-        .is_err());
-        assert!(faulty.unexercised().is_empty());
+        .unwrap_err();
+        assert!(faulty.unexercised().is_empty(), "write {n} was not failed");
+        // The failed write is the reason, classed as a repository error and naming the target.
+        assert!(matches!(e, Error::Repository(_)), "{e:?}");
+        assert_eq!(e.exit_code(), REPOSITORY);
+        assert_eq!(e.message(), "target s3://faults/r: x: connection reset");
         let report = check(
             &Repository::open(s3.clone()).unwrap(),
             &keyring,

@@ -8,9 +8,14 @@ use common::fault_proxy::{Fault, FaultProxy, Rule};
 use common::s3::S3Server;
 use common::Env;
 use invoice_vault::sample::JournalMode;
-use invoice_vault::storage::{S3Storage, Storage};
+use invoice_vault::storage::{S3Storage, Storage, StorageError};
 
 const REPOSITORY: i32 = 4;
+/// Attempts per request the binary makes (the SDK's standard retry, src/storage/s3/config.rs).
+const SDK_ATTEMPTS: usize = 5;
+/// Downloads broken off mid-body are tried this often in all (`BODY_ATTEMPTS` in
+/// src/storage/s3/mod.rs).
+const BODY_ATTEMPTS: usize = 4;
 
 /// An S3 server, a proxy in front of it, and an environment whose ivault talks to the proxy.
 fn setup(bucket: &str) -> (S3Server, FaultProxy, Env) {
@@ -111,8 +116,18 @@ fn a_server_that_keeps_failing_stops_the_backup_cleanly_and_the_next_run_complet
         r.stderr
     );
     assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
-    // Standard retry: every write was tried 5 times before giving up.
-    assert!(proxy.fired()[0] >= 5, "{:?}", proxy.fired());
+    // The SDK's standard retry (src/storage/s3/config.rs: 5 attempts unless configured):
+    // every pack write was tried exactly 5 times before the backup gave up, no more, no less.
+    let mut tries = std::collections::BTreeMap::new();
+    for r in proxy.requests() {
+        if r.method == "PUT" && r.path().contains("/data/") {
+            assert_eq!(r.status, 500, "{r:?}");
+            *tries.entry(r.path().to_string()).or_insert(0) += 1;
+        }
+    }
+    assert!(!tries.is_empty());
+    assert!(tries.values().all(|&n| n == SDK_ATTEMPTS), "{tries:?}");
+    assert_eq!(proxy.fired(), vec![SDK_ATTEMPTS * tries.len()]);
     let snapshots = common::walk(&server.root.join("broken/r/snapshots"));
     assert!(
         snapshots.is_empty(),
@@ -143,8 +158,26 @@ fn a_multipart_upload_that_fails_midway_is_aborted() {
     })
     .unwrap();
     let big = vec![5u8; invoice_vault::storage::MULTIPART_THRESHOLD + 3_000_000];
-    assert!(s3.put("data/aa/big", &big).is_err());
-    assert!(proxy.fired()[0] >= 2, "{:?}", proxy.fired());
+    let e = s3.put("data/aa/big", &big).unwrap_err();
+    assert!(
+        matches!(&e, StorageError::Other { key, message, transient: true }
+            if key == "data/aa/big" && message == "the S3 server answered 500 InternalError"),
+        "{e:?}"
+    );
+    // The test servers' configuration allows 2 attempts: part 2 was sent exactly twice, part 1
+    // once, nothing was completed, and the upload was aborted once.
+    let requests = proxy.requests();
+    let count = |method: &str, query: &str| {
+        requests
+            .iter()
+            .filter(|r| r.method == method && r.query().contains(query))
+            .count()
+    };
+    assert_eq!(proxy.fired(), vec![2]);
+    assert_eq!(count("PUT", "partNumber=2"), 2, "{requests:?}");
+    assert_eq!(count("PUT", "partNumber=1"), 1, "{requests:?}");
+    assert_eq!(count("POST", "uploadId="), 0, "{requests:?}");
+    assert_eq!(count("DELETE", "uploadId="), 1, "{requests:?}");
     // Nothing is visible and no parts are left in the server's store.
     assert!(s3.list("").unwrap().is_empty());
     let leftovers: Vec<_> = common::walk(&server.root)
@@ -156,4 +189,53 @@ fn a_multipart_upload_that_fails_midway_is_aborted() {
     proxy.clear();
     s3.put("data/aa/big", &big).unwrap();
     assert_eq!(s3.get("data/aa/big").unwrap(), big);
+}
+
+#[test]
+fn a_download_is_tried_again_exactly_as_often_as_promised_when_its_body_breaks_off() {
+    let (server, proxy, _env) = setup("bodies");
+    let s3 = S3Storage::new(invoice_vault::storage::S3Config {
+        endpoint: Some(proxy.endpoint.clone()),
+        ..server.config("bodies", "r")
+    })
+    .unwrap();
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    s3.put("data/aa/object", &data).unwrap();
+    let gets = |proxy: &FaultProxy| {
+        proxy
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path().ends_with("/data/aa/object"))
+            .count()
+    };
+
+    // Broken off on every attempt but the last: the last one delivers the whole object.
+    proxy.add(Rule {
+        method: Some("GET"),
+        contains: "/data/aa/object",
+        fault: Fault::ResetMidBody,
+        times: BODY_ATTEMPTS - 1,
+    });
+    assert_eq!(s3.get("data/aa/object").unwrap(), data);
+    assert_eq!(proxy.fired(), vec![BODY_ATTEMPTS - 1]);
+    assert_eq!(gets(&proxy), BODY_ATTEMPTS);
+
+    // Broken off every time: after exactly BODY_ATTEMPTS downloads, a transient error.
+    proxy.clear();
+    proxy.clear_log();
+    proxy.add(Rule {
+        method: Some("GET"),
+        contains: "/data/aa/object",
+        fault: Fault::ResetMidBody,
+        times: usize::MAX,
+    });
+    let e = s3.get("data/aa/object").unwrap_err();
+    assert!(
+        matches!(&e, StorageError::Other { key, message, transient: true }
+            if key == "data/aa/object"
+                && message.starts_with(&format!("the download from {} broke off", proxy.endpoint))),
+        "{e:?}"
+    );
+    assert_eq!(proxy.fired(), vec![BODY_ATTEMPTS]);
+    assert_eq!(gets(&proxy), BODY_ATTEMPTS);
 }

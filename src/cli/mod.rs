@@ -52,8 +52,14 @@ struct Cli {
     #[arg(long, global = true, env = "IVAULT_SIGNING_KEY", value_name = "FILE")]
     signing_key: Option<PathBuf>,
     /// Trust snapshots signed by this signer (ivsig1…) in the repositories read; remembered
-    /// in the state for those repositories. Repeatable.
-    #[arg(long = "trust-signer", global = true, value_name = "IVSIG1…")]
+    /// in the state for those repositories. Repeatable, or comma-separated in the variable.
+    #[arg(
+        long = "trust-signer",
+        global = true,
+        env = "IVAULT_TRUST_SIGNERS",
+        value_delimiter = ',',
+        value_name = "IVSIG1…"
+    )]
     trust_signers: Vec<String>,
     /// Policy file whose source and target names commands accept (see docs/OPERATIONS.md).
     #[arg(long, global = true, env = "IVAULT_POLICY", value_name = "FILE")]

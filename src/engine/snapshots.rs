@@ -102,7 +102,10 @@ pub fn list(
         unreadable: catalog
             .unreadable
             .into_iter()
-            .map(|(id, why)| Unreadable { id, why })
+            .map(|(id, why)| Unreadable {
+                id,
+                why: why.message().to_string(),
+            })
             .collect(),
     })
 }

@@ -74,7 +74,7 @@ pub struct Catalog {
     /// Oldest first.
     pub entries: Vec<Entry>,
     /// Snapshots whose manifest does not open, with why.
-    pub unreadable: Vec<(SnapshotId, String)>,
+    pub unreadable: Vec<(SnapshotId, Error)>,
 }
 
 /// A snapshot picked for reading, with what the choice had to work around.
@@ -102,7 +102,12 @@ impl Catalog {
     pub fn warnings(&self) -> Vec<String> {
         self.unreadable
             .iter()
-            .map(|(id, why)| format!("snapshot {id} cannot be read ({why}); it was skipped"))
+            .map(|(id, why)| {
+                format!(
+                    "snapshot {id} cannot be read ({}); it was skipped",
+                    why.message()
+                )
+            })
             .collect()
     }
 }
@@ -124,11 +129,11 @@ impl Repository {
                     verdict: trust.judge(&auth),
                 }),
                 Err(e) => {
-                    unreadable.push((id, e.message().to_string()));
                     if matches!(e, Error::Key(_)) {
                         key_errors += 1;
-                        key_error.get_or_insert(e);
+                        key_error.get_or_insert(e.clone());
                     }
+                    unreadable.push((id, e));
                 }
             }
         }
@@ -209,9 +214,7 @@ impl Repository {
             .filter(|e| e.id.to_string().starts_with(&spec_l))
             .collect();
         match (matches.len(), unreadable) {
-            (0, Some((id, why))) => Err(Error::Integrity(
-                format!("snapshot {id} cannot be read: {why}").hinted(Hint::CheckStructure),
-            )),
+            (0, Some((_, why))) => Err(why.clone()),
             (0, None) => Err(Error::Usage(
                 format!("no snapshot {spec} in {}", self.location()).hinted(Hint::ListSnapshots),
             )),

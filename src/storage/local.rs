@@ -3,6 +3,7 @@
 //! directory fsynced, so a crash leaves either the whole object or none of it.
 
 use super::{io_error, validate_key, ObjectInfo, Storage, StorageError};
+use crate::failpoint;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -51,7 +52,10 @@ impl Storage for LocalStorage {
         let tmp = dir.join(temp_name());
         let written = (|| {
             let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            f.write_all(data)?;
+            let (head, tail) = data.split_at(data.len() / 2);
+            f.write_all(head)?;
+            failpoint::hit("temp-half-written");
+            f.write_all(tail)?;
             f.sync_all()
         })();
         if let Err(e) = written {
@@ -139,6 +143,7 @@ impl Storage for LocalStorage {
                 .is_some_and(|t| t <= cutoff);
             if is_temp && old && fs::remove_file(entry.path()).is_ok() {
                 removed += 1;
+                failpoint::hit("leftover-removed");
             }
         }
         Ok(removed)

@@ -9,7 +9,7 @@ mod s3;
 pub use faulty::{Fault, FaultKind, FaultyStorage, Op};
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
-pub use s3::{LockMode, ObjectLock, S3Config, S3Storage, MULTIPART_THRESHOLD};
+pub use s3::{LockMode, ObjectLock, S3Config, S3Storage, MULTIPART_THRESHOLD, PART_BYTES_ENV};
 
 use std::fmt;
 

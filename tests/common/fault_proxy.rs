@@ -2,6 +2,8 @@
 //! networks and servers do: 500 and 503 SlowDown answers, and connections reset in the middle
 //! of a response body. Each rule fires on the first `times` requests it matches, then lets
 //! requests through; `unexercised` lets a test insist that every planned fault happened.
+//! Every request is logged (method, path and query, header names, and the status answered), so
+//! a test can assert exactly which requests a run made.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -37,9 +39,33 @@ pub struct Rule {
     pub times: usize,
 }
 
+/// A request as the proxy saw it, and the status it answered (0 if the connection failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    pub method: String,
+    /// Path and query, e.g. `/bucket/r/config` or `/bucket?list-type=2&prefix=r%2F`.
+    pub target: String,
+    /// Names of the request's headers, lowercase.
+    pub headers: Vec<String>,
+    pub status: u16,
+}
+
+impl Logged {
+    /// The path without the query.
+    pub fn path(&self) -> &str {
+        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+    }
+
+    /// The query string without the `?`, or "".
+    pub fn query(&self) -> &str {
+        self.target.split_once('?').map_or("", |(_, q)| q)
+    }
+}
+
 #[derive(Default)]
 struct Plan {
     rules: Vec<(Rule, usize)>,
+    log: Vec<Logged>,
 }
 
 pub struct FaultProxy {
@@ -101,6 +127,16 @@ impl FaultProxy {
             .collect()
     }
 
+    /// Every request so far, in the order they arrived.
+    pub fn requests(&self) -> Vec<Logged> {
+        self.plan.lock().unwrap().log.clone()
+    }
+
+    /// Forgets the requests logged so far.
+    pub fn clear_log(&self) {
+        self.plan.lock().unwrap().log.clear();
+    }
+
     /// Rules that never fired: a planned fault that did not happen proves nothing.
     pub fn unexercised(&self) -> Vec<Rule> {
         self.plan
@@ -136,7 +172,21 @@ async fn handle(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    let fault = FaultProxy::fault_for(&plan, req.method().as_str(), &target);
+    let method = req.method().as_str().to_string();
+    let headers: Vec<String> = req
+        .headers()
+        .keys()
+        .map(|k| k.as_str().to_string())
+        .collect();
+    let fault = FaultProxy::fault_for(&plan, &method, &target);
+    let log = |status: u16| {
+        plan.lock().unwrap().log.push(Logged {
+            method: method.clone(),
+            target: target.clone(),
+            headers: headers.clone(),
+            status,
+        })
+    };
     let (mut parts, body) = req.into_parts();
     if let Some(Fault::DropHeader(name)) = fault {
         parts.headers.remove(name);
@@ -147,6 +197,7 @@ async fn handle(
         .map_err(std::io::Error::other)?
         .to_bytes();
     if let Some(Fault::Answer(status, code)) = fault {
+        log(status);
         let xml = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error>"
         );
@@ -158,10 +209,14 @@ async fn handle(
     }
     let mut forward = Request::from_parts(parts, Full::new(body));
     *forward.uri_mut() = format!("{upstream}{target}").parse().unwrap();
-    let resp = client
-        .request(forward)
-        .await
-        .map_err(std::io::Error::other)?;
+    let resp = match client.request(forward).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            log(0);
+            return Err(std::io::Error::other(e));
+        }
+    };
+    log(resp.status().as_u16());
     let (parts, body) = resp.into_parts();
     let body = body
         .collect()

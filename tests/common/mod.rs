@@ -11,6 +11,8 @@ use invoice_vault::sample::{self, GenerateOptions, JournalMode};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+const SIGABRT: i32 = 6;
+
 pub struct Env {
     pub dir: tempfile::TempDir,
     /// Extra environment for every `ivault` run (e.g. S3 credentials).
@@ -18,15 +20,20 @@ pub struct Env {
 }
 
 pub struct Run {
+    /// The exit code, or -1 when a signal ended the process.
     pub code: i32,
+    /// The signal that ended the process, if one did (a failpoint aborts: SIGABRT).
+    pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Run {
     fn from(o: Output) -> Run {
+        use std::os::unix::process::ExitStatusExt;
         Run {
             code: o.status.code().unwrap_or(-1),
+            signal: o.status.signal(),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }
@@ -40,6 +47,27 @@ impl Run {
         );
         self
     }
+    /// The process was killed at failpoint `point` (`name` or `name:n`), as `kill -9` would
+    /// kill it: aborted there, not failed on its own or finished.
+    #[track_caller]
+    pub fn killed_at(self, point: &str) -> Run {
+        let name = point.split(':').next().unwrap_or(point);
+        assert_eq!(
+            self.signal,
+            Some(SIGABRT),
+            "{point}: the process was not aborted (exit code {}):\n{}",
+            self.code,
+            self.stderr
+        );
+        assert!(
+            self.stderr
+                .contains(&format!("ivault: failpoint {name} reached, aborting")),
+            "{point}: {}",
+            self.stderr
+        );
+        self
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
@@ -66,7 +94,10 @@ impl Env {
             .env_remove("IVAULT_REPO")
             .env_remove("IVAULT_IDENTITY")
             .env_remove("IVAULT_PASSPHRASE")
+            .env_remove("IVAULT_SIGNING_KEY")
+            .env_remove("IVAULT_TRUST_SIGNERS")
             .env_remove("IVAULT_FAILPOINT")
+            .env_remove(invoice_vault::storage::PART_BYTES_ENV)
             .env_remove("RUST_LOG")
             .env_remove("IVAULT_S3_ENDPOINT")
             .env_remove("AWS_PROFILE");

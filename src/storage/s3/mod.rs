@@ -16,9 +16,10 @@ mod multipart;
 
 pub use config::S3Config;
 pub use lock::{LockMode, ObjectLock};
-pub use multipart::MULTIPART_THRESHOLD;
+pub use multipart::{MULTIPART_THRESHOLD, PART_BYTES_ENV};
 
 use config::client_for;
+use multipart::PartSizes;
 
 use super::{validate_key, ObjectInfo, Storage, StorageError};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -41,6 +42,7 @@ pub struct S3Storage {
     prefix: String,
     endpoint: String,
     object_lock: Option<ObjectLock>,
+    part_sizes: PartSizes,
     /// Whether the server honours `If-None-Match: *`; probed before the first write.
     conditional_writes: OnceLock<bool>,
     /// An existing object the probe may write again, named by whoever owns the layout.
@@ -72,6 +74,7 @@ impl S3Storage {
             prefix: cfg.prefix,
             endpoint,
             object_lock: cfg.object_lock,
+            part_sizes: PartSizes::from_env(),
             conditional_writes: OnceLock::new(),
             probe_key: OnceLock::new(),
         })
@@ -118,22 +121,20 @@ impl S3Storage {
         })
     }
 
-    /// On a server without conditional writes: does the object exist already?
+    /// On a server without conditional writes: does the object exist already? Asked with a
+    /// listing, not a HEAD request: the backup host's policy may read no object but `config`
+    /// (docs/OPERATIONS.md). The key itself is the first key a listing of it as a prefix gives.
     async fn exists(&self, full: &str, key: &str) -> Result<bool, StorageError> {
-        match self
+        let page = self
             .client
-            .head_object()
+            .list_objects_v2()
             .bucket(&self.bucket)
-            .key(full)
+            .prefix(full)
+            .max_keys(1)
             .send()
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) => match self.error(key, e) {
-                StorageError::NotFound(_) => Ok(false),
-                other => Err(other),
-            },
-        }
+            .map_err(|e| self.error(key, e))?;
+        Ok(page.contents().iter().any(|o| o.key() == Some(full)))
     }
 
     /// One download; `Ok(Err(_))` when the body broke off after the SDK's retries were over.
@@ -195,7 +196,7 @@ impl Storage for S3Storage {
             if !conditional && self.exists(&full, key).await? {
                 return Err(StorageError::AlreadyExists(key.to_string()));
             }
-            if data.len() > MULTIPART_THRESHOLD {
+            if data.len() > self.part_sizes.threshold {
                 return self.put_multipart(&full, key, data, conditional).await;
             }
             self.client

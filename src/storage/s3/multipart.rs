@@ -2,6 +2,7 @@
 //! are aborted, and the sweep aborts those a killed process left behind.
 
 use super::S3Storage;
+use crate::failpoint;
 use crate::storage::StorageError;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
@@ -12,6 +13,41 @@ use std::time::Duration;
 pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
 const PART_SIZE: usize = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 4;
+/// S3's smallest part but the last.
+const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+
+/// Test hook, not for production use: `IVAULT_MULTIPART_PART_BYTES=N` (N at least 5 MiB)
+/// uploads every object larger than N bytes in parts of N bytes. A backup's packs (about
+/// 8 MiB) stay below [`MULTIPART_THRESHOLD`], so without it the tests' backups would never
+/// upload in parts.
+pub const PART_BYTES_ENV: &str = "IVAULT_MULTIPART_PART_BYTES";
+
+/// Above which size objects go up in parts, and how large each part is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PartSizes {
+    pub threshold: usize,
+    pub part: usize,
+}
+
+impl PartSizes {
+    /// The defaults, or what the test hook [`PART_BYTES_ENV`] asks for.
+    pub(super) fn from_env() -> PartSizes {
+        let asked = std::env::var(PART_BYTES_ENV)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n >= MIN_PART_SIZE);
+        match asked {
+            Some(n) => PartSizes {
+                threshold: n,
+                part: n,
+            },
+            None => PartSizes {
+                threshold: MULTIPART_THRESHOLD,
+                part: PART_SIZE,
+            },
+        }
+    }
+}
 
 impl S3Storage {
     pub(super) async fn put_multipart(
@@ -58,7 +94,7 @@ impl S3Storage {
         conditional: bool,
     ) -> Result<(), StorageError> {
         let chunks: Vec<(i32, &[u8])> = data
-            .chunks(PART_SIZE)
+            .chunks(self.part_sizes.part)
             .enumerate()
             .map(|(i, c)| (i as i32 + 1, c))
             .collect();
@@ -90,6 +126,7 @@ impl S3Storage {
                         .set_e_tag(out.e_tag().map(str::to_string))
                         .build(),
                 );
+                failpoint::hit("part-uploaded");
             }
         }
         // Parts finish in any order; the completion request lists them in order.
@@ -169,6 +206,7 @@ impl S3Storage {
                     Ok(_) | Err(StorageError::NotFound(_)) => {}
                     Err(e) => return Err(e),
                 }
+                failpoint::hit("leftover-removed");
             }
             Ok(stale.len())
         })
