@@ -6,8 +6,8 @@
 # Usage: bench/compare.sh OLD_REV [SIZE_MB] [ROUNDS]     (defaults: 512 MiB, 3 rounds)
 # Env:   BENCH_DIR  work directory, wiped at start (default /tmp/ivault-compare)
 #
-# OLD_REV is built in a temporary git worktree sharing this checkout's target directory (only
-# the crate itself is rebuilt); the new build is the working tree.
+# OLD_REV is built in a temporary git worktree with this checkout's target directory, so only
+# the crate itself is rebuilt; the working tree's binary is rebuilt afterwards.
 set -euo pipefail
 
 OLD_REV="${1:?usage: bench/compare.sh OLD_REV [SIZE_MB] [ROUNDS]}"
@@ -23,8 +23,9 @@ rm -rf "$W"; mkdir -p "$W/bin"
 WT="$W/old-src"
 git -C "$REPO_ROOT" worktree add -q --detach "$WT" "$OLD_REV"
 trap 'git -C "$REPO_ROOT" worktree remove --force "$WT" 2>/dev/null || true' EXIT
-(cd "$WT" && CARGO_TARGET_DIR="$W/old-target" cargo build --release -q) \
-  && cp "$W/old-target/release/ivault" "$W/bin/old"
+(cd "$WT" && CARGO_TARGET_DIR="$REPO_ROOT/target" cargo build --release -q) \
+  && cp "$REPO_ROOT/target/release/ivault" "$W/bin/old"
+(cd "$REPO_ROOT" && cargo build --release -q)
 
 DB="$W/db.sqlite"
 "$W/bin/new" demo generate --out "$DB" --size-mb "$SIZE_MB" --seed 1 --journal wal >/dev/null
