@@ -28,6 +28,14 @@ const MIGRATIONS: &[&str] = &[
        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, source TEXT, target TEXT,
        started TEXT NOT NULL, ended TEXT, outcome TEXT NOT NULL DEFAULT 'running',
        bytes_read INTEGER, bytes_stored INTEGER, snapshot_id TEXT, error TEXT);",
+    // 2: the stored size of each cached pack, so a backup deduplicates only against packs the
+    // repository lists at the size they were written with (rows of earlier builds have none
+    // and take the size listed at the next backup); and the packs a check, restore or copy
+    // found missing or damaged, which backups no longer deduplicate against.
+    "ALTER TABLE packs ADD COLUMN size INTEGER;
+     CREATE TABLE damaged_packs (
+       repo_id TEXT NOT NULL, pack_id TEXT NOT NULL, why TEXT NOT NULL, found TEXT NOT NULL,
+       PRIMARY KEY (repo_id, pack_id)) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.
