@@ -107,6 +107,10 @@ pub enum Hint {
     DemoDirectory,
     /// Rebuild ivault so that `.cargo/config.toml` applies.
     Rebuild,
+    /// Index again, from the packs themselves, the packs no readable index lists.
+    RepairIndex,
+    /// Take a full backup, so that new snapshots do not depend on damaged packs.
+    FullBackup,
 }
 
 impl Fault {

@@ -47,6 +47,10 @@ pub(super) fn advice(hint: &Hint) -> String {
         Hint::Rebuild => {
             "rebuild it from the project directory so .cargo/config.toml applies".into()
         }
+        Hint::RepairIndex => "rebuildable with `ivault repair index`".into(),
+        Hint::FullBackup => {
+            "a fresh `ivault backup --full` stores every page again, so new snapshots do not depend on it".into()
+        }
         _ => String::new(),
     }
 }

@@ -3,6 +3,7 @@
 
 mod backup;
 mod commands;
+mod damage;
 mod demo;
 mod hints;
 mod passphrase;
@@ -133,6 +134,9 @@ enum Command {
         /// Read a random share of the packs, e.g. 10%.
         #[arg(long, value_name = "N%")]
         read_data_subset: Option<String>,
+        /// List every damaged object after the summary (--json always does).
+        #[arg(long)]
+        details: bool,
         #[arg(long)]
         json: bool,
     },
@@ -291,8 +295,17 @@ fn dispatch(cli: Cli) -> Result<i32> {
             repo,
             read_data,
             read_data_subset,
+            details,
             json,
-        } => commands::check(&ctx, &repo, read_data, read_data_subset.as_deref(), json),
+        } => {
+            let args = damage::CheckArgs {
+                read_data,
+                subset: read_data_subset.as_deref(),
+                details,
+                json,
+            };
+            damage::check(&ctx, &repo, args)
+        }
     }
 }
 

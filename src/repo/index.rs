@@ -3,11 +3,11 @@
 
 use super::binary::{Reader, Truncated, Writer};
 use super::codec::Sealer;
-use super::ids::{IndexId, PackId};
+use super::ids::{IndexId, ObjectId, PackId};
 use super::keys::Keyring;
 use super::pack::{BlobKind, Ids, PackTable};
 use super::Repository;
-use crate::error::{Error, Result};
+use crate::error::{Error, Hint, Hinted, Result};
 use crate::hash::Hash;
 use std::collections::HashMap;
 
@@ -79,6 +79,33 @@ pub fn load_readable(repo: &Repository, keys: &Keyring) -> Result<(Index, Vec<(I
         }
     }
     Ok((idx, unreadable))
+}
+
+/// A pack's record as an index holds it, rebuilt from the pack alone (docs/FORMAT.md): the
+/// pack is read and checked against its id, decrypted, and its table's blob ids recomputed.
+/// `each` sees every blob with its id.
+pub fn rebuild_record(
+    repo: &Repository,
+    keys: &Keyring,
+    id: &PackId,
+    each: &mut dyn FnMut(&Hash, &[u8]),
+) -> Result<PackRecord> {
+    let (plain, size) = repo.open_pack(keys, id)?;
+    let table = super::pack::table_with_ids(&plain, each).map_err(|why| {
+        Error::Integrity(
+            format!(
+                "object {} in {} is damaged ({why})",
+                id.key(),
+                repo.location()
+            )
+            .hinted(Hint::CheckData),
+        )
+    })?;
+    Ok(PackRecord {
+        id: *id,
+        size,
+        table,
+    })
 }
 
 /// A pack's place in a merged [`Index`]: valid only for that index, cheaper to keep per blob

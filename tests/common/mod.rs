@@ -2,6 +2,7 @@
 //! SQLite files, keys and repositories in a temporary directory.
 #![allow(dead_code)]
 
+pub mod damaged;
 pub mod fault_proxy;
 pub mod moto;
 pub mod s3;
