@@ -1,10 +1,11 @@
-//! Finding damage: `check` (a short summary, every object with `--details`, everything in
-//! `--json`).
+//! Finding damage and mending what can be mended: `check` (a short summary, every object with
+//! `--details`, everything in `--json`) and `repair index`.
 
 use super::hints::advice;
 use super::{print_json, RepoArgs};
 use invoice_vault::engine::check::{self, CheckReport, Problem, ProblemKind, ReadData};
-use invoice_vault::engine::demo::short;
+use invoice_vault::engine::demo::{mib, short};
+use invoice_vault::engine::repair::{self, RepairIndexJob};
 use invoice_vault::engine::Context;
 use invoice_vault::error::exit;
 use invoice_vault::{Error, Result};
@@ -145,4 +146,48 @@ fn parse_percent(s: &str) -> Result<f64> {
         ));
     }
     Ok(n)
+}
+
+pub(super) fn repair_index(ctx: &Context, repo: RepoArgs, all: bool, json: bool) -> Result<i32> {
+    let job = RepairIndexJob {
+        repo: repo.repo,
+        identity: repo.identity,
+        all,
+    };
+    let rep = repair::run(ctx, &job)?;
+    if json {
+        print_json(&rep);
+        return Ok(exit::OK);
+    }
+    let which = if all {
+        "packs"
+    } else {
+        "packs no readable index lists"
+    };
+    match (&rep.index, rep.packs_read) {
+        (_, 0) => println!(
+            "every pack of {} is listed by a readable index; nothing to do (pass --all to index every pack again)",
+            rep.repository
+        ),
+        (None, n) => println!("read {n} {which}; none of them could be read, so no index was written"),
+        (Some(id), n) => println!(
+            "read {n} {which}; wrote index {} listing {} packs ({} blobs, {})",
+            short(id),
+            rep.packs_indexed,
+            rep.blobs_indexed,
+            mib(rep.bytes_indexed)
+        ),
+    }
+    for w in &rep.warnings {
+        println!("warning: {w}");
+    }
+    for i in &rep.unreadable_indexes {
+        println!("left in place: {i}");
+    }
+    if !rep.unreadable_indexes.is_empty() {
+        println!(
+            "damaged indexes are left in place: they are harmless once another index lists their packs; `ivault check` says whether any snapshot still lacks something"
+        );
+    }
+    Ok(exit::OK)
 }

@@ -140,6 +140,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Mend what damage allows.
+    #[command(subcommand)]
+    Repair(RepairCommand),
+}
+
+#[derive(Subcommand)]
+enum RepairCommand {
+    /// Rebuild indexes from the packs: index again every pack no readable index lists, in one
+    /// new index (nothing is overwritten; damaged indexes are left in place).
+    Index {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Index every pack again, not only those no readable index lists.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -305,6 +323,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 json,
             };
             damage::check(&ctx, &repo, args)
+        }
+        Command::Repair(RepairCommand::Index { repo, all, json }) => {
+            damage::repair_index(&ctx, repo, all, json)
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod copy;
 pub mod demo;
 pub mod init;
 pub mod keys;
+pub mod repair;
 pub mod restore;
 pub mod snapshots;
 
