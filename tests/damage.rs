@@ -140,7 +140,7 @@ fn human_output_is_a_summary_and_details_on_request() {
     let head = format!(
         "2 snapshots, 2 indexes, {} packs ({} read)\n\
          problems:\n  \
-         1 missing pack (a fresh `ivault backup --full` stores every page again, so new snapshots do not depend on it)\n\
+         1 missing pack (a fresh `ivault backup --full` stores every page again, so new snapshots do not depend on damaged packs)\n\
          affected snapshots (2 of 2): {}\n",
         counts["packs"],
         counts["packs_read"],

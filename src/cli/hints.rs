@@ -49,7 +49,7 @@ pub(super) fn advice(hint: &Hint) -> String {
         }
         Hint::RepairIndex => "rebuildable with `ivault repair index`".into(),
         Hint::FullBackup => {
-            "a fresh `ivault backup --full` stores every page again, so new snapshots do not depend on it".into()
+            "a fresh `ivault backup --full` stores every page again, so new snapshots do not depend on damaged packs".into()
         }
         _ => String::new(),
     }
