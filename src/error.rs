@@ -119,6 +119,10 @@ pub enum Hint {
     TrustSigner,
     /// Restore anyway, knowing the snapshot is not authenticated.
     AllowUnverified,
+    /// Index again, from the packs themselves, the packs no readable index lists.
+    RepairIndex,
+    /// Take a full backup, so that new snapshots do not depend on damaged packs.
+    FullBackup,
 }
 
 impl Fault {

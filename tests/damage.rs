@@ -3,103 +3,24 @@
 
 mod common;
 use common::Env;
-use invoice_vault::sample::{self, JournalMode};
 use std::path::PathBuf;
 
-const REPOSITORY: i32 = 4;
-const INTEGRITY: i32 = 5;
+use common::damaged::{
+    affected, key_of, objects, objects_and_kinds, repository, Damaged, INTEGRITY,
+};
 
-struct Damaged {
-    env: Env,
-    key: String,
-    repo: String,
-    full: String,
-    incr: String,
-}
-
-/// A repository with a full snapshot and an incremental one after a day of business.
-fn repository() -> Damaged {
-    let env = Env::new();
-    let (key, repo) = env.key_and_repo();
-    let db = env.database("db.sqlite", 24, JournalMode::Wal);
-    let dbs = db.to_str().unwrap();
-    let full = env.backup_report(dbs, &repo, &[])["snapshot_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sample::day_of_business(&db, 1).unwrap();
-    let incr = env.backup_report(dbs, &repo, &[])["snapshot_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let d = Damaged {
-        env,
-        key,
-        repo,
-        full,
-        incr,
-    };
-    let r = d.check(true);
-    assert_eq!(r.code, 0, "{}", r.stdout);
-    d
-}
-
-impl Damaged {
-    fn check(&self, read_data: bool) -> common::Run {
-        self.env.check(&self.repo, &self.key, read_data)
-    }
-
-    /// The largest pack: a data pack that both snapshots use.
-    fn biggest_pack(&self) -> PathBuf {
-        common::walk(&PathBuf::from(&self.repo).join("data"))
-            .into_iter()
-            .max_by_key(|p| std::fs::metadata(p).unwrap().len())
-            .unwrap()
-    }
-
-    fn problems(&self, read_data: bool) -> Vec<serde_json::Value> {
-        let r = self.check(read_data);
-        assert_eq!(r.code, INTEGRITY, "check must fail: {}", r.stdout);
-        let v = r.json();
-        assert_eq!(v["ok"], false);
-        v["problems"].as_array().unwrap().clone()
-    }
-
-    /// Restoring `id` stops on the damaged `object` (exit code 5, the object named) and leaves
-    /// no file behind.
-    #[track_caller]
-    fn restore_fails(&self, id: &str, object: &str) {
-        let out = self.env.path("restored.sqlite");
-        let r = self.env.run(&[
-            "restore",
-            id,
-            "--repo",
-            &self.repo,
-            "--identity",
-            &self.key,
-            "--to",
-            out.to_str().unwrap(),
-        ]);
-        assert_eq!(r.code, INTEGRITY, "{}", r.stderr);
-        let said = format!(
-            "ivault: object {object} in {} is damaged (its hash does not match its name); run `ivault check --read-data`",
-            self.repo
-        );
-        assert_eq!(
-            r.stderr.trim().lines().last(),
-            Some(said.as_str()),
-            "{}",
-            r.stderr
-        );
-        assert!(!out.exists());
-        assert!(self.env.files_named(".ivault-").is_empty());
-    }
-}
-
-fn key_of(p: &std::path::Path) -> String {
-    let s = p.to_string_lossy();
-    let i = s.find("/data/").unwrap();
-    s[i + 1..].to_string()
+/// Restoring `id` fails clearly with exit code 5 and leaves no file.
+#[track_caller]
+fn restore_fails(d: &Damaged, id: &str) {
+    let r = d.restore(id, "restored.sqlite");
+    assert_eq!(r.code, INTEGRITY, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("damaged") || r.stderr.contains("does not match"),
+        "{}",
+        r.stderr
+    );
+    assert!(!d.env.path("restored.sqlite").exists());
+    assert!(d.env.files_named(".ivault-").is_empty());
 }
 
 #[test]
@@ -113,16 +34,13 @@ fn a_flipped_byte_in_a_pack_is_found_by_read_data() {
     // Same size: the structure check cannot see it, reading the data does.
     assert_eq!(d.check(false).code, 0);
     let problems = d.problems(true);
-    assert_eq!(problems.len(), 1, "{problems:?}");
-    assert_eq!(problems[0]["object"], key_of(&pack));
-    let affected: Vec<_> = problems[0]["affected_snapshots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    assert_eq!(
+        objects_and_kinds(&problems),
+        [(key_of(&pack), "damaged_pack".to_string())]
+    );
+    let affected = affected(&problems[0]);
     assert!(affected.contains(&d.full), "{affected:?}");
-    d.restore_fails(&d.full, &key_of(&pack));
+    restore_fails(&d, &d.full);
 }
 
 #[test]
@@ -132,16 +50,23 @@ fn a_truncated_pack_is_found_by_the_structure_check() {
     let bytes = std::fs::read(&pack).unwrap();
     std::fs::write(&pack, &bytes[..bytes.len() / 2]).unwrap();
     let problems = d.problems(false);
-    assert_eq!(problems[0]["object"], key_of(&pack));
-    assert!(
-        problems[0]["what"].as_str().unwrap().contains("bytes"),
-        "{problems:?}"
+    assert_eq!(
+        objects_and_kinds(&problems),
+        [(key_of(&pack), "wrong_size_pack".to_string())]
+    );
+    assert_eq!(
+        problems[0]["what"],
+        format!(
+            "pack has {} bytes, the index records {}",
+            bytes.len() / 2,
+            bytes.len()
+        )
     );
     assert!(!problems[0]["affected_snapshots"]
         .as_array()
         .unwrap()
         .is_empty());
-    d.restore_fails("latest", &key_of(&pack));
+    restore_fails(&d, "latest");
 }
 
 #[test]
@@ -150,36 +75,24 @@ fn a_deleted_pack_is_reported_with_the_snapshots_it_breaks() {
     let pack = d.biggest_pack();
     std::fs::remove_file(&pack).unwrap();
     let problems = d.problems(false);
-    assert_eq!(problems.len(), 1, "{problems:?}");
-    assert_eq!(problems[0]["object"], key_of(&pack));
-    assert!(problems[0]["what"].as_str().unwrap().contains("missing"));
-    let affected = problems[0]["affected_snapshots"].as_array().unwrap();
-    assert!(affected.iter().any(|s| s == d.full.as_str()));
-    let r = d.env.run(&[
-        "restore",
-        &d.full,
-        "--repo",
-        &d.repo,
-        "--identity",
-        &d.key,
-        "--to",
-        "x.sqlite",
-    ]);
-    // No other copy of its blobs: the restore stops on the missing object, as a repository
-    // error (exit code 4) naming it; `check` counts the same pack as damage (exit code 5).
-    assert_eq!(r.code, REPOSITORY, "{}", r.stderr);
     assert_eq!(
-        r.stderr.trim().lines().last(),
-        Some(
-            format!(
-                "ivault: target {}: object {} is missing",
-                d.repo,
-                key_of(&pack)
-            )
-            .as_str()
-        ),
-        "{}",
-        r.stderr
+        objects_and_kinds(&problems),
+        [(key_of(&pack), "missing_pack".to_string())]
+    );
+    assert_eq!(problems[0]["what"], "pack is missing");
+    let mut both = vec![d.full.clone(), d.incr.clone()];
+    both.sort();
+    assert_eq!(affected(&problems[0]), both);
+    // Restoring needs the pack: the same cause gives the same exit code as the check.
+    let r = d.restore(&d.full, "x.sqlite");
+    assert_eq!(r.code, INTEGRITY, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.trim().lines().last().unwrap(),
+        format!(
+            "ivault: object {} in {} is missing; run `ivault check`",
+            key_of(&pack),
+            d.repo
+        )
     );
     assert!(!d.env.path("x.sqlite").exists());
     assert!(d.env.files_named(".ivault-").is_empty());
@@ -200,7 +113,7 @@ fn a_tampered_manifest_is_named_and_only_its_snapshot_is_affected() {
         problems[0]["affected_snapshots"],
         serde_json::json!([d.incr])
     );
-    d.restore_fails(&d.incr, &format!("snapshots/{}", d.incr));
+    restore_fails(&d, &d.incr);
     // The other snapshot is untouched and still restores.
     d.env
         .run(&[
@@ -217,16 +130,72 @@ fn a_tampered_manifest_is_named_and_only_its_snapshot_is_affected() {
 }
 
 #[test]
-fn human_output_lists_the_damage() {
+fn human_output_is_a_summary_and_details_on_request() {
     let d = repository();
-    std::fs::remove_file(d.biggest_pack()).unwrap();
-    let r = d
-        .env
-        .run(&["check", "--repo", &d.repo, "--identity", &d.key]);
+    let pack = d.biggest_pack();
+    std::fs::remove_file(&pack).unwrap();
+    let counts = d.check(false).json();
+    let mut both = [d.full[..12].to_string(), d.incr[..12].to_string()];
+    both.sort();
+    let head = format!(
+        "2 snapshots, 2 indexes, {} packs ({} read)\n\
+         problems:\n  \
+         1 missing pack (a fresh `ivault backup --full` stores every page again, so new snapshots do not depend on damaged packs)\n\
+         affected snapshots (2 of 2): {}\n",
+        counts["packs"],
+        counts["packs_read"],
+        both.join(", ")
+    );
+    let r = d.check_human(&[]);
     assert_eq!(r.code, INTEGRITY);
-    assert!(r.stdout.contains("damaged: data/"), "{}", r.stdout);
-    assert!(r.stdout.contains(&d.full[..12]));
-    assert!(r.stdout.contains("the repository is damaged"));
+    assert_eq!(
+        r.stdout,
+        format!("{head}the repository is damaged; `ivault check --details` lists every object\n")
+    );
+    let r = d.check_human(&["--details"]);
+    assert_eq!(r.code, INTEGRITY);
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{head}damaged: {}: pack is missing; affects snapshots: {}\nthe repository is damaged\n",
+            key_of(&pack),
+            both.join(", ")
+        )
+    );
+}
+
+#[test]
+fn a_pack_nobody_needs_is_a_leftover_and_no_problem() {
+    let d = repository();
+    invoice_vault::sample::day_of_business(&d.db, 2).unwrap();
+    // A backup killed after storing its first pack leaves packs no index lists (two are
+    // uploaded at once, so one or two, and maybe a temporary file, which is no object).
+    let before = objects(&d.repo, "data");
+    let dbs = d.db.to_str().unwrap();
+    let r = d.env.run_env(
+        &["backup", dbs, "--to", &d.repo],
+        &[("IVAULT_FAILPOINT", "pack-written")],
+    );
+    assert_ne!(r.code, 0);
+    let left: Vec<String> = objects(&d.repo, "data")
+        .difference(&before)
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .map(|p| key_of(p))
+        .collect();
+    let warning = match left.len() {
+        1 => "1 pack is in no readable index and no snapshot needs it (left by an interrupted backup); it is harmless".to_string(),
+        2 => "2 packs are in no readable index and no snapshot needs them (left by interrupted backups); they are harmless".to_string(),
+        _ => panic!("{left:?}"),
+    };
+    let r = d.check(false).ok();
+    let v = r.json();
+    assert_eq!(v["problems"], serde_json::json!([]));
+    assert_eq!(v["leftover_packs"], serde_json::json!(left));
+    assert_eq!(v["unindexed_packs_read"], 0);
+    assert_eq!(v["warnings"], serde_json::json!([warning]));
+    let human = d.check_human(&[]).ok().stdout;
+    assert!(!human.contains("prune"), "{human}");
+    assert!(human.ends_with("no problems found\n"), "{human}");
 }
 
 #[test]

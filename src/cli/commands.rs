@@ -1,7 +1,6 @@
 //! The commands other than backup and demo: each calls one engine job and prints its report.
 
 use super::{print_json, RecipientArgs, RepoArgs};
-use invoice_vault::engine::check::{self, ReadData};
 use invoice_vault::engine::copy::{self, CopyJob};
 use invoice_vault::engine::demo::{mib, short};
 use invoice_vault::engine::init::{self, InitJob};
@@ -157,65 +156,4 @@ pub(super) fn copy(ctx: &Context, job: &CopyJob, json: bool) -> Result<i32> {
         }
     }
     Ok(exit::OK)
-}
-
-pub(super) fn check(
-    ctx: &Context,
-    repo: &RepoArgs,
-    read_data: bool,
-    subset: Option<&str>,
-    json: bool,
-) -> Result<i32> {
-    let mode = match (read_data, subset) {
-        (true, _) => ReadData::All,
-        (false, Some(s)) => ReadData::Subset(parse_percent(s)?),
-        _ => ReadData::None,
-    };
-    let report = check::run(ctx, &repo.repo, repo.identity.as_deref(), mode)?;
-    if json {
-        print_json(&report);
-    } else {
-        println!(
-            "{} snapshots, {} indexes, {} packs ({} read)",
-            report.snapshots, report.indexes, report.packs, report.packs_read
-        );
-        for w in &report.warnings {
-            println!("warning: {w}");
-        }
-        for p in &report.problems {
-            let affected: Vec<String> = p.affected_snapshots.iter().map(short).collect();
-            println!(
-                "damaged: {}: {}; affects snapshots: {}",
-                p.object,
-                p.what,
-                if affected.is_empty() {
-                    "none".to_string()
-                } else {
-                    affected.join(", ")
-                }
-            );
-        }
-        println!(
-            "{}",
-            if report.ok {
-                "no problems found"
-            } else {
-                "the repository is damaged"
-            }
-        );
-    }
-    Ok(if report.ok { exit::OK } else { exit::INTEGRITY })
-}
-
-fn parse_percent(s: &str) -> Result<f64> {
-    let n: f64 = s.trim_end_matches('%').parse().map_err(|_| {
-        Error::Usage(format!("--read-data-subset {s}: give a percentage such as 10%").into())
-    })?;
-    if !(n > 0.0 && n <= 100.0) {
-        return Err(Error::Usage(
-            format!("--read-data-subset {s}: the percentage must be above 0 and at most 100")
-                .into(),
-        ));
-    }
-    Ok(n)
 }

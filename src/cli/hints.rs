@@ -53,6 +53,10 @@ pub(super) fn advice(hint: &Hint) -> String {
         Hint::SignerFormat => "signers look like ivsig1… and are printed by `ivault key generate --signing` and `ivault init`".into(),
         Hint::TrustSigner => "if it is your backup host's key, pass --trust-signer with it (or list it under [encryption] signers in the policy)".into(),
         Hint::AllowUnverified => "pass --allow-unverified to restore it anyway, knowing that anyone with write access to the repository could have made it".into(),
+        Hint::RepairIndex => "rebuildable with `ivault repair index`".into(),
+        Hint::FullBackup => {
+            "a fresh `ivault backup --full` stores every page again, so new snapshots do not depend on damaged packs".into()
+        }
         _ => String::new(),
     }
 }

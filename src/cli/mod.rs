@@ -3,6 +3,7 @@
 
 mod backup;
 mod commands;
+mod damage;
 mod demo;
 mod hints;
 mod passphrase;
@@ -155,6 +156,27 @@ enum Command {
         /// Read a random share of the packs, e.g. 10%.
         #[arg(long, value_name = "N%")]
         read_data_subset: Option<String>,
+        /// List every damaged object after the summary (--json always does).
+        #[arg(long)]
+        details: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mend what damage allows.
+    #[command(subcommand)]
+    Repair(RepairCommand),
+}
+
+#[derive(Subcommand)]
+enum RepairCommand {
+    /// Rebuild indexes from the packs: index again every pack no readable index lists, in one
+    /// new index (nothing is overwritten; damaged indexes are left in place).
+    Index {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Index every pack again, not only those no readable index lists.
+        #[arg(long)]
+        all: bool,
         #[arg(long)]
         json: bool,
     },
@@ -348,8 +370,20 @@ fn dispatch(cli: Cli) -> Result<i32> {
             repo,
             read_data,
             read_data_subset,
+            details,
             json,
-        } => commands::check(&ctx, &repo, read_data, read_data_subset.as_deref(), json),
+        } => {
+            let args = damage::CheckArgs {
+                read_data,
+                subset: read_data_subset.as_deref(),
+                details,
+                json,
+            };
+            damage::check(&ctx, &repo, args)
+        }
+        Command::Repair(RepairCommand::Index { repo, all, json }) => {
+            damage::repair_index(&ctx, repo, all, json)
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::error::{Error, Hint, Hinted, Result};
 use crate::repo::catalog::Trust;
 use crate::repo::keys::{self, Keyring, PassphraseSource};
+use crate::repo::reader::DamagedPack;
 use crate::repo::signing::{Signer, SigningKey};
 use crate::repo::Repository;
 use crate::state::{JobRecord, State};
@@ -153,4 +154,27 @@ pub(crate) fn recorded<T>(
     };
     state.job_finish(id, &record)?;
     res
+}
+
+/// Records packs a job found missing or damaged, so that backups from this host stop
+/// deduplicating against them. A failure to record is returned as a warning: it must not hide
+/// what the job itself found.
+pub(crate) fn remember_damage(
+    state: &State,
+    repo: &Repository,
+    damaged: &[DamagedPack],
+) -> Option<String> {
+    if damaged.is_empty() {
+        return None;
+    }
+    let packs: Vec<(String, String)> = damaged
+        .iter()
+        .map(|d| (d.id.to_string(), d.why.clone()))
+        .collect();
+    let e = state
+        .record_damaged_packs(&repo.config().id, &packs)
+        .err()?;
+    let said = format!("the damaged packs could not be recorded in the local state: {e}");
+    tracing::warn!("{said}");
+    Some(said)
 }

@@ -7,7 +7,7 @@
 //! came from.
 
 use crate::engine::backup::{self, BackupOptions};
-use crate::engine::context::{recorded, Context};
+use crate::engine::context::{recorded, remember_damage, Context};
 use crate::engine::restore;
 use crate::error::{Error, Hint, Hinted, Result};
 use crate::hash::parse_hex;
@@ -265,7 +265,11 @@ fn copy_one(
             .hinted(Hint::StateDirectory),
         )
     };
-    let read = restore::rebuild_into(from, keys, id, m, &scratch, &scratch_error)?;
+    let mut damaged = Vec::new();
+    let read = restore::rebuild_into(from, keys, id, m, &scratch, &scratch_error, &mut damaged);
+    let unrecorded = remember_damage(state, from, &damaged);
+    let mut read = read?;
+    read.warnings.extend(unrecorded);
     restore::verify_sha256(&scratch, m, id, &scratch_error)?;
     let sha256 = parse_hex(&m.database_sha256)
         .ok_or_else(|| Error::Integrity(format!("snapshot {id} has a malformed SHA-256").into()))?;

@@ -10,6 +10,7 @@ pub mod demo;
 mod destination;
 pub mod init;
 pub mod keys;
+pub mod repair;
 pub mod restore;
 pub mod snapshots;
 

@@ -2,13 +2,19 @@
 //! written per backup run, after its packs and before its snapshot manifest.
 
 use super::binary::{Reader, Truncated, Writer};
-use super::ids::PackId;
+use super::codec::Sealer;
+use super::ids::{IndexId, ObjectId, PackId};
+use super::keys::Keyring;
 use super::pack::{BlobKind, Ids, PackTable};
+use super::Repository;
+use crate::error::{Error, Hint, Hinted, Result};
 use crate::hash::Hash;
 use std::collections::HashMap;
 
 const MAGIC: &[u8; 4] = b"IVIX";
 const VERSION: u8 = 1;
+/// zstd level of an index: a small object, read on every restore.
+const LEVEL: i32 = 3;
 
 /// One pack as the index records it: its id, encrypted size and table.
 #[derive(Debug, Clone)]
@@ -48,6 +54,58 @@ pub fn decode(data: &[u8]) -> Result<Vec<PackRecord>, Truncated> {
         return Err(Truncated);
     }
     Ok(packs)
+}
+
+/// Stores a new index object listing `packs`, encrypted to `recipients`, and returns its id.
+/// An index is never replaced: a new one is a new object, and the repository's index is the
+/// union of them all.
+pub fn store(repo: &Repository, recipients: &[String], packs: &[PackRecord]) -> Result<IndexId> {
+    let sealed = Sealer::new(recipients)?.seal(&encode(packs), LEVEL)?;
+    repo.put_object::<IndexId>(&sealed)
+}
+
+/// Every index that can be read, merged, and the ones that cannot with why. An identity that
+/// does not open an index, or a target that cannot be listed or read, is an error: only
+/// damaged indexes are passed over (their packs may be listed by another index, or indexed
+/// again from the packs themselves).
+pub fn load_readable(repo: &Repository, keys: &Keyring) -> Result<(Index, Vec<(IndexId, Error)>)> {
+    let mut idx = Index::default();
+    let mut unreadable = Vec::new();
+    for (id, _) in repo.list::<IndexId>()? {
+        match repo.read_index(keys, &id) {
+            Ok(recs) => recs.iter().for_each(|r| idx.add(r)),
+            Err(e @ Error::Integrity(_)) => unreadable.push((id, e)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((idx, unreadable))
+}
+
+/// A pack's record as an index holds it, rebuilt from the pack alone (docs/FORMAT.md): the
+/// pack is read and checked against its id, decrypted, and its table's blob ids recomputed.
+/// `each` sees every blob with its id.
+pub fn rebuild_record(
+    repo: &Repository,
+    keys: &Keyring,
+    id: &PackId,
+    each: &mut dyn FnMut(&Hash, &[u8]),
+) -> Result<PackRecord> {
+    let (plain, size) = repo.open_pack(keys, id)?;
+    let table = super::pack::table_with_ids(&plain, each).map_err(|why| {
+        Error::Integrity(
+            format!(
+                "object {} in {} is damaged ({why})",
+                id.key(),
+                repo.location()
+            )
+            .hinted(Hint::CheckData),
+        )
+    })?;
+    Ok(PackRecord {
+        id: *id,
+        size,
+        table,
+    })
 }
 
 /// A pack's place in a merged [`Index`]: valid only for that index, cheaper to keep per blob

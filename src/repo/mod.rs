@@ -107,10 +107,14 @@ impl Repository {
     /// Reads an object and checks that its bytes hash to its id.
     pub fn get_object<I: ObjectId>(&self, id: &I) -> Result<Vec<u8>> {
         let key = id.key();
-        let data = self
-            .storage
-            .get(&key)
-            .map_err(|e| storage_error(&self.location(), e))?;
+        let data = self.storage.get(&key).map_err(|e| match e {
+            // Packs are read because an index lists them: one that is gone is lost data.
+            StorageError::NotFound(_) if I::KIND == ids::ObjectKind::Pack => Error::Integrity(
+                format!("object {key} in {} is missing", self.location())
+                    .hinted(Hint::CheckStructure),
+            ),
+            e => storage_error(&self.location(), e),
+        })?;
         if sha256(&data) != *id.digest() {
             return Err(Error::Integrity(
                 format!(

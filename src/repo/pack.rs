@@ -166,6 +166,38 @@ pub fn parse(plain: &[u8]) -> Result<(PackTable, &[u8]), Truncated> {
     Ok((table, &plain[..table_start]))
 }
 
+/// Rebuilds a pack's table with its blob ids from the decrypted pack alone, as lost indexes
+/// are rebuilt (docs/FORMAT.md): every frame is decompressed, split at the blob lengths and
+/// each blob hashed. `each` sees every blob with its id. Returns why the pack cannot be read.
+pub fn table_with_ids(
+    plain: &[u8],
+    each: &mut dyn FnMut(&Hash, &[u8]),
+) -> Result<PackTable, String> {
+    let (mut table, frames) = parse(plain).map_err(|_| "pack table is malformed".to_string())?;
+    let mut decoder = FrameDecoder::new()?;
+    let mut data = Vec::new();
+    let mut off = 0usize;
+    for f in &mut table.frames {
+        let end = off + f.compressed_len as usize;
+        let compressed = frames.get(off..end).ok_or("frame past end of pack")?;
+        decoder.decode(compressed, f.uncompressed_len, &mut data)?;
+        let mut b = 0usize;
+        for (id, len) in &mut f.blobs {
+            let blob = data
+                .get(b..b + *len as usize)
+                .ok_or("blob lengths exceed their frame")?;
+            *id = sha256(blob);
+            each(id, blob);
+            b += blob.len();
+        }
+        if b != data.len() {
+            return Err("blob lengths do not add up to their frame".into());
+        }
+        off = end;
+    }
+    Ok(table)
+}
+
 /// Decompresses frames into one reused buffer: fresh large allocations cost a page fault
 /// for every 4 KiB, which on a large restore adds up to seconds.
 pub struct FrameDecoder {
@@ -270,6 +302,35 @@ mod tests {
         expected.extend((expected.len() as u32).to_le_bytes());
         expected.extend(b"IVPK");
         assert_eq!(&plain[f.compressed_len as usize..], &expected[..]);
+    }
+
+    #[test]
+    fn a_table_with_ids_is_rebuilt_from_the_pack_alone() {
+        let (plain, table) = sample();
+        let mut seen = Vec::new();
+        let rebuilt = table_with_ids(&plain, &mut |id, blob| seen.push((*id, blob.len()))).unwrap();
+        assert_eq!(rebuilt, table);
+        assert_eq!(
+            seen,
+            table.frames[0]
+                .blobs
+                .iter()
+                .map(|(id, l)| (*id, *l as usize))
+                .collect::<Vec<_>>()
+        );
+        // A pack whose table claims more blob bytes than its frame holds is refused.
+        let (mut layout, _) = parse(&plain).unwrap();
+        layout.frames[0].blobs[2].1 += 1;
+        let mut w = Writer(plain[..table.frames[0].compressed_len as usize].to_vec());
+        let start = w.0.len();
+        layout.encode(&mut w, Ids::Without);
+        let len = (w.0.len() - start) as u32;
+        w.u32(len);
+        w.bytes(TRAILER_MAGIC);
+        assert_eq!(
+            table_with_ids(&w.0, &mut |_, _| {}),
+            Err("blob lengths exceed their frame".to_string())
+        );
     }
 
     #[test]

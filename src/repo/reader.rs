@@ -1,6 +1,7 @@
 //! Reads blobs out of packs, several packs at once. Every pack is checked against its id
 //! (SHA-256 of the encrypted bytes), authenticated by age, and every blob against its own id.
 
+use super::ids::PackId;
 use super::index::{Index, PackSlot};
 use super::keys::Keyring;
 use super::pack::FrameDecoder;
@@ -20,16 +21,26 @@ pub struct BlobsRead {
     pub warnings: Vec<String>,
 }
 
+/// A pack a read found missing or damaged. Only integrity failures count: a wrong key or an
+/// unreachable target says nothing about the pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamagedPack {
+    pub id: PackId,
+    pub why: String,
+}
+
 /// Reads each blob in `wanted` once and hands them to `sink`, a frame's worth at a time (in
 /// frame order, so callers can coalesce writes). A pack that is missing or damaged is
 /// skipped for the rest of the call and its blobs are read from another copy if one exists
-/// (and said so in the warnings); without one, the pack's error is returned.
+/// (and said so in the warnings); without one, the pack's error is returned. Packs found
+/// missing or damaged are added to `damaged` either way.
 pub fn read_blobs<F>(
     repo: &Repository,
     keys: &Keyring,
     index: &Index,
     wanted: impl IntoIterator<Item = Hash>,
     workers: usize,
+    damaged: &mut Vec<DamagedPack>,
     sink: F,
 ) -> Result<BlobsRead>
 where
@@ -68,6 +79,12 @@ where
         done.bytes += read;
         for (pack, frames, e) in failed {
             tracing::warn!("{e}; trying other copies of its blobs");
+            if let Error::Integrity(_) = e {
+                damaged.push(DamagedPack {
+                    id: index.pack(pack).id,
+                    why: e.message().to_string(),
+                });
+            }
             done.warnings.push(format!(
                 "{}; its blobs were read from other copies",
                 e.message()

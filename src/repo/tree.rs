@@ -33,18 +33,19 @@ pub fn page_ids(segment: &[u8]) -> impl Iterator<Item = Hash> + '_ {
 }
 
 /// Reads the snapshot's tree segments and returns the blob id of every page, in order, and
-/// what the read had to work around.
+/// what the read had to work around; packs found damaged are added to `damaged`.
 pub fn page_list(
     repo: &Repository,
     keys: &Keyring,
     index: &Index,
     id: &SnapshotId,
     m: &Manifest,
+    damaged: &mut Vec<reader::DamagedPack>,
 ) -> Result<(Vec<Hash>, Vec<String>)> {
     let seg_ids = segment_ids(id, m)?;
     let unique: HashSet<Hash> = seg_ids.iter().copied().collect();
     let segments = Mutex::new(HashMap::<Hash, Vec<u8>>::new());
-    let read = reader::read_blobs(repo, keys, index, unique, 2, |blobs| {
+    let read = reader::read_blobs(repo, keys, index, unique, 2, damaged, |blobs| {
         let mut map = segments.lock().unwrap_or_else(|p| p.into_inner());
         for (h, bytes) in blobs {
             map.insert(*h, bytes.to_vec());

@@ -13,7 +13,7 @@ mod snapshots;
 mod tests;
 mod trust;
 
-pub use blobs::CachedPack;
+pub use blobs::{CachedPack, KnownBlobs};
 pub use jobs::JobRecord;
 
 use crate::error::{Error, Hint, Hinted, Result};

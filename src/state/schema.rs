@@ -46,6 +46,14 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE trusted_signers (
        repo_id TEXT NOT NULL, signer TEXT NOT NULL, pinned_at TEXT NOT NULL,
        PRIMARY KEY (repo_id, signer));",
+    // 4: the stored size of each cached pack, so a backup deduplicates only against packs the
+    // repository lists at the size they were written with (rows of earlier builds have none
+    // and take the size listed at the next backup); and the packs a check, restore or copy
+    // found missing or damaged, which backups no longer deduplicate against.
+    "ALTER TABLE packs ADD COLUMN size INTEGER;
+     CREATE TABLE damaged_packs (
+       repo_id TEXT NOT NULL, pack_id TEXT NOT NULL, why TEXT NOT NULL, found TEXT NOT NULL,
+       PRIMARY KEY (repo_id, pack_id)) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

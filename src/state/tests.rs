@@ -5,7 +5,7 @@ use super::schema::LATEST;
 use super::{CachedPack, JobRecord, State};
 use crate::error::Error;
 use rusqlite::Connection;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// The tables as builds before schema versioning created them (they set no user_version, so
@@ -30,8 +30,9 @@ const SCHEMA_V0: &str = "
       started TEXT NOT NULL, ended TEXT, outcome TEXT NOT NULL DEFAULT 'running',
       bytes_read INTEGER, bytes_stored INTEGER, snapshot_id TEXT, error TEXT);";
 
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 8] = [
     "copies",
+    "damaged_packs",
     "jobs",
     "last_snapshots",
     "packs",
@@ -115,11 +116,18 @@ fn adopts_a_database_of_the_unversioned_schema_with_its_data() {
         .unwrap_err();
     assert_eq!(refused.exit_code(), 6);
 
-    let existing: HashSet<String> = ["pack1".to_string()].into();
-    assert_eq!(
-        st.known_blobs("r1", &existing).unwrap(),
-        HashSet::from([h1, h2])
-    );
+    // The cached pack recorded no size: it takes the size listed now, and is held to it.
+    let listed: HashMap<String, u64> = [("pack1".to_string(), 900)].into();
+    let known = st.known_blobs("r1", &listed).unwrap();
+    assert_eq!(known.blobs, HashSet::from([h1, h2]));
+    assert!(known.notes.is_empty(), "{:?}", known.notes);
+    let size: i64 = st
+        .conn
+        .query_row("SELECT size FROM packs WHERE pack_id = 'pack1'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(size, 900);
     assert_eq!(
         st.last_snapshot("r1", "/data/invoices.db")
             .unwrap()
@@ -241,30 +249,89 @@ fn concurrent_opens_of_a_fresh_state_all_succeed() {
     assert_eq!(user_version(&db_path(dir.path())), LATEST);
 }
 
+fn pack(seed: u8, size: u64, blobs: &[u8]) -> CachedPack {
+    CachedPack {
+        id: hex::encode([seed; 32]),
+        size,
+        blobs: blobs.iter().map(|b| [*b; 32]).collect(),
+    }
+}
+
+fn listing(packs: &[(&CachedPack, u64)]) -> HashMap<String, u64> {
+    packs
+        .iter()
+        .map(|(p, size)| (p.id.clone(), *size))
+        .collect()
+}
+
 #[test]
 fn cached_packs_round_trip_and_vanished_packs_are_forgotten() {
     let dir = tempfile::tempdir().unwrap();
     let mut st = State::open(dir.path()).unwrap();
-    let a = CachedPack {
-        id: "aa".repeat(32),
-        blobs: vec![[1; 32], [2; 32]],
-    };
-    let b = CachedPack {
-        id: "bb".repeat(32),
-        blobs: vec![[3; 32]],
-    };
+    let (a, b) = (pack(0xaa, 100, &[1, 2]), pack(0xbb, 200, &[3]));
     st.record_packs("r1", &[a.clone(), b.clone()]).unwrap();
 
-    let only_a: HashSet<String> = [a.id.clone()].into();
+    let only_a = listing(&[(&a, 100)]);
     assert_eq!(
-        st.known_blobs("r1", &only_a).unwrap(),
+        st.known_blobs("r1", &only_a).unwrap().blobs,
         HashSet::from([[1; 32], [2; 32]])
     );
     // Pack b was dropped from the cache when the repository stopped listing it.
-    let both: HashSet<String> = [a.id.clone(), b.id.clone()].into();
-    assert_eq!(st.known_blobs("r1", &both).unwrap().len(), 2);
+    let both = listing(&[(&a, 100), (&b, 200)]);
+    assert_eq!(st.known_blobs("r1", &both).unwrap().blobs.len(), 2);
     // Another repository's cache is separate.
-    assert!(st.known_blobs("r2", &both).unwrap().is_empty());
+    assert!(st.known_blobs("r2", &both).unwrap().blobs.is_empty());
+}
+
+#[test]
+fn a_pack_listed_at_another_size_is_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut st = State::open(dir.path()).unwrap();
+    let (a, b) = (pack(0xaa, 100, &[1, 2]), pack(0xbb, 200, &[3]));
+    st.record_packs("r1", &[a.clone(), b.clone()]).unwrap();
+    let truncated = listing(&[(&a, 100), (&b, 150)]);
+    let known = st.known_blobs("r1", &truncated).unwrap();
+    assert_eq!(known.blobs, HashSet::from([[1; 32], [2; 32]]));
+    assert_eq!(
+        known.notes,
+        vec![format!(
+            "pack {} has 150 bytes but was written with 200; its pages are stored again",
+            b.id
+        )]
+    );
+    // Forgotten for good: the right size again (another copy put back) does not revive it.
+    let known = st
+        .known_blobs("r1", &listing(&[(&a, 100), (&b, 200)]))
+        .unwrap();
+    assert_eq!(known.blobs.len(), 2);
+    assert!(known.notes.is_empty(), "{:?}", known.notes);
+}
+
+#[test]
+fn packs_found_damaged_are_left_out_until_they_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut st = State::open(dir.path()).unwrap();
+    let (a, b) = (pack(0xaa, 100, &[1, 2]), pack(0xbb, 200, &[2, 3]));
+    st.record_packs("r1", &[a.clone(), b.clone()]).unwrap();
+    let why = "a blob in the pack does not match its id".to_string();
+    st.record_damaged_packs("r1", &[(a.id.clone(), why.clone())])
+        .unwrap();
+    let both = listing(&[(&a, 100), (&b, 200)]);
+    let known = st.known_blobs("r1", &both).unwrap();
+    // Blob 2 is also in the intact pack b; blob 1 only in the damaged a.
+    assert_eq!(known.blobs, HashSet::from([[2; 32], [3; 32]]));
+    assert_eq!(
+        known.notes,
+        vec!["1 pack was found damaged earlier; the pages it holds are stored again".to_string()]
+    );
+    assert_eq!(
+        st.damaged_packs("r1").unwrap(),
+        HashMap::from([(a.id.clone(), why)])
+    );
+    assert!(st.damaged_packs("r2").unwrap().is_empty());
+    // Once the repository no longer lists the damaged pack, its record goes too.
+    st.known_blobs("r1", &listing(&[(&b, 200)])).unwrap();
+    assert!(st.damaged_packs("r1").unwrap().is_empty());
 }
 
 #[test]

@@ -20,7 +20,7 @@ use crate::source::StagedImage;
 use crate::state::{CachedPack, State};
 use pipeline::Pages;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -145,6 +145,7 @@ fn backup_pages(
         .iter()
         .map(|p| CachedPack {
             id: p.id.to_string(),
+            size: p.size,
             blobs: p
                 .table
                 .frames
@@ -213,23 +214,29 @@ fn plan(repo: &Repository, state: &State, opts: &BackupOptions, source_key: &str
     if let Some(key) = &opts.signing_key {
         state.trust_signer(&config.id, &key.signer().to_string())?;
     }
-    let warnings = sweep_leftovers(repo).into_iter().collect();
+    let mut warnings: Vec<String> = sweep_leftovers(repo).into_iter().collect();
     let mut recipients = config.recipients.clone();
     for r in &opts.extra_recipients {
         if !recipients.contains(r) {
             recipients.push(r.clone());
         }
     }
-    // What the repository already holds, as far as this host knows without the private key.
-    let existing: HashSet<String> = repo
+    // What the repository already holds, as far as this host knows without the private key:
+    // packs it lists at the size they were written with and that nobody found damaged.
+    let listed: HashMap<String, u64> = repo
         .list::<PackId>()?
         .into_iter()
-        .map(|(id, _)| id.to_string())
+        .map(|(id, size)| (id.to_string(), size))
         .collect();
     let known = if opts.full {
         HashSet::new()
     } else {
-        state.known_blobs(&config.id, &existing)?
+        let known = state.known_blobs(&config.id, &listed)?;
+        for note in &known.notes {
+            tracing::warn!("{note}");
+        }
+        warnings.extend(known.notes);
+        known.blobs
     };
     let snapshots: HashSet<SnapshotId> = repo
         .list::<SnapshotId>()?

@@ -1,22 +1,25 @@
 //! Check: verify a repository without trusting it. Structure: every index and manifest opens,
 //! every pack an index lists exists with the recorded size, every blob a snapshot needs is
 //! indexed. With read-data: every pack (or a random subset) is downloaded, its hash checked,
-//! decrypted, and every blob in it decompressed and hashed. Damage never stops the check;
-//! each problem names the object and the snapshots it affects.
+//! decrypted, and every blob in it decompressed and hashed. When a snapshot needs blobs no
+//! readable index lists, the packs no index lists are read too, to tell the ones it needs
+//! (which `repair index` can index again) from leftovers. Damage never stops the check; each
+//! problem names the object and the snapshots it affects.
 
+mod attribution;
 mod packs;
 
-use crate::engine::context::Context;
-use crate::error::{Error, Result};
-use crate::hash::Hash;
+use crate::engine::context::{remember_damage, Context};
+use crate::error::{Error, Hint, Result};
 use crate::repo::ids::{IndexId, ObjectId, PackId, SnapshotId};
 use crate::repo::index::{Index, PackSlot};
 use crate::repo::keys::Keyring;
 use crate::repo::manifest::Manifest;
 use crate::repo::pack::PackTable;
-use crate::repo::{tree, Repository};
+use crate::repo::reader::DamagedPack;
+use crate::repo::Repository;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ReadData {
@@ -26,13 +29,37 @@ pub enum ReadData {
     Subset(f64),
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+/// What kind of problem a check found; the report counts problems by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// An index that cannot be read (missing bytes, wrong hash, does not decrypt or parse).
+    DamagedIndex,
+    /// A manifest that cannot be read, or whose tree disagrees with it.
+    DamagedSnapshot,
+    /// A pack an index lists that the storage does not hold.
+    MissingPack,
+    /// A pack stored at another size than its index records (usually cut short).
+    WrongSizePack,
+    /// A pack whose bytes do not hash, decrypt, parse or match its index.
+    DamagedPack,
+    /// A pack no readable index lists that holds blobs the snapshots need.
+    UnindexedPack,
+    /// A snapshot that needs blobs no readable index lists.
+    UnindexedBlobs,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Problem {
-    /// The damaged object's key, e.g. `data/ab/ab12…`.
+    /// The object's key, e.g. `data/ab/ab12…`.
     pub object: String,
     pub what: String,
     /// Ids of the snapshots that cannot be restored because of it.
     pub affected_snapshots: Vec<String>,
+    pub kind: ProblemKind,
+    /// What would fix it, for a face to word.
+    #[serde(skip)]
+    pub hint: Option<Hint>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -40,15 +67,30 @@ pub struct CheckReport {
     pub ok: bool,
     pub snapshots: usize,
     pub indexes: usize,
+    /// Packs the readable indexes list.
     pub packs: usize,
     /// Packs read in all: every tree pack, and the data packs chosen by read-data.
     pub packs_read: usize,
     pub data_packs_read: usize,
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
+    /// How many problems of each kind.
+    pub summary: BTreeMap<ProblemKind, usize>,
+    /// Every snapshot some problem affects.
+    pub affected_snapshots: Vec<String>,
+    /// Indexes that could not be read.
+    pub unreadable_indexes: usize,
+    /// Packs no readable index lists that were read to learn what they hold.
+    pub unindexed_packs_read: usize,
+    /// Packs no readable index lists and no snapshot needs (left by interrupted backups).
+    pub leftover_packs: Vec<String>,
+    /// Packs found missing, cut short or damaged, for the local state.
+    #[serde(skip)]
+    pub damaged_packs: Vec<DamagedPack>,
 }
 
-/// Opens the repository and key and checks it.
+/// Opens the repository and key, checks it, and records the damaged packs it found in the
+/// state so that backups from this host stop deduplicating against them.
 pub fn run(
     ctx: &Context,
     repo: &str,
@@ -56,25 +98,65 @@ pub fn run(
     read_data: ReadData,
 ) -> Result<CheckReport> {
     let (repo, keys) = ctx.open_repo_with_key(repo, identity)?;
-    check(&repo, &keys, read_data)
+    let mut report = check(&repo, &keys, read_data)?;
+    if !report.damaged_packs.is_empty() {
+        let unrecorded = match ctx.state() {
+            Ok(state) => remember_damage(&state, &repo, &report.damaged_packs),
+            Err(e) => Some(format!(
+                "the damaged packs could not be recorded in the local state: {e}"
+            )),
+        };
+        report.warnings.extend(unrecorded);
+    }
+    Ok(report)
 }
 
 pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<CheckReport> {
     let mut report = CheckReport::default();
-    let mut problems = Problems::default();
+    let mut problems = attribution::Problems::default();
     let inv = take_inventory(repo, keys, &mut report, &mut problems)?;
-    let mut bad_packs = packs_not_as_indexed(&inv, &mut report);
-    let (segments, tree_packs_read) = packs::read_tree_packs(repo, keys, &inv, &mut bad_packs);
+    let mut bad_packs = packs_not_as_indexed(&inv);
+    let (mut segments, tree_packs_read) = packs::read_tree_packs(repo, keys, &inv, &mut bad_packs);
     let chosen = packs::choose(&inv.index, read_data);
     report.data_packs_read = packs::read_data_packs(repo, keys, &inv, chosen, &mut bad_packs);
     report.packs_read = report.data_packs_read + tree_packs_read;
-    attribute(&inv, &segments, &bad_packs, &mut problems);
+    // What the packs no readable index lists hold matters only if a snapshot lacks something.
+    let unindexed = if attribution::any_unindexed(&inv, &segments) {
+        packs::read_unindexed(repo, keys, &inv, &mut segments)
+    } else {
+        packs::Unindexed::default()
+    };
+    report.unindexed_packs_read = unindexed.read;
+    report.damaged_packs = bad_packs
+        .iter()
+        .map(|(slot, (_, why))| DamagedPack {
+            id: inv.index.pack(*slot).id,
+            why: why.clone(),
+        })
+        .collect();
+    attribution::attribute(
+        &inv,
+        &segments,
+        &bad_packs,
+        &unindexed,
+        &mut problems,
+        &mut report,
+    );
     report.problems = problems.into_vec();
+    for p in &report.problems {
+        *report.summary.entry(p.kind).or_default() += 1;
+    }
+    let affected: std::collections::BTreeSet<&String> = report
+        .problems
+        .iter()
+        .flat_map(|p| &p.affected_snapshots)
+        .collect();
+    report.affected_snapshots = affected.into_iter().cloned().collect();
     report.ok = report.problems.is_empty();
     Ok(report)
 }
 
-/// What the repository lists and what its indexes and manifests say.
+/// What the repository lists and what its readable indexes and manifests say.
 struct Inventory {
     /// Stored packs and their sizes, as listed.
     stored: HashMap<PackId, u64>,
@@ -82,30 +164,22 @@ struct Inventory {
     /// Every indexed pack's table, to compare with the pack itself.
     tables: HashMap<PackId, PackTable>,
     manifests: Vec<(SnapshotId, Manifest)>,
+    /// Indexes that cannot be read, with why.
+    unreadable: Vec<(IndexId, String)>,
 }
 
-/// Problems by object, each with the snapshots it affects.
-#[derive(Default)]
-struct Problems(BTreeMap<String, (String, BTreeSet<String>)>);
-
-impl Problems {
-    fn add(&mut self, object: String, what: String, affected: &[SnapshotId]) {
-        let e = self
-            .0
-            .entry(object)
-            .or_insert_with(|| (what, BTreeSet::new()));
-        e.1.extend(affected.iter().map(|s| s.to_string()));
-    }
-
-    fn into_vec(self) -> Vec<Problem> {
-        self.0
-            .into_iter()
-            .map(|(object, (what, affected))| Problem {
-                object,
-                what,
-                affected_snapshots: affected.into_iter().collect(),
-            })
-            .collect()
+impl Inventory {
+    /// Stored packs no readable index lists.
+    fn unindexed(&self) -> Vec<(PackId, u64)> {
+        let indexed: HashSet<PackId> = self.index.packs.iter().map(|p| p.id).collect();
+        let mut out: Vec<(PackId, u64)> = self
+            .stored
+            .iter()
+            .filter(|(id, _)| !indexed.contains(*id))
+            .map(|(id, size)| (*id, *size))
+            .collect();
+        out.sort();
+        out
     }
 }
 
@@ -115,7 +189,7 @@ fn take_inventory(
     repo: &Repository,
     keys: &Keyring,
     report: &mut CheckReport,
-    problems: &mut Problems,
+    problems: &mut attribution::Problems,
 ) -> Result<Inventory> {
     let stored: HashMap<PackId, u64> = repo.list::<PackId>()?.into_iter().collect();
     let index_ids = repo.list::<IndexId>()?;
@@ -127,14 +201,14 @@ fn take_inventory(
     // the repository can add one), unless no object opens at all: then the identity is wrong.
     let mut opened = 0;
     let mut key_error = None;
-    let mut failed = |key: String, e: Error, affected: &[SnapshotId], problems: &mut Problems| {
-        problems.add(key, e.message().to_string(), affected);
+    let mut note_key_error = |e: &Error| {
         if matches!(e, Error::Key(_)) {
-            key_error.get_or_insert(e);
+            key_error.get_or_insert(e.clone());
         }
     };
     let mut index = Index::default();
     let mut tables = HashMap::new();
+    let mut unreadable = Vec::new();
     for (id, _) in &index_ids {
         match repo.read_index(keys, id) {
             Ok(recs) => {
@@ -144,10 +218,14 @@ fn take_inventory(
                     tables.entry(r.id).or_insert(r.table);
                 }
             }
-            Err(e) => failed(id.key(), e, &[], problems),
+            Err(e) => {
+                note_key_error(&e);
+                unreadable.push((*id, e.message().to_string()));
+            }
         }
     }
     report.packs = index.packs.len();
+    report.unreadable_indexes = unreadable.len();
 
     let mut manifests = Vec::new();
     for (id, _) in &snapshot_ids {
@@ -156,7 +234,15 @@ fn take_inventory(
                 opened += 1;
                 manifests.push((*id, m));
             }
-            Err(e) => failed(id.key(), e, &[*id], problems),
+            Err(e) => {
+                note_key_error(&e);
+                problems.add(
+                    ProblemKind::DamagedSnapshot,
+                    id.key(),
+                    e.message().to_string(),
+                    &[*id],
+                );
+            }
         }
     }
     if let Some(e) = key_error.filter(|_| opened == 0) {
@@ -167,93 +253,25 @@ fn take_inventory(
         index,
         tables,
         manifests,
+        unreadable,
     })
 }
 
-/// Packs the index promises but storage lacks or holds truncated (by index slot, with why);
-/// packs no index lists are warned about.
-fn packs_not_as_indexed(inv: &Inventory, report: &mut CheckReport) -> HashMap<PackSlot, String> {
+/// Packs the index promises but storage lacks or holds at another size, by index slot, with
+/// the kind of problem and why.
+fn packs_not_as_indexed(inv: &Inventory) -> HashMap<PackSlot, (ProblemKind, String)> {
     let mut bad = HashMap::new();
     for (i, p) in inv.index.slots() {
         match inv.stored.get(&p.id) {
             None => {
-                bad.insert(i, "pack is missing".to_string());
+                bad.insert(i, (ProblemKind::MissingPack, "pack is missing".to_string()));
             }
             Some(&size) if size != p.size => {
-                bad.insert(
-                    i,
-                    format!("pack has {size} bytes, the index records {}", p.size),
-                );
+                let why = format!("pack has {size} bytes, the index records {}", p.size);
+                bad.insert(i, (ProblemKind::WrongSizePack, why));
             }
             _ => {}
         }
     }
-    let indexed: HashSet<PackId> = inv.index.packs.iter().map(|p| p.id).collect();
-    for id in inv.stored.keys().filter(|id| !indexed.contains(*id)) {
-        report.warnings.push(format!(
-            "pack {id} is in no index (left by an interrupted backup); it is harmless and prune will remove it"
-        ));
-    }
     bad
-}
-
-/// A snapshot is affected by a bad pack when some blob it needs has no intact copy; a blob no
-/// index lists is a problem of its own.
-fn attribute(
-    inv: &Inventory,
-    segments: &HashMap<Hash, Vec<u8>>,
-    bad_packs: &HashMap<PackSlot, String>,
-    problems: &mut Problems,
-) {
-    let index = &inv.index;
-    let mut affects: HashMap<PackSlot, BTreeSet<SnapshotId>> = HashMap::new();
-    for (id, m) in &inv.manifests {
-        let mut blob_ok = |h: &Hash, what: &str, problems: &mut Problems| {
-            let locs: Vec<_> = index.locations(h).collect();
-            if locs.is_empty() {
-                problems.add(
-                    format!("{what} blob {}", hex::encode(h)),
-                    format!("no index lists this {what} blob"),
-                    &[*id],
-                );
-            } else if locs.iter().all(|l| bad_packs.contains_key(&l.pack)) {
-                for l in locs {
-                    affects.entry(l.pack).or_default().insert(*id);
-                }
-            }
-        };
-        let Ok(seg_ids) = tree::segment_ids(id, m) else {
-            problems.add(
-                id.key(),
-                "manifest holds a malformed segment id".into(),
-                &[*id],
-            );
-            continue;
-        };
-        let mut pages = 0u64;
-        for h in &seg_ids {
-            blob_ok(h, "tree", problems);
-            for page in segments
-                .get(h)
-                .map(|b| tree::page_ids(b))
-                .into_iter()
-                .flatten()
-            {
-                pages += 1;
-                blob_ok(&page, "data", problems);
-            }
-        }
-        let all_segments_read = seg_ids.iter().all(|h| segments.contains_key(h));
-        if all_segments_read && pages != m.page_count {
-            problems.add(
-                id.key(),
-                format!("tree lists {pages} pages, the manifest {}", m.page_count),
-                &[*id],
-            );
-        }
-    }
-    for (p, why) in bad_packs {
-        let affected: Vec<SnapshotId> = affects.remove(p).unwrap_or_default().into_iter().collect();
-        problems.add(index.pack(*p).id.key(), why.clone(), &affected);
-    }
 }

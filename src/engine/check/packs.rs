@@ -1,14 +1,28 @@
 //! Reading packs for a check: every tree pack (they are small, and a copy of a segment may be
-//! anywhere), then the chosen data packs. A pack that fails is recorded as bad with why.
+//! anywhere), then the chosen data packs. A pack that fails is recorded as bad with why. When
+//! needed, also the packs no readable index lists, to learn from the packs themselves what
+//! they hold.
 
-use super::{Inventory, ReadData};
+use super::{Inventory, ProblemKind, ReadData};
 use crate::hash::Hash;
-use crate::repo::index::{Index, IndexedPack, PackSlot};
+use crate::repo::ids::PackId;
+use crate::repo::index::{self, Index, IndexedPack, PackSlot};
 use crate::repo::keys::Keyring;
 use crate::repo::pack::{self, BlobKind, FrameDecoder};
 use crate::repo::Repository;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+
+/// Bad packs by index slot: the kind of problem and why.
+pub(super) type BadPacks = HashMap<PackSlot, (ProblemKind, String)>;
+
+/// The tree segments the manifests list.
+fn wanted_segments(inv: &Inventory) -> HashSet<Hash> {
+    inv.manifests
+        .iter()
+        .flat_map(|(id, m)| crate::repo::tree::segment_ids(id, m).unwrap_or_default())
+        .collect()
+}
 
 /// Reads every intact tree pack; returns the segments the manifests need and how many packs
 /// were read.
@@ -16,13 +30,9 @@ pub(super) fn read_tree_packs(
     repo: &Repository,
     keys: &Keyring,
     inv: &Inventory,
-    bad_packs: &mut HashMap<PackSlot, String>,
+    bad_packs: &mut BadPacks,
 ) -> (HashMap<Hash, Vec<u8>>, usize) {
-    let wanted: HashSet<Hash> = inv
-        .manifests
-        .iter()
-        .flat_map(|(id, m)| crate::repo::tree::segment_ids(id, m).unwrap_or_default())
-        .collect();
+    let wanted = wanted_segments(inv);
     let mut segments = HashMap::new();
     let mut read = 0;
     for (i, p) in inv.index.slots() {
@@ -36,7 +46,7 @@ pub(super) fn read_tree_packs(
             }
         };
         if let Err(why) = open_and_verify(repo, keys, p, inv, &mut keep) {
-            bad_packs.insert(i, why);
+            bad_packs.insert(i, (ProblemKind::DamagedPack, why));
         }
     }
     (segments, read)
@@ -70,7 +80,7 @@ pub(super) fn read_data_packs(
     keys: &Keyring,
     inv: &Inventory,
     chosen: Vec<PackSlot>,
-    bad_packs: &mut HashMap<PackSlot, String>,
+    bad_packs: &mut BadPacks,
 ) -> usize {
     let to_read: Vec<PackSlot> = chosen
         .into_iter()
@@ -89,13 +99,70 @@ pub(super) fn read_data_packs(
                     found
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .push((p, why));
+                        .push((p, (ProblemKind::DamagedPack, why)));
                 }
             });
         }
     });
     bad_packs.extend(found.into_inner().unwrap_or_else(|e| e.into_inner()));
     count
+}
+
+/// What the packs no readable index lists hold, learnt from the packs themselves.
+#[derive(Default)]
+pub(super) struct Unindexed {
+    /// Their tables with blob ids, merged (slots refer to this index, not the inventory's).
+    pub index: Index,
+    /// Packs that could not be read, with why.
+    pub unreadable: Vec<(PackId, String)>,
+    pub read: usize,
+}
+
+/// Reads every pack no readable index lists, on two threads: recomputes its table with blob
+/// ids, and adds the tree segments the manifests need to `segments`.
+pub(super) fn read_unindexed(
+    repo: &Repository,
+    keys: &Keyring,
+    inv: &Inventory,
+    segments: &mut HashMap<Hash, Vec<u8>>,
+) -> Unindexed {
+    let wanted = wanted_segments(inv);
+    let to_read = inv.unindexed();
+    let read = to_read.len();
+    let queue = Mutex::new(to_read.into_iter());
+    let found = Mutex::new((Vec::new(), Vec::new(), Vec::new()));
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                let Some((id, _)) = next else { return };
+                let mut kept = Vec::new();
+                let res = index::rebuild_record(repo, keys, &id, &mut |h, blob| {
+                    if wanted.contains(h) {
+                        kept.push((*h, blob.to_vec()));
+                    }
+                })
+                .map_err(|e| e.message().to_string());
+                let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
+                match res {
+                    Ok(rec) => found.0.push(rec),
+                    Err(why) => found.1.push((id, why)),
+                }
+                found.2.extend(kept);
+            });
+        }
+    });
+    let (mut records, mut unreadable, kept) = found.into_inner().unwrap_or_else(|e| e.into_inner());
+    records.sort_by_key(|r| r.id);
+    unreadable.sort();
+    segments.extend(kept);
+    let mut index = Index::default();
+    records.iter().for_each(|r| index.add(r));
+    Unindexed {
+        index,
+        unreadable,
+        read,
+    }
 }
 
 /// Opens a pack the one way packs are opened (hash, then decryption), checks its own table

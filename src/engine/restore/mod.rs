@@ -10,11 +10,12 @@ pub(crate) use rebuild::rebuild_into;
 pub(crate) use verify::verify_sha256;
 pub use verify::{integrity_check, verify_integrity};
 
-use crate::engine::context::{recorded, Context};
+use crate::engine::context::{recorded, remember_damage, Context};
 use crate::error::{Error, Result};
 use crate::repo::catalog::Trust;
 use crate::repo::ids::SnapshotId;
 use crate::repo::keys::Keyring;
+use crate::repo::reader::DamagedPack;
 use crate::repo::Repository;
 use destination::{check_destination, TempFile};
 use serde::Serialize;
@@ -74,7 +75,8 @@ pub struct RestoreJob {
     pub allow_unverified: bool,
 }
 
-/// Opens the repository and key, restores, and records the job in the history.
+/// Opens the repository and key, restores, and records the job in the history and any packs
+/// found missing or damaged in the state (whether the restore succeeded or not).
 pub fn run(ctx: &Context, job: &RestoreJob) -> Result<RestoreReport> {
     let (repo, keys) = ctx.open_repo_with_key(&job.repo, job.identity.as_deref())?;
     let options = RestoreOptions {
@@ -84,22 +86,44 @@ pub fn run(ctx: &Context, job: &RestoreJob) -> Result<RestoreReport> {
     let mut state = ctx.state()?;
     let summary = |r: &RestoreReport| (r.bytes_read, 0, Some(r.snapshot_id.to_string()));
     let location = repo.location();
-    recorded(
+    let mut damaged = Vec::new();
+    let res = recorded(
         &mut state,
         "restore",
         None,
         Some(&location),
         summary,
-        |_| restore(&repo, &keys, &job.snapshot, &job.dest, &options),
-    )
+        |_| {
+            let spec = &job.snapshot;
+            restore_noting_damage(&repo, &keys, spec, &job.dest, &options, &mut damaged)
+        },
+    );
+    let unrecorded = remember_damage(&state, &repo, &damaged);
+    res.map(|mut r| {
+        r.warnings.extend(unrecorded);
+        r
+    })
 }
 
+/// Restores snapshot `spec` (an id, unique prefix or `latest`) to `dest`.
 pub fn restore(
     repo: &Repository,
     keys: &Keyring,
     spec: &str,
     dest: &Path,
     opts: &RestoreOptions,
+) -> Result<RestoreReport> {
+    restore_noting_damage(repo, keys, spec, dest, opts, &mut Vec::new())
+}
+
+/// [`restore`], adding the packs found missing or damaged on the way to `damaged`.
+pub fn restore_noting_damage(
+    repo: &Repository,
+    keys: &Keyring,
+    spec: &str,
+    dest: &Path,
+    opts: &RestoreOptions,
+    damaged: &mut Vec<DamagedPack>,
 ) -> Result<RestoreReport> {
     let started = Instant::now();
     crate::engine::destination::refuse_inside_repository(
@@ -121,7 +145,8 @@ pub fn restore(
                 let _ = file.sync_data();
             }
         });
-        let written = rebuild_into(repo, keys, &id, &m, &temp.file, &|e| temp.write_error(e));
+        let write_error = |e| temp.write_error(e);
+        let written = rebuild_into(repo, keys, &id, &m, &temp.file, &write_error, damaged);
         drop(stop);
         written
     })?;

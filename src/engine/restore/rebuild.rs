@@ -13,7 +13,9 @@ use std::time::Instant;
 
 /// Writes every page of snapshot `id` into `out` (sized to the database first). Every blob
 /// is checked against its id on the way; the caller checks the whole file against the
-/// manifest. Returns the bytes read and what the read had to work around.
+/// manifest. Returns the bytes read and what the read had to work around; packs found missing
+/// or damaged are added to `damaged`, whether the rebuild succeeds or not. Damaged indexes are
+/// passed over (with a warning): if another index lists the blobs, the snapshot is whole.
 pub(crate) fn rebuild_into(
     repo: &Repository,
     keys: &Keyring,
@@ -21,15 +23,24 @@ pub(crate) fn rebuild_into(
     m: &Manifest,
     out: &File,
     write_error: &(dyn Fn(std::io::Error) -> Error + Sync),
+    damaged: &mut Vec<reader::DamagedPack>,
 ) -> Result<reader::BlobsRead> {
     let started = Instant::now();
     let (index, mut warnings) = repo.load_index(keys)?;
-    let (pages, tree_warnings) = tree::page_list(repo, keys, &index, id, m)?;
+    let (pages, tree_warnings) = tree::page_list(repo, keys, &index, id, m, damaged)?;
     warnings.extend(tree_warnings);
     tracing::debug!("index and page list ready after {:?}", started.elapsed());
     out.set_len(m.page_count * m.page_size as u64)
         .map_err(write_error)?;
-    let mut read = write_pages(repo, keys, &index, &pages, m.page_size, out, write_error)?;
+    let mut read = write_pages(
+        repo,
+        keys,
+        &index,
+        &pages,
+        m.page_size,
+        (out, write_error),
+        damaged,
+    )?;
     warnings.append(&mut read.warnings);
     read.warnings = warnings;
     Ok(read)
@@ -41,8 +52,8 @@ fn write_pages(
     index: &Index,
     pages: &[Hash],
     page_size: u32,
-    out: &File,
-    write_error: &(dyn Fn(std::io::Error) -> Error + Sync),
+    (out, write_error): (&File, &(dyn Fn(std::io::Error) -> Error + Sync)),
+    damaged: &mut Vec<reader::DamagedPack>,
 ) -> Result<reader::BlobsRead> {
     // Page numbers ordered by blob id: 4 bytes a page, where a map of lists would cost ~90.
     let mut by_blob: Vec<u32> = (0..pages.len() as u32).collect();
@@ -59,7 +70,7 @@ fn write_pages(
         .unwrap_or(4)
         .clamp(4, 8);
     let ps = page_size as usize;
-    reader::read_blobs(repo, keys, index, unique, workers, |blobs| {
+    reader::read_blobs(repo, keys, index, unique, workers, damaged, |blobs| {
         // Every page number each blob is used at, then one write per run of consecutive
         // pages: one small write per page is what makes a large restore slow.
         let mut placed: Vec<(u32, &[u8])> = Vec::with_capacity(blobs.len());
