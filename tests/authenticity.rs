@@ -319,11 +319,18 @@ fn foreign_and_damaged_objects_do_not_block_intact_snapshots() {
         .iter()
         .map(|p| p["object"].as_str().unwrap())
         .collect();
-    for id in [&gid, &fid, &foreign_manifest, &unreadable] {
+    // The manifests are problems (their snapshots are unreadable); the indexes, which no
+    // snapshot depends on, are reported as unreadable and counted.
+    for id in [&foreign_manifest, &unreadable] {
         assert!(
             objects.iter().any(|o| o.ends_with(id.as_str())),
             "{id} in {objects:?}"
         );
+    }
+    assert_eq!(report["unreadable_indexes"], 2, "{report}");
+    let warnings = report["warnings"].to_string();
+    for id in [&gid, &fid] {
+        assert!(warnings.contains(id.as_str()), "{id} in {warnings}");
     }
 }
 
