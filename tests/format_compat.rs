@@ -89,6 +89,11 @@ impl Fixture {
                 "data_packs_read": 2,
                 "problems": [],
                 "warnings": [],
+                "summary": {},
+                "affected_snapshots": [],
+                "unreadable_indexes": 0,
+                "unindexed_packs_read": 0,
+                "leftover_packs": [],
             })
         );
     }
