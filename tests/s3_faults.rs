@@ -164,8 +164,8 @@ fn a_multipart_upload_that_fails_midway_is_aborted() {
             if key == "data/aa/big" && message == "the S3 server answered 500 InternalError"),
         "{e:?}"
     );
-    // The test servers' configuration allows 2 attempts: part 2 was sent exactly twice, part 1
-    // once, nothing was completed, and the upload was aborted once.
+    // The test servers' configuration allows 2 attempts: part 2 was sent exactly twice, nothing
+    // was completed, and the upload was aborted once.
     let requests = proxy.requests();
     let count = |method: &str, query: &str| {
         requests
@@ -175,7 +175,9 @@ fn a_multipart_upload_that_fails_midway_is_aborted() {
     };
     assert_eq!(proxy.fired(), vec![2]);
     assert_eq!(count("PUT", "partNumber=2"), 2, "{requests:?}");
-    assert_eq!(count("PUT", "partNumber=1"), 1, "{requests:?}");
+    // Part 1 goes up beside part 2; once part 2 has failed for good, the upload stops, and
+    // part 1's request may be cancelled before it is sent: at most once, never retried.
+    assert!(count("PUT", "partNumber=1") <= 1, "{requests:?}");
     assert_eq!(count("POST", "uploadId="), 0, "{requests:?}");
     assert_eq!(count("DELETE", "uploadId="), 1, "{requests:?}");
     // Nothing is visible and no parts are left in the server's store.

@@ -40,6 +40,10 @@ pub struct Frame {
     pub blobs: Vec<(Hash, u32)>,
 }
 
+/// Told about each pack as soon as it is stored, before any index lists it (from the
+/// uploader threads).
+pub type OnPackStored<'r> = Box<dyn Fn(&PackRecord) + Send + Sync + 'r>;
+
 /// The packs, index and manifest of one snapshot on their way into a repository.
 pub struct SnapshotWriter<'r> {
     repo: &'r Repository,
@@ -47,6 +51,7 @@ pub struct SnapshotWriter<'r> {
     packs: Vec<PackRecord>,
     indexed: bool,
     bytes_stored: u64,
+    on_stored: Option<OnPackStored<'r>>,
 }
 
 impl<'r> SnapshotWriter<'r> {
@@ -58,7 +63,20 @@ impl<'r> SnapshotWriter<'r> {
             packs: Vec::new(),
             indexed: false,
             bytes_stored: 0,
+            on_stored: None,
         })
+    }
+
+    /// Calls `f` with each pack as soon as it is stored, so a caller can remember packs that a
+    /// failed or killed run stored without indexing them.
+    pub fn on_pack_stored(&mut self, f: OnPackStored<'r>) {
+        self.on_stored = Some(f);
+    }
+
+    /// Indexes, with this snapshot's packs, packs an interrupted run stored (complete, and
+    /// listed at the size they were written with) so their blobs can be used.
+    pub fn adopt(&mut self, packs: Vec<PackRecord>) {
+        self.packs.extend(packs);
     }
 
     /// Packs, encrypts and stores frames until `frames` closes. On error `frames` is dropped,
@@ -68,13 +86,13 @@ impl<'r> SnapshotWriter<'r> {
         let up_rx = Arc::new(Mutex::new(up_rx));
         let stored = Mutex::new(Vec::new());
         let failed = AtomicBool::new(false);
-        let (repo, sealer) = (self.repo, &self.sealer);
+        let (repo, sealer, on_stored) = (self.repo, &self.sealer, self.on_stored.as_deref());
         std::thread::scope(|s| {
             let uploaders: Vec<_> = (0..UPLOADERS)
                 .map(|_| {
                     let rx = Arc::clone(&up_rx);
                     let (stored, failed) = (&stored, &failed);
-                    s.spawn(move || upload_packs(&rx, repo, stored, failed))
+                    s.spawn(move || upload_packs(&rx, repo, stored, failed, on_stored))
                 })
                 .collect();
             // Only the uploaders hold the receiver: if they all stop, the packer's sends fail.
@@ -180,6 +198,7 @@ fn upload_packs(
     repo: &Repository,
     stored: &Mutex<Vec<PackRecord>>,
     failed: &AtomicBool,
+    on_stored: Option<&(dyn Fn(&PackRecord) + Send + Sync)>,
 ) -> Result<()> {
     let mut busy = Duration::ZERO;
     loop {
@@ -196,14 +215,18 @@ fn upload_packs(
             return Err(e);
         }
         busy += t.elapsed();
+        let record = PackRecord {
+            id: p.id,
+            size: p.sealed.len() as u64,
+            table: p.table,
+        };
+        if let Some(f) = on_stored {
+            f(&record);
+        }
         stored
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(PackRecord {
-                id: p.id,
-                size: p.sealed.len() as u64,
-                table: p.table,
-            });
+            .push(record);
         failpoint::hit("pack-written");
     }
 }

@@ -12,9 +12,11 @@ mod snapshots;
 #[cfg(test)]
 mod tests;
 mod trust;
+mod unindexed;
 
 pub use blobs::{CachedPack, KnownBlobs};
 pub use jobs::JobRecord;
+pub use unindexed::UnindexedPack;
 
 use crate::error::{Error, Hint, Hinted, Result};
 use rusqlite::{Connection, OpenFlags};
@@ -76,6 +78,14 @@ impl State {
             .map_err(|e| st.err(e))?;
         schema::migrate(&mut st.conn, &st.path)?;
         Ok(st)
+    }
+
+    /// Another connection to the same state database, for a thread of the same job.
+    pub fn reopen(&self) -> Result<Self> {
+        match self.path.parent() {
+            Some(dir) => State::open(dir),
+            None => State::open(Path::new(".")),
+        }
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {

@@ -54,6 +54,12 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE damaged_packs (
        repo_id TEXT NOT NULL, pack_id TEXT NOT NULL, why TEXT NOT NULL, found TEXT NOT NULL,
        PRIMARY KEY (repo_id, pack_id)) WITHOUT ROWID;",
+    // 5: packs stored by a backup whose index was never written (it failed or was killed),
+    // with the record the index would have held, so the next backup can index and reuse them.
+    "CREATE TABLE unindexed_packs (
+       repo_id TEXT NOT NULL, pack_id TEXT NOT NULL, size INTEGER NOT NULL,
+       record BLOB NOT NULL, written TEXT NOT NULL,
+       PRIMARY KEY (repo_id, pack_id)) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

@@ -30,7 +30,7 @@ const SCHEMA_V0: &str = "
       started TEXT NOT NULL, ended TEXT, outcome TEXT NOT NULL DEFAULT 'running',
       bytes_read INTEGER, bytes_stored INTEGER, snapshot_id TEXT, error TEXT);";
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
     "copies",
     "damaged_packs",
     "jobs",
@@ -39,6 +39,7 @@ const TABLES: [&str; 8] = [
     "repos",
     "source_names",
     "trusted_signers",
+    "unindexed_packs",
 ];
 
 fn db_path(dir: &Path) -> PathBuf {

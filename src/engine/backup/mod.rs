@@ -11,6 +11,7 @@ pub use job::{run, BackupJob, BackupRun, TargetOutcome};
 use crate::error::{Error, Hint, Hinted, Result};
 use crate::hash::Hash;
 use crate::repo::ids::{PackId, SnapshotId};
+use crate::repo::index::{self, PackRecord};
 use crate::repo::manifest::{BackupStats, CopyOrigin, Manifest, SnapshotKind, SourceInfo};
 use crate::repo::signing::SigningKey;
 use crate::repo::tree;
@@ -118,6 +119,8 @@ struct Plan {
     parent: Option<SnapshotId>,
     kind: SnapshotKind,
     warnings: Vec<String>,
+    /// Complete packs an interrupted run stored without indexing them, indexed now.
+    adopted: Vec<PackRecord>,
 }
 
 fn backup_pages(
@@ -135,11 +138,27 @@ fn backup_pages(
     if opts.origin.is_none() && opts.name.is_none() {
         refuse_a_shared_default_name(repo, state, &source)?;
     }
-    let plan = plan(repo, state, opts, &source.path)?;
+    let mut plan = plan(repo, state, opts, &source.path)?;
+    let repo_id = &repo.config().id;
+    // Each pack is remembered as it lands, on a connection of its own (the uploads run on
+    // other threads), so that a run that fails or is killed before its index leaves packs the
+    // next run can index and build on.
+    let side = std::sync::Mutex::new(state.reopen()?);
     let mut writer = SnapshotWriter::new(repo, &plan.recipients)?;
+    writer.adopt(std::mem::take(&mut plan.adopted));
+    writer.on_pack_stored(Box::new(|p: &PackRecord| {
+        let record = (
+            p.id.to_string(),
+            p.size,
+            index::encode(std::slice::from_ref(p)),
+        );
+        let side = side.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = side.record_unindexed_pack(repo_id, &record) {
+            tracing::warn!("{e}");
+        }
+    }));
     let (image, dedup) = pipeline::run(pages, plan.known, opts.compression_level, &mut writer)?;
 
-    let repo_id = &repo.config().id;
     let cached: Vec<CachedPack> = writer
         .write_index()?
         .iter()
@@ -156,6 +175,8 @@ fn backup_pages(
         .collect();
     if !cached.is_empty() {
         state.record_packs(repo_id, &cached)?;
+        let indexed: Vec<String> = cached.iter().map(|p| p.id.clone()).collect();
+        state.forget_unindexed_packs(repo_id, &indexed)?;
     }
     let m = Manifest {
         version: FORMAT_VERSION,
@@ -228,16 +249,27 @@ fn plan(repo: &Repository, state: &State, opts: &BackupOptions, source_key: &str
         .into_iter()
         .map(|(id, size)| (id.to_string(), size))
         .collect();
-    let known = if opts.full {
-        HashSet::new()
+    let (mut known, adopted) = if opts.full {
+        (HashSet::new(), Vec::new())
     } else {
         let known = state.known_blobs(&config.id, &listed)?;
         for note in &known.notes {
             tracing::warn!("{note}");
         }
         warnings.extend(known.notes);
-        known.blobs
+        (
+            known.blobs,
+            unindexed_packs(state, &config.id, &listed, &mut warnings)?,
+        )
     };
+    for p in &adopted {
+        known.extend(
+            p.table
+                .frames
+                .iter()
+                .flat_map(|f| f.blobs.iter().map(|b| b.0)),
+        );
+    }
     let snapshots: HashSet<SnapshotId> = repo
         .list::<SnapshotId>()?
         .into_iter()
@@ -258,7 +290,34 @@ fn plan(repo: &Repository, state: &State, opts: &BackupOptions, source_key: &str
         parent,
         kind,
         warnings,
+        adopted,
     })
+}
+
+/// The packs an interrupted run of this host stored without indexing them that the repository
+/// still lists at the size they were written with; the others are forgotten.
+fn unindexed_packs(
+    state: &State,
+    repo_id: &str,
+    listed: &HashMap<String, u64>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<PackRecord>> {
+    let (mut usable, mut gone) = (Vec::new(), Vec::new());
+    for (id, size, record) in state.unindexed_packs(repo_id)? {
+        let decoded = index::decode(&record).ok().and_then(|mut r| r.pop());
+        match decoded {
+            Some(rec) if listed.get(&id) == Some(&size) && rec.size == size => usable.push(rec),
+            _ => gone.push(id),
+        }
+    }
+    state.forget_unindexed_packs(repo_id, &gone)?;
+    if !usable.is_empty() {
+        warnings.push(format!(
+            "{} packs an interrupted backup stored were indexed and reused",
+            usable.len()
+        ));
+    }
+    Ok(usable)
 }
 
 /// Removes what killed runs left behind (unfinished multipart uploads, temporary files).
