@@ -7,6 +7,7 @@
 
 use crate::engine::context::{recorded, Context};
 use crate::error::{Error, Result};
+use crate::repo::codec::Sealer;
 use crate::repo::ids::{IndexId, ObjectId, PackId};
 use crate::repo::index::{self, PackRecord};
 use crate::repo::keys::Keyring;
@@ -66,7 +67,7 @@ pub fn run(ctx: &Context, job: &RepairIndexJob) -> Result<RepairReport> {
 
 /// Rebuilds index records from the packs and stores them as one new index.
 pub fn repair_index(repo: &Repository, keys: &Keyring, all: bool) -> Result<RepairReport> {
-    let (index, unreadable) = index::load_readable(repo, keys)?;
+    let (index, unreadable) = repo.load_index(keys)?;
     let indexed: HashSet<PackId> = index.packs.iter().map(|p| p.id).collect();
     let mut to_read: Vec<PackId> = repo
         .list::<PackId>()?
@@ -97,7 +98,8 @@ pub fn repair_index(repo: &Repository, keys: &Keyring, all: bool) -> Result<Repa
                 recipients.push(r);
             }
         }
-        report.index = Some(index::store(repo, &recipients, &records)?);
+        let sealer = Sealer::new(&recipients)?;
+        report.index = Some(index::store(repo, &sealer, &records)?.0);
     }
     Ok(report)
 }

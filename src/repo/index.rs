@@ -59,26 +59,10 @@ pub fn decode(data: &[u8]) -> Result<Vec<PackRecord>, Truncated> {
 /// Stores a new index object listing `packs`, encrypted to `recipients`, and returns its id.
 /// An index is never replaced: a new one is a new object, and the repository's index is the
 /// union of them all.
-pub fn store(repo: &Repository, recipients: &[String], packs: &[PackRecord]) -> Result<IndexId> {
-    let sealed = Sealer::new(recipients)?.seal(&encode(packs), LEVEL)?;
-    repo.put_object::<IndexId>(&sealed)
-}
-
-/// Every index that can be read, merged, and the ones that cannot with why. An identity that
-/// does not open an index, or a target that cannot be listed or read, is an error: only
-/// damaged indexes are passed over (their packs may be listed by another index, or indexed
-/// again from the packs themselves).
-pub fn load_readable(repo: &Repository, keys: &Keyring) -> Result<(Index, Vec<(IndexId, Error)>)> {
-    let mut idx = Index::default();
-    let mut unreadable = Vec::new();
-    for (id, _) in repo.list::<IndexId>()? {
-        match repo.read_index(keys, &id) {
-            Ok(recs) => recs.iter().for_each(|r| idx.add(r)),
-            Err(e @ Error::Integrity(_)) => unreadable.push((id, e)),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((idx, unreadable))
+/// Returns its id and stored size.
+pub fn store(repo: &Repository, sealer: &Sealer, packs: &[PackRecord]) -> Result<(IndexId, u64)> {
+    let sealed = sealer.seal(&encode(packs), LEVEL)?;
+    Ok((repo.put_object::<IndexId>(&sealed)?, sealed.len() as u64))
 }
 
 /// A pack's record as an index holds it, rebuilt from the pack alone (docs/FORMAT.md): the

@@ -193,12 +193,12 @@ impl Repository {
         Ok((m, auth))
     }
 
-    /// Every readable index merged, and a warning for each that is not: an object that does
-    /// not open (foreign, damaged) must not keep what is intact from being read. When no
-    /// index opens because the identity is not the repository's, that is the error.
-    pub fn load_index(&self, keys: &Keyring) -> Result<(Index, Vec<String>)> {
+    /// Every readable index merged, and each that is not with why: an object that does not
+    /// open (foreign, damaged) must not keep what is intact from being read. When no index
+    /// opens because the identity is not the repository's, that is the error.
+    pub fn load_index(&self, keys: &Keyring) -> Result<(Index, Vec<(IndexId, Error)>)> {
         let mut idx = Index::default();
-        let mut warnings = Vec::new();
+        let mut unreadable = Vec::new();
         let mut key_error = None;
         let mut opened = 0;
         for (id, _) in self.list::<IndexId>()? {
@@ -208,16 +208,16 @@ impl Repository {
                     recs.iter().for_each(|rec| idx.add(rec));
                 }
                 Err(e) => {
-                    warnings.push(format!("{}; it was skipped", e.message()));
-                    if matches!(e, Error::Key(_)) {
-                        key_error.get_or_insert(e);
+                    if matches!(e, Error::Key(_)) && key_error.is_none() {
+                        key_error = Some(e.clone());
                     }
+                    unreadable.push((id, e));
                 }
             }
         }
         match key_error {
             Some(e) if opened == 0 => Err(e),
-            _ => Ok((idx, warnings)),
+            _ => Ok((idx, unreadable)),
         }
     }
 

@@ -8,7 +8,7 @@
 //! uploading).
 
 use super::codec::Sealer;
-use super::ids::{IndexId, PackId, SnapshotId};
+use super::ids::{PackId, SnapshotId};
 use super::index::{self, PackRecord};
 use super::manifest::{self, Manifest};
 use super::pack::{BlobKind, PackBuilder, PackTable};
@@ -123,11 +123,8 @@ impl<'r> SnapshotWriter<'r> {
     /// repository holds may record them now: they are reachable through an index).
     pub fn write_index(&mut self) -> Result<&[PackRecord]> {
         if !self.indexed && !self.packs.is_empty() {
-            let sealed = self
-                .sealer
-                .seal(&index::encode(&self.packs), METADATA_LEVEL)?;
-            self.repo.put_object::<IndexId>(&sealed)?;
-            self.bytes_stored += sealed.len() as u64;
+            let (_, size) = index::store(self.repo, &self.sealer, &self.packs)?;
+            self.bytes_stored += size;
             failpoint::hit("index-written");
         }
         self.indexed = true;

@@ -26,7 +26,11 @@ pub(crate) fn rebuild_into(
     damaged: &mut Vec<reader::DamagedPack>,
 ) -> Result<reader::BlobsRead> {
     let started = Instant::now();
-    let (index, mut warnings) = repo.load_index(keys)?;
+    let (index, unreadable) = repo.load_index(keys)?;
+    let mut warnings: Vec<String> = unreadable
+        .iter()
+        .map(|(_, e)| format!("{}; it was skipped", e.message()))
+        .collect();
     let (pages, tree_warnings) = tree::page_list(repo, keys, &index, id, m, damaged)?;
     warnings.extend(tree_warnings);
     tracing::debug!("index and page list ready after {:?}", started.elapsed());
