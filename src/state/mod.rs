@@ -73,9 +73,7 @@ impl State {
         // A database of a newer ivault is refused before anything is written to it, even the
         // journal mode, so that the newer ivault finds it as it left it.
         schema::refuse_newer(&st.conn, &st.path)?;
-        st.conn
-            .execute_batch("PRAGMA journal_mode = WAL;")
-            .map_err(|e| st.err(e))?;
+        st.use_wal()?;
         schema::migrate(&mut st.conn, &st.path)?;
         Ok(st)
     }
@@ -85,6 +83,33 @@ impl State {
         match self.path.parent() {
             Some(dir) => State::open(dir),
             None => State::open(Path::new(".")),
+        }
+    }
+
+    /// Switches the database to WAL once. The switch needs an exclusive lock, and SQLite
+    /// answers "locked" at once, without waiting, while another connection is reading (as
+    /// several processes opening a fresh state at once are), so it is retried within the busy
+    /// timeout; a database already in WAL needs no switch.
+    fn use_wal(&self) -> Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            let mode: String = self
+                .conn
+                .pragma_query_value(None, "journal_mode", |r| r.get(0))
+                .map_err(|e| self.err(e))?;
+            if mode.eq_ignore_ascii_case("wal") {
+                return Ok(());
+            }
+            match self.conn.execute_batch("PRAGMA journal_mode = WAL;") {
+                Ok(()) => return Ok(()),
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy
+                        && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(self.err(e)),
+            }
         }
     }
 
