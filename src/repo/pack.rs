@@ -231,23 +231,23 @@ impl FrameDecoder {
     }
 }
 
-/// Checks blobs of a decompressed frame against their ids; returns the ids that do not match.
-pub fn verify_frame(plain: &[u8], info: &FrameInfo) -> Vec<Hash> {
-    let mut bad = Vec::new();
-    let mut off = 0usize;
-    for (id, len) in &info.blobs {
-        let end = off + *len as usize;
-        if end > plain.len() || sha256(&plain[off..end]) != *id {
-            bad.push(*id);
-        }
-        off = end;
-    }
-    bad
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Checks blobs of a decompressed frame against their ids; returns the ids that do not match.
+    fn verify_frame(plain: &[u8], info: &FrameInfo) -> Vec<Hash> {
+        let mut bad = Vec::new();
+        let mut off = 0usize;
+        for (id, len) in &info.blobs {
+            let end = off + *len as usize;
+            if end > plain.len() || sha256(&plain[off..end]) != *id {
+                bad.push(*id);
+            }
+            off = end;
+        }
+        bad
+    }
 
     fn decode(compressed: &[u8], f: &FrameInfo) -> Vec<u8> {
         let mut data = Vec::new();

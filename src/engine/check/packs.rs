@@ -8,7 +8,7 @@ use crate::hash::Hash;
 use crate::repo::ids::PackId;
 use crate::repo::index::{self, Index, IndexedPack, PackSlot};
 use crate::repo::keys::Keyring;
-use crate::repo::pack::{self, BlobKind, FrameDecoder};
+use crate::repo::pack::{self, BlobKind};
 use crate::repo::Repository;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -165,9 +165,11 @@ pub(super) fn read_unindexed(
     }
 }
 
-/// Opens a pack the one way packs are opened (hash, then decryption), checks its own table
-/// against the index's, and every blob against its id; hands each blob to `keep`. Returns
-/// why the pack is damaged.
+/// Opens a pack the one way packs are opened (hash, then decryption), rebuilds its table
+/// from the pack alone (every blob decompressed and hashed, as `repair index` does) and
+/// compares it with the index's; hands each blob to `keep`. Returns why the pack is damaged.
+/// Blobs are named by their hash, so one handed over before the comparison fails is still
+/// exactly the blob its id names.
 fn open_and_verify(
     repo: &Repository,
     keys: &Keyring,
@@ -178,31 +180,16 @@ fn open_and_verify(
     let (plain, _) = repo
         .open_pack(keys, &p.id)
         .map_err(|e| e.message().to_string())?;
-    let (layout, frames) =
-        pack::parse(&plain).map_err(|_| "pack table is malformed".to_string())?;
+    let rebuilt = pack::table_with_ids(&plain, &mut |id, blob| keep(*id, blob))?;
     let table = inv
         .tables
         .get(&p.id)
         .ok_or_else(|| "pack is in no index".to_string())?;
-    if !layout.same_layout(table) {
+    if !rebuilt.same_layout(table) {
         return Err("pack table differs from the index".into());
     }
-    // Blob ids come from the index; hashing every blob proves the pack holds exactly those.
-    let mut decoder = FrameDecoder::new()?;
-    let mut data = Vec::new();
-    let mut off = 0usize;
-    for f in &table.frames {
-        let end = off + f.compressed_len as usize;
-        decoder.decode(&frames[off..end], f.uncompressed_len, &mut data)?;
-        if !pack::verify_frame(&data, f).is_empty() {
-            return Err("a blob in the pack does not match its id".into());
-        }
-        let mut b = 0usize;
-        for (id, len) in &f.blobs {
-            keep(*id, &data[b..b + *len as usize]);
-            b += *len as usize;
-        }
-        off = end;
+    if rebuilt != *table {
+        return Err("a blob in the pack does not match its id".into());
     }
     Ok(())
 }
