@@ -7,7 +7,6 @@ pub mod check;
 mod context;
 pub mod copy;
 pub mod demo;
-mod destination;
 pub mod init;
 pub mod keys;
 pub mod repair;

@@ -1,5 +1,6 @@
-//! The destination of a restore: refused if it exists (unless forced), written under a
-//! temporary name beside it, and moved into place only once verified.
+//! The destination of a restore: refused if it exists (unless forced) or lies inside the
+//! repository being read, written under a temporary name beside it, and moved into place
+//! only once verified.
 
 use crate::error::{Error, Hint, Hinted, Result};
 use std::ffi::OsString;
@@ -9,7 +10,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-pub(super) fn check_destination(dest: &Path, force: bool) -> Result<()> {
+/// Refuses a destination the restore may not write: inside the repository it reads (whose
+/// directory, for a local repository, is `repo_dir`), an existing file without `force`, a
+/// directory, or one whose directory is missing.
+pub(super) fn check_destination(dest: &Path, force: bool, repo_dir: Option<&Path>) -> Result<()> {
+    refuse_inside_repository(dest, repo_dir)?;
     let parent = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -35,6 +40,36 @@ pub(super) fn check_destination(dest: &Path, force: bool) -> Result<()> {
     if dest.exists() && !force {
         return Err(Error::Destination(
             format!("{} already exists", dest.display()).hinted(Hint::Overwrite),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses `dest` when its directory is `repo_dir` or lies under it, comparing canonical
+/// paths, so `..`, symbolic links and relative paths do not hide it. A destination whose
+/// directory does not exist is left to the other checks, which report it.
+fn refuse_inside_repository(dest: &Path, repo_dir: Option<&Path>) -> Result<()> {
+    let Some(root) = repo_dir.and_then(|d| std::fs::canonicalize(d).ok()) else {
+        return Ok(());
+    };
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(parent) = std::fs::canonicalize(parent) else {
+        return Ok(());
+    };
+    // The destination itself only matters when it is the repository's directory (a directory
+    // given as the file to write); a link named by it would be replaced, not followed.
+    let is_root = std::fs::canonicalize(dest).is_ok_and(|d| d == root);
+    if parent.starts_with(&root) || is_root {
+        return Err(Error::Destination(
+            format!(
+                "{} is inside repository {}, which the restore reads; restore to a path outside the repository",
+                dest.display(),
+                root.display()
+            )
+            .into(),
         ));
     }
     Ok(())

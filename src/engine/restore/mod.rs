@@ -126,11 +126,7 @@ pub fn restore_noting_damage(
     damaged: &mut Vec<DamagedPack>,
 ) -> Result<RestoreReport> {
     let started = Instant::now();
-    crate::engine::destination::refuse_inside_repository(
-        dest,
-        repo.storage().local_dir().as_deref(),
-    )?;
-    check_destination(dest, opts.force)?;
+    check_destination(dest, opts.force, repo.storage().local_dir().as_deref())?;
     let picked = repo.resolve_snapshot(keys, spec, opts.source.as_deref(), &opts.trust)?;
     let (id, m) = (picked.id, picked.manifest);
     let mut temp = TempFile::create(dest)?;
