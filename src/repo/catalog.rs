@@ -157,21 +157,44 @@ impl Repository {
         source: Option<&str>,
         trust: &Trust,
     ) -> Result<Resolved> {
-        let catalog = self.catalog(keys, source, trust)?;
-        let legacy = catalog.legacy(trust);
-        let mut warnings = catalog.warnings();
-        let picked = if spec == "latest" {
+        let (picked, legacy, mut warnings) = if spec == "latest" {
+            let catalog = self.catalog(keys, source, trust)?;
+            let legacy = catalog.legacy(trust);
             let newest = catalog
                 .entries
                 .iter()
                 .rev()
                 .find(|e| trust.accepts(&e.verdict, legacy));
-            match newest {
-                Some(e) => e,
-                None => return Err(self.nothing_acceptable(&catalog, source)),
-            }
+            let Some(newest) = newest else {
+                return Err(self.nothing_acceptable(&catalog, source));
+            };
+            let picked = Entry {
+                id: newest.id,
+                manifest: newest.manifest.clone(),
+                verdict: newest.verdict.clone(),
+            };
+            (picked, legacy, catalog.warnings())
         } else {
-            self.by_prefix(&catalog, spec)?
+            // A named snapshot needs only its own manifest; the others are read only when they
+            // decide whether an unsigned one may pass (a repository from before signing).
+            let id = self.id_by_prefix(spec)?;
+            let (manifest, auth) = self.load_snapshot(keys, &id)?;
+            if !manifest.is_of(source) {
+                return Err(self.no_snapshot(spec));
+            }
+            let picked = Entry {
+                id,
+                manifest,
+                verdict: trust.judge(&auth),
+            };
+            let (legacy, warnings) =
+                if picked.verdict == Verdict::Unsigned && trust.signers.is_empty() {
+                    let catalog = self.catalog(keys, source, trust)?;
+                    (catalog.legacy(trust), catalog.warnings())
+                } else {
+                    (false, Vec::new())
+                };
+            (picked, legacy, warnings)
         };
         if !trust.accepts(&picked.verdict, legacy) {
             return Err(refusal(&picked.id, &picked.verdict));
@@ -191,42 +214,43 @@ impl Repository {
         }
         Ok(Resolved {
             id: picked.id,
-            manifest: picked.manifest.clone(),
-            verdict: picked.verdict.clone(),
+            manifest: picked.manifest,
+            verdict: picked.verdict,
             warnings,
         })
     }
 
-    fn by_prefix<'c>(&self, catalog: &'c Catalog, spec: &str) -> Result<&'c Entry> {
+    /// The one snapshot whose id starts with `spec`, from the listing alone.
+    fn id_by_prefix(&self, spec: &str) -> Result<SnapshotId> {
         let spec_l = spec.to_ascii_lowercase();
         if spec_l.is_empty() || !spec_l.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::Usage(
                 format!("{spec:?} is not a snapshot id").hinted(Hint::SnapshotSpec),
             ));
         }
-        let unreadable = catalog
-            .unreadable
-            .iter()
-            .find(|(id, _)| id.to_string().starts_with(&spec_l));
-        let matches: Vec<&Entry> = catalog
-            .entries
-            .iter()
-            .filter(|e| e.id.to_string().starts_with(&spec_l))
+        let matches: Vec<SnapshotId> = self
+            .list::<SnapshotId>()?
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| id.to_string().starts_with(&spec_l))
             .collect();
-        match (matches.len(), unreadable) {
-            (0, Some((_, why))) => Err(why.clone()),
-            (0, None) => Err(Error::Usage(
-                format!("no snapshot {spec} in {}", self.location()).hinted(Hint::ListSnapshots),
-            )),
-            (1, None) => Ok(matches[0]),
-            (n, u) => Err(Error::Usage(
+        match matches[..] {
+            [] => Err(self.no_snapshot(spec)),
+            [id] => Ok(id),
+            _ => Err(Error::Usage(
                 format!(
                     "snapshot prefix {spec} matches {} snapshots; give more characters of the id",
-                    n + usize::from(u.is_some())
+                    matches.len()
                 )
                 .into(),
             )),
         }
+    }
+
+    fn no_snapshot(&self, spec: &str) -> Error {
+        Error::Usage(
+            format!("no snapshot {spec} in {}", self.location()).hinted(Hint::ListSnapshots),
+        )
     }
 
     fn nothing_acceptable(&self, catalog: &Catalog, source: Option<&str>) -> Error {
