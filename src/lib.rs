@@ -9,12 +9,14 @@
 
 pub mod engine;
 pub mod error;
+pub mod facts;
 pub mod failpoint;
 pub mod hash;
 pub mod host;
 pub mod paths;
 pub mod policy;
 pub mod repo;
+pub mod report;
 /// Sample invoice databases and "a day of business" on them, for the demo and the tests.
 pub mod sample;
 pub mod secret;

@@ -33,23 +33,8 @@ pub struct SourcePolicy {
     pub business: Option<Business>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Business {
-    pub invoice_table: String,
-    pub date_column: String,
-    pub amount_column: String,
-    pub key_columns: Vec<String>,
-    #[serde(default)]
-    pub children: Vec<ChildTable>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChildTable {
-    pub table: String,
-    pub fk: String,
-}
+/// What an invoice is in a source database (`[source.business]`).
+pub use crate::facts::{ChildTable, Description as Business};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

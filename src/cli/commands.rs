@@ -80,18 +80,19 @@ pub(super) fn snapshots(
         println!("no snapshots in {}", list.repository);
     } else {
         println!(
-            "{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  {:<16}  tags",
-            "id", "time", "source", "kind", "size", "authenticity"
+            "{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  {:<16}  {:<6}  tags",
+            "id", "time", "source", "kind", "size", "authenticity", "check"
         );
         for s in &list.snapshots {
             println!(
-                "{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  {:<16}  {}",
+                "{:<12}  {:<24}  {:<16}  {:<11}  {:>10}  {:<16}  {:<6}  {}",
                 short(s.id),
                 s.time,
                 s.source,
                 s.kind.to_string(),
                 mib(s.database_bytes),
                 s.authenticity,
+                s.source_check_label(),
                 s.tags.join(",")
             );
         }

@@ -286,6 +286,9 @@ fn copy_one(
         sha256,
         time,
         read_lock: Duration::from_millis(m.stats.read_lock_ms),
+        check: m.source_check.clone(),
+        business: m.business.clone(),
+        warnings: Vec::new(),
     };
     let staged = StagedImage::from_file(scratch, image);
     let backup_opts = BackupOptions {

@@ -2,6 +2,7 @@
 
 use crate::engine::context::Context;
 use crate::error::Result;
+use crate::facts::{BusinessFacts, SourceCheck};
 use crate::repo::catalog::{Trust, Verdict};
 use crate::repo::ids::SnapshotId;
 use crate::repo::keys::Keyring;
@@ -29,6 +30,21 @@ pub struct SnapshotSummary {
     /// `signed` (by a trusted signer), `untrusted signer`, `unsigned` or `bad signature`.
     pub authenticity: &'static str,
     pub signer: Option<String>,
+    /// SQLite's check of the source at backup time; `None` when it was not run.
+    pub source_check: Option<SourceCheck>,
+    /// Invoice facts per month, when the source had a business description.
+    pub business: Option<BusinessFacts>,
+}
+
+impl SnapshotSummary {
+    /// `ok`, `FAILED` or `-` (not checked): SQLite's check of the source at backup time.
+    pub fn source_check_label(&self) -> &'static str {
+        match &self.source_check {
+            Some(c) if c.ok => "ok",
+            Some(_) => "FAILED",
+            None => "-",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,6 +109,8 @@ pub fn list(
                     | Verdict::BadSignature(s) => Some(s.to_string()),
                     Verdict::Unsigned => None,
                 },
+                source_check: m.source_check,
+                business: m.business,
             }
         })
         .collect();

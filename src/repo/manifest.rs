@@ -2,6 +2,7 @@
 //! encrypted; the snapshot id is the SHA-256 of the stored (encrypted) bytes.
 
 use super::signing::{Signer, SigningKey};
+use crate::facts::{BusinessFacts, SourceCheck};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -54,6 +55,13 @@ pub struct Manifest {
     /// Set on snapshots written by `ivault copy`: where the snapshot was copied from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_of: Option<CopyOrigin>,
+    /// SQLite's check of the source's pages at backup time (format version 3; `None` when
+    /// not run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_check: Option<SourceCheck>,
+    /// Invoice facts per month, when the source has a business description (version 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business: Option<BusinessFacts>,
 }
 
 /// The repository and snapshot a copied snapshot came from.

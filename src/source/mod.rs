@@ -4,9 +4,12 @@
 //! The live file is never read with plain file reads (only its 16-byte header is sniffed).
 
 pub mod compare;
+pub mod facts;
 
 use crate::error::{Error, Fault, Hint, Hinted, Result};
+use crate::facts::{BusinessFacts, Description, SourceCheck};
 use crate::hash::Hash;
+pub use facts::CheckLevel;
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -39,6 +42,30 @@ pub struct SourceImage {
     pub time: chrono::DateTime<chrono::Utc>,
     /// How long the read transaction was held.
     pub read_lock: Duration,
+    /// SQLite's check of this image, when one was asked for.
+    pub check: Option<SourceCheck>,
+    /// Invoice facts of this image, when the source has a business description.
+    pub business: Option<BusinessFacts>,
+    /// What could not be measured, and a failed check: the backup goes on and says so.
+    pub warnings: Vec<String>,
+}
+
+/// How to read a source: how long to wait for its lock, and what to measure on the image.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    pub lock_timeout: Duration,
+    pub check: CheckLevel,
+    pub business: Option<Description>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            lock_timeout: Duration::from_secs(10),
+            check: CheckLevel::default(),
+            business: None,
+        }
+    }
 }
 
 /// Opens the source read-only after checking that it is a SQLite database.
@@ -120,13 +147,22 @@ impl PageSink<'_> {
 /// so the read lock that holds writers back lasts only as long as the read itself.
 pub fn read_image(
     path: &Path,
-    lock_timeout: Duration,
+    opts: &ReadOptions,
     spill_dir: Option<&Path>,
     tx: SyncSender<PageBatch>,
 ) -> Result<SourceImage> {
-    let (image, staged) = take_image(path, lock_timeout, spill_dir, false, Some(&tx))?;
-    if let Some(file) = staged {
-        replay(&file, image.page_size as usize, &tx)?;
+    let (mut image, staged) = take_image(path, opts, spill_dir, false, Some(&tx))?;
+    if let (Some(file), Some(dir)) = (staged, spill_dir) {
+        // Measure the staged copy while its pages go downstream: the lock is already released.
+        let (measured, replayed) = std::thread::scope(|s| {
+            let measuring = s.spawn(|| measure_file(&file, dir, path, opts));
+            let replayed = replay(&file, image.page_size as usize, &tx);
+            (measuring.join(), replayed)
+        });
+        replayed?;
+        let measured =
+            measured.map_err(|_| Error::Internal("measuring the image failed".into()))?;
+        measured.apply(&mut image);
     }
     Ok(image)
 }
@@ -151,21 +187,152 @@ impl StagedImage {
 }
 
 /// Takes a consistent image of the source into a temporary file in `dir` (any journal mode).
-pub fn stage_image(path: &Path, lock_timeout: Duration, dir: &Path) -> Result<StagedImage> {
-    let (image, staged) = take_image(path, lock_timeout, Some(dir), true, None)?;
+pub fn stage_image(path: &Path, opts: &ReadOptions, dir: &Path) -> Result<StagedImage> {
+    let (mut image, staged) = take_image(path, opts, Some(dir), true, None)?;
     let file = staged.ok_or_else(|| Error::Internal("the staged image went missing".into()))?;
+    measure_file(&file, dir, path, opts).apply(&mut image);
     Ok(StagedImage { file, image })
+}
+
+/// What was measured on an image: SQLite's check and the business facts.
+#[derive(Default)]
+struct Measured {
+    check: Option<SourceCheck>,
+    business: Option<BusinessFacts>,
+    warnings: Vec<String>,
+}
+
+impl Measured {
+    fn apply(self, image: &mut SourceImage) {
+        image.check = self.check;
+        image.business = self.business;
+        image.warnings.extend(self.warnings);
+    }
+}
+
+/// Runs the asked-for check and measures the business facts on `conn`. Neither stops a
+/// backup: a damaged database is better kept than lost, so failures become warnings.
+fn measure(conn: &Connection, path: &Path, opts: &ReadOptions) -> Measured {
+    let shown = path.display();
+    let mut out = Measured::default();
+    match facts::run_check(conn, opts.check) {
+        Ok(check) => out.check = check,
+        Err(e) => {
+            out.check = Some(SourceCheck {
+                pragma: match opts.check {
+                    CheckLevel::Full => "integrity_check",
+                    _ => "quick_check",
+                }
+                .into(),
+                ok: false,
+                problems: vec![e.to_string()],
+                duration_ms: 0,
+            })
+        }
+    }
+    if let Some(c) = out.check.as_ref().filter(|c| !c.ok) {
+        out.warnings.push(format!(
+            "source database {shown} fails PRAGMA {} ({}); it was backed up as it is, so repair it or restore a good snapshot",
+            c.pragma,
+            c.problems.first().map(String::as_str).unwrap_or("no detail")
+        ));
+    }
+    if let Some(d) = &opts.business {
+        let problem = match facts::describe_problem(conn, d) {
+            Ok(None) => match facts::measure(conn, d) {
+                Ok(f) => {
+                    out.business = Some(f);
+                    None
+                }
+                Err(e) => Some(e.to_string()),
+            },
+            Ok(Some(why)) => Some(why),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = problem {
+            out.warnings.push(format!(
+                "no invoice facts recorded for {shown}: {why}; fix the policy's [source.business]"
+            ));
+        }
+    }
+    out
+}
+
+/// [`measure`] on a staged image in `dir`.
+fn measure_file(file: &File, dir: &Path, path: &Path, opts: &ReadOptions) -> Measured {
+    if opts.check == CheckLevel::Off && opts.business.is_none() {
+        return Measured::default();
+    }
+    match open_unnamed(file, dir) {
+        Ok(conn) => measure(&conn, path, opts),
+        Err(e) => Measured {
+            warnings: vec![format!(
+                "the image of {} could not be checked or measured: {e}",
+                path.display()
+            )],
+            ..Measured::default()
+        },
+    }
+}
+
+/// Hidden names staged images get for as long as SQLite takes to open them.
+const VIEW_PREFIX: &str = ".ivault-image-";
+
+/// Opens an unnamed file with SQLite, read-only and immutable. SQLite resolves
+/// `/proc/self/fd/N` to the name such a file lacks, so the file gets a hidden name just long
+/// enough to be opened; SQLite keeps its descriptor and never reopens an immutable database.
+fn open_unnamed(file: &File, dir: &Path) -> std::result::Result<Connection, String> {
+    use std::os::fd::AsRawFd;
+    let name = dir.join(format!("{VIEW_PREFIX}{:016x}", rand::random::<u64>()));
+    rustix::fs::linkat(
+        rustix::fs::CWD,
+        format!("/proc/self/fd/{}", file.as_raw_fd()),
+        rustix::fs::CWD,
+        &name,
+        rustix::fs::AtFlags::SYMLINK_FOLLOW,
+    )
+    .map_err(|e| format!("cannot name it in {} ({e})", dir.display()))?;
+    let opened = Connection::open_with_flags(
+        crate::paths::sqlite_uri(&name, "immutable=1"),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .and_then(|c| {
+        c.query_row("PRAGMA schema_version", [], |_| Ok(()))
+            .map(|_| c)
+    });
+    let _ = std::fs::remove_file(&name);
+    opened.map_err(|e| e.to_string())
+}
+
+/// Removes hidden names of staged images a killed backup left (each lives for milliseconds,
+/// so one older than a minute is a leftover).
+fn remove_stale_views(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > Duration::from_secs(60)));
+        if stale && e.file_name().to_string_lossy().starts_with(VIEW_PREFIX) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Reads the image inside one read transaction, into the pipeline (`tx`) or into a spill file,
 /// which is returned.
 fn take_image(
     path: &Path,
-    lock_timeout: Duration,
+    opts: &ReadOptions,
     spill_dir: Option<&Path>,
     always_spill: bool,
     tx: Option<&SyncSender<PageBatch>>,
 ) -> Result<(SourceImage, Option<File>)> {
+    let lock_timeout = opts.lock_timeout;
     let conn = open(path, lock_timeout)?;
     let err = |e| sqlite_error(path, e, lock_timeout);
     let journal_mode: String = conn
@@ -186,6 +353,12 @@ fn take_image(
     let time = chrono::Utc::now();
     let started = Instant::now();
     let result = read_in_transaction(&conn, path, lock_timeout, &mut sink);
+    // Streamed pages have no copy to measure later: measure inside the same transaction,
+    // which in WAL mode holds no writer back.
+    let measured = match (&result, &sink) {
+        (Ok(_), PageSink::Stream(_)) => measure(&conn, path, opts),
+        _ => Measured::default(),
+    };
     let _ = conn.execute_batch("COMMIT");
     let read_lock = started.elapsed();
     let (page_size, page_count, tables, sha256) = result?;
@@ -193,7 +366,7 @@ fn take_image(
         PageSink::Spill(w) => Some(w.into_inner().map_err(|e| spill_error(e.into_error()))?),
         PageSink::Stream(_) => None,
     };
-    let image = SourceImage {
+    let mut image = SourceImage {
         page_size,
         page_count,
         journal_mode,
@@ -201,14 +374,27 @@ fn take_image(
         sha256,
         time,
         read_lock,
+        check: None,
+        business: None,
+        warnings: Vec::new(),
     };
+    measured.apply(&mut image);
     Ok((image, staged))
 }
 
-/// A new file in `dir`, unlinked at once: it vanishes with the process, whatever happens.
+/// A new file in `dir` without a name (`O_TMPFILE`, or created and unlinked at once where the
+/// filesystem has no unnamed files): it vanishes with the process, whatever happens.
 pub(crate) fn spill_file(dir: &Path) -> Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::create_dir_all(dir).map_err(spill_error)?;
+    remove_stale_views(dir);
+    if let Ok(fd) = rustix::fs::open(
+        dir,
+        rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    ) {
+        return Ok(File::from(fd));
+    }
     let path = dir.join(format!(".spill-{:016x}", rand::random::<u64>()));
     let file = std::fs::OpenOptions::new()
         .read(true)

@@ -56,19 +56,21 @@ pub fn run(ctx: &Context, job: &BackupJob) -> Result<BackupRun> {
     let names: Vec<&str> = targets.iter().map(String::as_str).collect();
     ctx.targets.require_s3_for_lock(&names)?;
     let mut state = ctx.state()?;
-    let opts = BackupOptions {
+    let business = policy_name
+        .as_deref()
+        .and_then(|n| ctx.targets.policy()?.source(n)?.business.clone());
+    let mut opts = BackupOptions {
         name: job.options.name.clone().or(policy_name),
         spill_dir: Some(ctx.state_dir.clone()),
         signing_key: Some(ctx.signing_key()?),
         ..job.options.clone()
     };
+    if opts.read.business.is_none() {
+        opts.read.business = business;
+    }
     // Several targets: read the source once and give every target the same image.
     let staged = if targets.len() > 1 {
-        Some(source::stage_image(
-            &path,
-            opts.lock_timeout,
-            &ctx.state_dir,
-        )?)
+        Some(source::stage_image(&path, &opts.read, &ctx.state_dir)?)
     } else {
         None
     };

@@ -6,9 +6,11 @@
 mod job;
 mod pipeline;
 
+pub use crate::source::{CheckLevel, ReadOptions};
 pub use job::{run, BackupJob, BackupRun, TargetOutcome};
 
 use crate::error::{Error, Hint, Hinted, Result};
+use crate::facts::SourceCheck;
 use crate::hash::Hash;
 use crate::repo::ids::{PackId, SnapshotId};
 use crate::repo::index::{self, PackRecord};
@@ -17,7 +19,7 @@ use crate::repo::signing::SigningKey;
 use crate::repo::tree;
 use crate::repo::writer::SnapshotWriter;
 use crate::repo::{config::FORMAT_VERSION, Repository};
-use crate::source::StagedImage;
+use crate::source::{self, StagedImage};
 use crate::state::{CachedPack, State};
 use pipeline::Pages;
 use serde::Serialize;
@@ -35,7 +37,9 @@ pub struct BackupOptions {
     pub tags: Vec<String>,
     /// Source name in the manifest; defaults to the file stem.
     pub name: Option<String>,
-    pub lock_timeout: Duration,
+    /// How long to wait for the source's lock, which check to run on its image, and its
+    /// business description.
+    pub read: source::ReadOptions,
     /// Recipients to encrypt to besides the repository's own.
     pub extra_recipients: Vec<String>,
     pub accept_recipients: bool,
@@ -57,7 +61,7 @@ impl Default for BackupOptions {
             full: false,
             tags: Vec::new(),
             name: None,
-            lock_timeout: Duration::from_secs(10),
+            read: source::ReadOptions::default(),
             extra_recipients: Vec::new(),
             accept_recipients: false,
             compression_level: 3,
@@ -82,6 +86,8 @@ pub struct BackupReport {
     pub bytes_stored: u64,
     pub duration_ms: u64,
     pub read_lock_ms: u64,
+    /// SQLite's check of the source's image, as recorded in the manifest.
+    pub source_check: Option<SourceCheck>,
     /// What went less than perfectly without failing the backup.
     pub warnings: Vec<String>,
 }
@@ -94,7 +100,7 @@ pub fn backup(
 ) -> Result<BackupReport> {
     let pages = Pages::Live {
         path,
-        lock_timeout: opts.lock_timeout,
+        read: &opts.read,
         spill_dir: opts.spill_dir.as_deref(),
     };
     backup_pages(path, pages, repo, state, opts)
@@ -202,6 +208,8 @@ fn backup_pages(
             read_lock_ms: image.read_lock.as_millis() as u64,
         },
         copy_of,
+        source_check: image.check.clone(),
+        business: image.business.clone(),
     };
     let (snapshot_id, bytes_stored) = writer.commit(&m, opts.signing_key.as_deref())?;
     state.set_last_snapshot(repo_id, &m.source.path, &snapshot_id.to_string())?;
@@ -220,7 +228,8 @@ fn backup_pages(
         bytes_stored,
         duration_ms: started.elapsed().as_millis() as u64,
         read_lock_ms: image.read_lock.as_millis() as u64,
-        warnings: plan.warnings,
+        source_check: image.check.clone(),
+        warnings: plan.warnings.into_iter().chain(image.warnings).collect(),
     })
 }
 

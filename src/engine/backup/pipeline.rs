@@ -23,7 +23,7 @@ pub(super) enum Pages<'a> {
     /// A consistent read of the live database.
     Live {
         path: &'a Path,
-        lock_timeout: Duration,
+        read: &'a source::ReadOptions,
         spill_dir: Option<&'a Path>,
     },
     /// An image read earlier (several targets, one read; copies between repositories).
@@ -67,9 +67,9 @@ pub(super) fn run(
             Pages::Staged(st) => st.replay(page_tx).map(|_| st.image.clone()),
             Pages::Live {
                 path,
-                lock_timeout,
+                read,
                 spill_dir,
-            } => source::read_image(path, lock_timeout, spill_dir, page_tx),
+            } => source::read_image(path, read, spill_dir, page_tx),
         });
         let hasher = s.spawn(move || dedup_pages(page_rx, frame_tx, known));
         let mut compressors = Vec::new();

@@ -1,0 +1,378 @@
+//! Business facts and SQLite's check, measured on one connection: the source's inside its read
+//! transaction (or on the staged copy of that same image), and a restored copy's in a drill,
+//! with the same queries so the two compare exactly. Every identifier is quoted.
+
+use crate::facts::{
+    Amount, BusinessFacts, Description, MonthFacts, SeriesFacts, SourceCheck, StatusFacts,
+    SOURCE_CHECK_PROBLEMS, UNKNOWN_MONTH,
+};
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Which of SQLite's checks a backup runs on the source's image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CheckLevel {
+    Off,
+    /// `PRAGMA quick_check`: b-tree structure, about 1.7 s per GiB.
+    #[default]
+    Quick,
+    /// `PRAGMA integrity_check`: also indexes against tables, about 7.7 s per GiB.
+    Full,
+}
+
+/// A quoted SQL identifier.
+pub fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Runs `PRAGMA quick_check` or `integrity_check` and keeps the first problems it reports.
+pub fn run_check(conn: &Connection, level: CheckLevel) -> rusqlite::Result<Option<SourceCheck>> {
+    let pragma = match level {
+        CheckLevel::Off => return Ok(None),
+        CheckLevel::Quick => "quick_check",
+        CheckLevel::Full => "integrity_check",
+    };
+    let started = Instant::now();
+    let lines: Vec<String> = conn
+        .prepare(&format!("PRAGMA {pragma}({SOURCE_CHECK_PROBLEMS})"))?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let ok = lines.len() == 1 && lines[0] == "ok";
+    // SQLite may put several problems in one row, under a "*** in database main ***" line.
+    let problems = lines
+        .iter()
+        .flat_map(|l| l.lines())
+        .filter(|l| !l.starts_with("***") && !ok)
+        .take(SOURCE_CHECK_PROBLEMS)
+        .map(str::to_string)
+        .collect();
+    Ok(Some(SourceCheck {
+        pragma: pragma.into(),
+        ok,
+        problems,
+        duration_ms: started.elapsed().as_millis() as u64,
+    }))
+}
+
+/// Why a description cannot be measured on this database: a table or column it names is
+/// missing, or a child's link to the invoices cannot be told. One sentence.
+pub fn describe_problem(conn: &Connection, d: &Description) -> rusqlite::Result<Option<String>> {
+    let columns = |table: &str| -> rusqlite::Result<Vec<String>> {
+        conn.prepare("SELECT name FROM pragma_table_info(?1)")?
+            .query_map([table], |r| r.get(0))?
+            .collect()
+    };
+    let inv = columns(&d.invoice_table)?;
+    if inv.is_empty() {
+        return Ok(Some(format!(
+            "the invoice table {} does not exist",
+            d.invoice_table
+        )));
+    }
+    let named = [&d.date_column, &d.amount_column]
+        .into_iter()
+        .chain(&d.key_columns)
+        .chain(d.status_column.iter())
+        .chain(d.number_column.iter())
+        .chain(d.series_column.iter());
+    for c in named {
+        if !inv.iter().any(|x| x.eq_ignore_ascii_case(c)) {
+            return Ok(Some(format!(
+                "the invoice table {} has no column {c}",
+                d.invoice_table
+            )));
+        }
+    }
+    for child in &d.children {
+        let cols = columns(&child.table)?;
+        if cols.is_empty() {
+            return Ok(Some(format!(
+                "the child table {} does not exist",
+                child.table
+            )));
+        }
+        for c in child.fk.names() {
+            if !cols.iter().any(|x| x.eq_ignore_ascii_case(c)) {
+                return Ok(Some(format!(
+                    "the child table {} has no column {c}",
+                    child.table
+                )));
+            }
+        }
+        if let Err(why) = parent_columns(conn, d, &child.table, &child.fk.names())? {
+            return Ok(Some(why));
+        }
+    }
+    if let Some(off) = &d.utc_offset {
+        if offset_seconds(off).is_none() {
+            return Ok(Some(format!(
+                "utc_offset {off:?} is not an offset such as +08:00"
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// `+08:00` or `-05:30` as seconds.
+fn offset_seconds(s: &str) -> Option<i64> {
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    ((0..=14).contains(&h) && (0..60).contains(&m)).then_some(sign * (h * 3600 + m * 60))
+}
+
+/// The invoice columns a child's `fk` columns refer to: its declared FOREIGN KEY to the
+/// invoice table, else the invoice table's primary key (or rowid) or key columns of the same
+/// width. `Err` says why none fits.
+fn parent_columns(
+    conn: &Connection,
+    d: &Description,
+    child: &str,
+    fk: &[&str],
+) -> rusqlite::Result<Result<Vec<String>, String>> {
+    let mut declared: BTreeMap<i64, Vec<(String, Option<String>)>> = BTreeMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT id, \"from\", \"to\" FROM pragma_foreign_key_list(?1) WHERE \"table\" = ?2 COLLATE NOCASE ORDER BY id, seq",
+    )?;
+    let rows = stmt.query_map([child, d.invoice_table.as_str()], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, from, to) = row?;
+        declared.entry(id).or_default().push((from, to));
+    }
+    let primary: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?
+        .query_map([d.invoice_table.as_str()], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for cols in declared.values() {
+        let same = cols.len() == fk.len()
+            && fk
+                .iter()
+                .zip(cols)
+                .all(|(f, (from, _))| f.eq_ignore_ascii_case(from));
+        if same {
+            if cols.iter().all(|(_, to)| to.is_some()) {
+                return Ok(Ok(cols.iter().filter_map(|(_, to)| to.clone()).collect()));
+            }
+            if primary.len() == fk.len() {
+                return Ok(Ok(primary));
+            }
+        }
+    }
+    let without_rowid: bool = conn
+        .query_row(
+            "SELECT sql LIKE '%WITHOUT%ROWID%' FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+            [d.invoice_table.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap_or(false);
+    if fk.len() == 1 && !without_rowid && primary.len() <= 1 {
+        return Ok(Ok(vec![primary
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| "rowid".into())]));
+    }
+    if primary.len() == fk.len() {
+        return Ok(Ok(primary));
+    }
+    if d.key_columns.len() == fk.len() {
+        return Ok(Ok(d.key_columns.clone()));
+    }
+    Ok(Err(format!(
+        "cannot tell which columns of {} the child table {child}'s {} refer to; declare a FOREIGN KEY",
+        d.invoice_table,
+        fk.join(", ")
+    )))
+}
+
+/// The SQL expression of an invoice's month (`YYYY-MM`, or NULL) from the date column of
+/// the table aliased `alias`.
+fn month_expr(d: &Description, alias: &str) -> String {
+    let c = format!("{alias}.{}", quote(&d.date_column));
+    let shift = d
+        .utc_offset
+        .as_deref()
+        .and_then(offset_seconds)
+        .unwrap_or(0);
+    format!(
+        "CASE WHEN typeof({c}) IN ('integer', 'real') THEN strftime('%Y-%m', {c}, 'unixepoch', '{shift} seconds') \
+         WHEN typeof({c}) = 'text' AND {c} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]*' THEN substr({c}, 1, 7) \
+         WHEN typeof({c}) = 'text' AND length({c}) > 4 AND {c} NOT GLOB '*[^0-9]*' THEN strftime('%Y-%m', CAST({c} AS INTEGER), 'unixepoch', '{shift} seconds') \
+         END"
+    )
+}
+
+fn amount(v: ValueRef) -> Amount {
+    match v {
+        ValueRef::Integer(i) => Amount::Integer(i),
+        ValueRef::Real(r) => Amount::Real(r),
+        _ => Amount::Integer(0),
+    }
+}
+
+fn add(a: Amount, b: Amount) -> Amount {
+    match (a, b) {
+        (Amount::Integer(x), Amount::Integer(y)) => Amount::Integer(x.saturating_add(y)),
+        (x, y) => Amount::Real(x.as_f64() + y.as_f64()),
+    }
+}
+
+/// Invoice facts per month (and per status, children and number series as described).
+pub fn measure(conn: &Connection, d: &Description) -> rusqlite::Result<BusinessFacts> {
+    let inv = quote(&d.invoice_table);
+    let month = month_expr(d, "i");
+    let amt = format!("i.{}", quote(&d.amount_column));
+    let status = d
+        .status_column
+        .as_ref()
+        .map(|s| format!("coalesce(CAST(i.{} AS TEXT), '')", quote(s)))
+        .unwrap_or_else(|| "NULL".into());
+    let mut months: BTreeMap<String, MonthFacts> = BTreeMap::new();
+    let sql = format!(
+        "SELECT coalesce({month}, '{UNKNOWN_MONTH}') AS m, {status}, count(*), sum({amt}) FROM {inv} AS i GROUP BY 1, 2 ORDER BY 1, 2"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let m: String = r.get(0)?;
+        let st: Option<String> = r.get(1)?;
+        let n = r.get::<_, i64>(2)? as u64;
+        let total = amount(r.get_ref(3)?);
+        let e = months.entry(m.clone()).or_insert_with(|| MonthFacts {
+            month: m,
+            invoices: 0,
+            total: Amount::Integer(0),
+            by_status: BTreeMap::new(),
+            children: BTreeMap::new(),
+        });
+        e.invoices += n;
+        e.total = add(e.total, total);
+        if let Some(st) = st {
+            e.by_status.insert(st, StatusFacts { invoices: n, total });
+        }
+    }
+    drop(rows);
+    for child in &d.children {
+        let fk = child.fk.names();
+        let parent = match parent_columns(conn, d, &child.table, &fk)? {
+            Ok(p) => p,
+            Err(why) => return Err(rusqlite::Error::InvalidParameterName(why)),
+        };
+        let on: Vec<String> = fk
+            .iter()
+            .zip(&parent)
+            .map(|(f, p)| format!("c.{} = i.{}", quote(f), quote(p)))
+            .collect();
+        let sql = format!(
+            "SELECT coalesce({month}, '{UNKNOWN_MONTH}'), count(*) FROM {} AS c JOIN {inv} AS i ON {} GROUP BY 1",
+            quote(&child.table),
+            on.join(" AND ")
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let m: String = r.get(0)?;
+            let n = r.get::<_, i64>(1)? as u64;
+            if let Some(e) = months.get_mut(&m) {
+                e.children.insert(child.table.clone(), n);
+            }
+        }
+        // Months without child rows record 0, so a lost child row is a difference.
+        for e in months.values_mut() {
+            e.children.entry(child.table.clone()).or_insert(0);
+        }
+    }
+    Ok(BusinessFacts {
+        description: d.clone(),
+        months: months.into_values().collect(),
+        series: measure_series(conn, d)?,
+    })
+}
+
+/// The SQL condition that a number column holds a whole number (integer, or digits as text).
+fn numeric(col: &str) -> String {
+    format!(
+        "(typeof({col}) = 'integer' OR (typeof({col}) = 'text' AND {col} <> '' AND {col} NOT GLOB '*[^0-9]*'))"
+    )
+}
+
+fn measure_series(conn: &Connection, d: &Description) -> rusqlite::Result<Vec<SeriesFacts>> {
+    let Some(number) = &d.number_column else {
+        return Ok(Vec::new());
+    };
+    let n = quote(number);
+    let series = d
+        .series_column
+        .as_ref()
+        .map(|s| format!("CAST({} AS TEXT)", quote(s)))
+        .unwrap_or_else(|| "NULL".into());
+    let sql = format!(
+        "SELECT {series}, count(DISTINCT CAST({n} AS INTEGER)), min(CAST({n} AS INTEGER)), max(CAST({n} AS INTEGER)) \
+         FROM {} WHERE {} GROUP BY 1 ORDER BY 1",
+        quote(&d.invoice_table),
+        numeric(&n)
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SeriesFacts {
+            series: r.get(0)?,
+            count: r.get::<_, i64>(1)? as u64,
+            min: r.get(2)?,
+            max: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The numbers missing from one series between its lowest and highest: how many, and the
+/// first `limit` of them.
+pub fn missing_numbers(
+    conn: &Connection,
+    d: &Description,
+    series: Option<&str>,
+    limit: usize,
+) -> rusqlite::Result<(u64, Vec<i64>)> {
+    let Some(number) = &d.number_column else {
+        return Ok((0, Vec::new()));
+    };
+    let n = quote(number);
+    let filter = match (&d.series_column, series) {
+        (Some(s), Some(_)) => format!("CAST({} AS TEXT) = ?1", quote(s)),
+        (Some(s), None) => format!("{} IS NULL AND ?1 IS NULL", quote(s)),
+        (None, _) => "?1 IS NULL".into(),
+    };
+    let sql = format!(
+        "SELECT DISTINCT CAST({n} AS INTEGER) AS v FROM {} WHERE {} AND {filter} ORDER BY v",
+        quote(&d.invoice_table),
+        numeric(&n)
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([series])?;
+    let (mut count, mut first) = (0u64, Vec::new());
+    let mut prev: Option<i64> = None;
+    while let Some(r) = rows.next()? {
+        let v: i64 = r.get(0)?;
+        if let Some(p) = prev {
+            let gap = (v - p - 1).max(0) as u64;
+            count += gap;
+            let mut k = p + 1;
+            while k < v && first.len() < limit {
+                first.push(k);
+                k += 1;
+            }
+        }
+        prev = Some(v);
+    }
+    Ok((count, first))
+}
