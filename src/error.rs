@@ -149,6 +149,8 @@ pub mod exit {
     pub const POLICY: i32 = 9;
     /// Stopped on request (SIGINT, SIGTERM) before finishing.
     pub const CANCELLED: i32 = 10;
+    /// A drill ran and at least one of its checks failed (the report says which).
+    pub const DRILL_FAILED: i32 = 11;
 }
 
 impl Error {

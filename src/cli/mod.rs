@@ -5,6 +5,7 @@ mod backup;
 mod commands;
 mod damage;
 mod demo;
+mod drill;
 mod hints;
 mod output;
 
@@ -87,6 +88,11 @@ enum Command {
     },
     /// Back up a SQLite database to one or more repositories.
     Backup(BackupArgs),
+    /// Restore a source's snapshot from each target into scratch space and check it end to
+    /// end: objects, SHA-256, SQLite's checks, row counts, invoices per month.
+    Drill(drill::DrillArgs),
+    /// List past jobs, or drills (--drills).
+    History(drill::HistoryArgs),
     /// List snapshots.
     Snapshots {
         #[command(flatten)]
@@ -282,6 +288,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }) => commands::key_generate(out, passphrase, signing),
         Command::Init { target, recipients } => commands::init(&ctx, target, &recipients),
         Command::Backup(args) => backup_cmd(&ctx, args),
+        Command::Drill(args) => drill::drill_cmd(&ctx, args),
+        Command::History(args) => drill::history_cmd(&ctx, args),
         Command::Snapshots { repo, source, json } => {
             commands::snapshots(&ctx, &repo, source.as_deref(), json)
         }

@@ -7,6 +7,7 @@ pub mod check;
 mod context;
 pub mod copy;
 pub mod demo;
+pub mod drill;
 pub mod init;
 pub mod keys;
 pub mod repair;
@@ -15,3 +16,8 @@ pub mod snapshots;
 
 pub use crate::state::{default_dir as default_state_dir, STATE_DIR_ENV};
 pub use context::Context;
+
+/// The last `limit` jobs of the history, newest first.
+pub fn jobs(ctx: &Context, limit: usize) -> crate::error::Result<Vec<crate::state::JobRow>> {
+    ctx.state()?.jobs(limit)
+}

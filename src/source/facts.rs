@@ -198,7 +198,7 @@ fn parent_columns(
 
 /// The SQL expression of an invoice's month (`YYYY-MM`, or NULL) from the date column of
 /// the table aliased `alias`.
-fn month_expr(d: &Description, alias: &str) -> String {
+pub fn month_expr(d: &Description, alias: &str) -> String {
     let c = format!("{alias}.{}", quote(&d.date_column));
     let shift = d
         .utc_offset

@@ -99,3 +99,51 @@ impl State {
             .map_err(|e| self.err(e))
     }
 }
+
+/// A job as the history lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobRow {
+    pub id: i64,
+    pub kind: String,
+    pub source: Option<String>,
+    pub target: Option<String>,
+    pub started: String,
+    pub ended: Option<String>,
+    /// `running`, `ok`, `failed` or `abandoned`.
+    pub outcome: String,
+    pub bytes_read: Option<u64>,
+    pub bytes_stored: Option<u64>,
+    pub snapshot_id: Option<String>,
+    pub error: Option<String>,
+}
+
+impl State {
+    /// The last `limit` jobs, newest first (jobs of ended processes marked abandoned first).
+    pub fn jobs(&self, limit: usize) -> Result<Vec<JobRow>> {
+        self.abandon_dead_jobs()?;
+        self.conn
+            .prepare(
+                "SELECT id, kind, source, target, started, ended, outcome, bytes_read,
+                   bytes_stored, snapshot_id, error FROM jobs ORDER BY id DESC LIMIT ?1",
+            )
+            .and_then(|mut s| {
+                s.query_map([limit as i64], |r| {
+                    Ok(JobRow {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        source: r.get(2)?,
+                        target: r.get(3)?,
+                        started: r.get(4)?,
+                        ended: r.get(5)?,
+                        outcome: r.get(6)?,
+                        bytes_read: r.get::<_, Option<i64>>(7)?.map(|n| n as u64),
+                        bytes_stored: r.get::<_, Option<i64>>(8)?.map(|n| n as u64),
+                        snapshot_id: r.get(9)?,
+                        error: r.get(10)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(|e| self.err(e))
+    }
+}

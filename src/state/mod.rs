@@ -6,6 +6,7 @@
 //! and `schema` brings the tables up to date.
 
 mod blobs;
+mod drills;
 mod jobs;
 mod schema;
 mod snapshots;
@@ -15,7 +16,9 @@ mod trust;
 mod unindexed;
 
 pub use blobs::{CachedPack, KnownBlobs};
+pub use drills::DrillRow;
 pub use jobs::JobRecord;
+pub use jobs::JobRow;
 pub use unindexed::UnindexedPack;
 
 use crate::error::{Error, Hint, Hinted, Result};

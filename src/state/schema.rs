@@ -60,6 +60,13 @@ const MIGRATIONS: &[&str] = &[
        repo_id TEXT NOT NULL, pack_id TEXT NOT NULL, size INTEGER NOT NULL,
        record BLOB NOT NULL, written TEXT NOT NULL,
        PRIMARY KEY (repo_id, pack_id)) WITHOUT ROWID;",
+    // 6: every drill, with its whole report (JSON), for the history, reports and charts.
+    "CREATE TABLE drills (
+       id INTEGER PRIMARY KEY, started TEXT NOT NULL, finished TEXT NOT NULL,
+       source TEXT NOT NULL, target TEXT NOT NULL, snapshot_id TEXT,
+       verdict TEXT NOT NULL, rto_ms INTEGER NOT NULL, rpo_ms INTEGER NOT NULL,
+       bytes_read INTEGER NOT NULL, report TEXT NOT NULL);
+     CREATE INDEX drills_by_source_target ON drills (source, target, id);",
 ];
 
 /// The schema version this build writes.

@@ -7,7 +7,7 @@ mod rebuild;
 mod verify;
 
 pub(crate) use rebuild::rebuild_into;
-pub(crate) use verify::verify_sha256;
+pub(crate) use verify::{file_sha256, verify_sha256};
 pub use verify::{integrity_check, verify_integrity};
 
 use crate::engine::context::{recorded, remember_damage, Context};

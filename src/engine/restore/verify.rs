@@ -32,6 +32,19 @@ pub(crate) fn verify_sha256(
     id: &SnapshotId,
     read_error: &dyn Fn(std::io::Error) -> Error,
 ) -> Result<()> {
+    if file_sha256(f, read_error)? != m.database_sha256 {
+        return Err(Error::Integrity(format!(
+            "the database rebuilt from snapshot {id} does not match the SHA-256 its manifest records"
+        ).hinted(Hint::CheckData)));
+    }
+    Ok(())
+}
+
+/// The SHA-256 of a whole file, hex.
+pub(crate) fn file_sha256(
+    f: &File,
+    read_error: &dyn Fn(std::io::Error) -> Error,
+) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut offset = 0u64;
@@ -43,12 +56,7 @@ pub(crate) fn verify_sha256(
         hasher.update(&buf[..n]);
         offset += n as u64;
     }
-    if hex::encode(hasher.finalize()) != m.database_sha256 {
-        return Err(Error::Integrity(format!(
-            "the database rebuilt from snapshot {id} does not match the SHA-256 its manifest records"
-        ).hinted(Hint::CheckData)));
-    }
-    Ok(())
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Runs `PRAGMA integrity_check` without creating journal files beside the database.
