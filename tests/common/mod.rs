@@ -5,6 +5,7 @@
 pub mod crashed_writer;
 pub mod damaged;
 pub mod fault_proxy;
+pub mod ledger;
 pub mod moto;
 pub mod s3;
 

@@ -414,7 +414,16 @@ impl Drill<'_> {
                 }
             }
             Err(e) => {
-                let object = damaged.first().map(|d| d.id.to_string());
+                // A failed read returns no warnings: name the indexes that could not be read
+                // again, as they are the likely cause when no pack is.
+                let unreadable = repo.load_index(&keys).map(|(_, u)| u).unwrap_or_default();
+                for (index, why) in &unreadable {
+                    self.warn(CheckKind::Objects, Some(index.to_string()), why.message());
+                }
+                let object = damaged
+                    .first()
+                    .map(|d| d.id.to_string())
+                    .or_else(|| unreadable.first().map(|(i, _)| i.to_string()));
                 self.fail(CheckKind::Objects, object, e.message());
                 return Some(restored);
             }
