@@ -39,6 +39,26 @@ pub use business::{day_of_business, write_one};
 pub use create::generate;
 pub use invariants::check_invariants;
 
+/// What an invoice is in a generated database, as a policy's `[source.business]` says it.
+pub fn business_description() -> crate::facts::Description {
+    use crate::facts::{ChildTable, Columns, Description};
+    let child = |table: &str| ChildTable {
+        table: table.into(),
+        fk: Columns::One("invoice_id".into()),
+    };
+    Description {
+        invoice_table: "invoices".into(),
+        date_column: "issue_date".into(),
+        amount_column: "total_cents".into(),
+        key_columns: vec!["invoice_code".into(), "invoice_no".into()],
+        children: vec![child("invoice_items"), child("tax_uploads")],
+        status_column: Some("status".into()),
+        number_column: Some("invoice_no".into()),
+        series_column: Some("invoice_code".into()),
+        utc_offset: None,
+    }
+}
+
 /// SQLite journal mode of a generated database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JournalMode {
