@@ -188,6 +188,9 @@ fn a_good_snapshot_passes_every_check_and_the_month_table_matches_the_database()
     assert_eq!(history.len(), 2);
     assert_eq!(history[0]["drill"], r["id"]);
     assert_eq!(history[1]["drill"], again["id"]);
+    let jobs = s.env.run(&["history", "--json"]).ok().json();
+    assert_eq!(jobs[0]["kind"], "drill");
+    assert_eq!(jobs[0]["outcome"], "ok");
     let listed = s.env.run(&["history", "--drills", "--json"]).ok().json();
     assert_eq!(listed.as_array().unwrap().len(), 2);
     assert_eq!(listed[0]["id"], again["id"]);
@@ -410,6 +413,14 @@ fn a_source_with_a_broken_foreign_key_fails_only_foreign_key_check() {
     );
     let c = checks(&r, "foreign_key_check")[0];
     assert_eq!(c["actual"], "1 violations");
+    // The job history says the drill failed, and why.
+    let jobs = s.env.run(&["history", "--json"]).ok().json();
+    assert_eq!(jobs[0]["kind"], "drill");
+    assert_eq!(jobs[0]["outcome"], "failed");
+    assert_eq!(
+        jobs[0]["error"],
+        format!("drill {}: 1 checks failed", r["id"])
+    );
 }
 
 #[test]

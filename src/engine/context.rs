@@ -131,19 +131,33 @@ pub(crate) fn recorded<T>(
     summary: impl Fn(&T) -> (u64, u64, Option<String>),
     job: impl FnOnce(&mut State) -> Result<T>,
 ) -> Result<T> {
+    let judged = |v: &T| (summary(v), None);
+    recorded_judged(state, kind, source, target, judged, job)
+}
+
+/// [`recorded`] for jobs that can finish and still have failed (a drill whose checks fail):
+/// `summary` also gives the reason such a result is a failure.
+pub(crate) fn recorded_judged<T>(
+    state: &mut State,
+    kind: &str,
+    source: Option<&str>,
+    target: Option<&str>,
+    summary: impl Fn(&T) -> ((u64, u64, Option<String>), Option<String>),
+    job: impl FnOnce(&mut State) -> Result<T>,
+) -> Result<T> {
     let redacted = |s: Option<&str>| s.map(|s| crate::secret::redact(s).into_owned());
     let (source, target) = (redacted(source), redacted(target));
     let id = state.job_start(kind, source.as_deref(), target.as_deref())?;
     let res = job(state);
     let record = match &res {
         Ok(v) => {
-            let (bytes_read, bytes_stored, snapshot_id) = summary(v);
+            let ((bytes_read, bytes_stored, snapshot_id), failure) = summary(v);
             JobRecord {
-                outcome: "ok".into(),
+                outcome: if failure.is_some() { "failed" } else { "ok" }.into(),
                 bytes_read,
                 bytes_stored,
                 snapshot_id,
-                error: None,
+                error: failure.map(|f| crate::secret::redact(&f).into_owned()),
             }
         }
         Err(e) => JobRecord {

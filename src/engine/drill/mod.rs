@@ -7,7 +7,7 @@
 mod checks;
 mod live;
 
-use crate::engine::context::{recorded, remember_damage, Context};
+use crate::engine::context::{recorded_judged, remember_damage, Context};
 use crate::error::{Error, Result};
 use crate::repo::catalog::Verdict as Authenticity;
 use crate::repo::ids::SnapshotId;
@@ -139,9 +139,15 @@ pub fn run(ctx: &Context, job: &DrillJob) -> Result<DrillRun> {
         )?;
         let summary = |r: &DrillReport| {
             let id = r.snapshot.as_ref().map(|s| s.id.clone());
-            (r.bytes_read, 0, id)
+            let failed = r
+                .checks
+                .iter()
+                .filter(|c| c.status == Status::Failed)
+                .count();
+            let failure = (failed > 0).then(|| format!("drill {}: {failed} checks failed", r.id));
+            ((r.bytes_read, 0, id), failure)
         };
-        let report = recorded(
+        let report = recorded_judged(
             &mut state,
             "drill",
             Some(&filter),
