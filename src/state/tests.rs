@@ -30,9 +30,10 @@ const SCHEMA_V0: &str = "
       started TEXT NOT NULL, ended TEXT, outcome TEXT NOT NULL DEFAULT 'running',
       bytes_read INTEGER, bytes_stored INTEGER, snapshot_id TEXT, error TEXT);";
 
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
     "copies",
     "damaged_packs",
+    "drills",
     "jobs",
     "last_snapshots",
     "packs",
@@ -388,4 +389,43 @@ fn jobs_left_running_by_builds_that_recorded_no_process_are_abandoned_on_upgrade
             (2, "ok".into(), None)
         ]
     );
+}
+
+#[test]
+fn drills_are_listed_newest_first_per_source_and_target_with_their_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = State::open(dir.path()).unwrap();
+    let row = |source: &str, target: &str, rto: u64| crate::state::DrillRow {
+        id: 0,
+        started: "2026-01-01T00:00:00Z".into(),
+        finished: "2026-01-01T00:01:00Z".into(),
+        source: source.into(),
+        target: target.into(),
+        snapshot_id: Some("ab".into()),
+        verdict: "passed".into(),
+        rto_ms: rto,
+        rpo_ms: 7,
+        bytes_read: 9,
+        report: String::new(),
+    };
+    let a = st
+        .record_drill(&row("books", "local", 1), |id| format!("{{\"id\":{id}}}"))
+        .unwrap();
+    let b = st
+        .record_drill(&row("books", "s3", 2), |id| format!("{{\"id\":{id}}}"))
+        .unwrap();
+    let c = st
+        .record_drill(&row("books", "local", 3), |id| format!("{{\"id\":{id}}}"))
+        .unwrap();
+    let ids = |rows: Vec<crate::state::DrillRow>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(st.drills(None, 10).unwrap()), vec![c, b, a]);
+    assert_eq!(
+        ids(st.drills(Some(("books", "local")), 10).unwrap()),
+        vec![c, a]
+    );
+    assert_eq!(ids(st.drills(None, 1).unwrap()), vec![c]);
+    let got = st.drill(b).unwrap().unwrap();
+    assert_eq!((got.target.as_str(), got.rto_ms), ("s3", 2));
+    assert_eq!(got.report, format!("{{\"id\":{b}}}"));
+    assert!(st.drill(c + 1).unwrap().is_none());
 }
