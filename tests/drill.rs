@@ -582,3 +582,56 @@ fn an_unknown_source_name_in_the_policy_is_refused() {
     assert_eq!(r.code, 9, "{}", r.stderr);
     assert!(r.stderr.contains("did you mean books?"), "{}", r.stderr);
 }
+
+#[test]
+fn bad_drill_arguments_are_refused_with_one_sentence_and_nothing_left() {
+    let s = setup("");
+    let db = s.db.to_str().unwrap();
+    // No target: neither --repo nor a policy.
+    let r = s.env.run(&["drill", db]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.trim(),
+        "ivault: give at least one --repo TARGET to drill (a directory, s3://bucket/prefix, or a target of the --policy)"
+    );
+    // A snapshot that is no id.
+    let r = s.env.run(&[
+        "drill",
+        "books",
+        "--policy",
+        &s.policy,
+        "--snapshot",
+        "yesterday",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.trim(),
+        "ivault: --snapshot \"yesterday\" is not latest, random or a snapshot id"
+    );
+    // A scratch directory that cannot be made (a file is in the way).
+    let blocker = s.env.path("blocker");
+    std::fs::write(&blocker, b"x").unwrap();
+    let r = s.env.run(&[
+        "drill",
+        "books",
+        "--policy",
+        &s.policy,
+        "--scratch-dir",
+        blocker.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("cannot create the drill's scratch directory"),
+        "{}",
+        r.stderr
+    );
+    // An id no snapshot has: the drill runs and fails its snapshot check.
+    let r = s.drill(&["--snapshot", "abcdef12"]);
+    assert_eq!(r.code, DRILL_FAILED, "{}", r.stderr);
+    assert_eq!(
+        failed(&r.json()),
+        vec![("snapshot".to_string(), String::new())]
+    );
+    assert_eq!(scratch_left(&s.env), Vec::<String>::new());
+}

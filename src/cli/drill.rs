@@ -53,7 +53,7 @@ pub(super) fn drill_cmd(ctx: &Context, args: DrillArgs) -> Result<i32> {
         source: args.source,
         targets: args.targets,
         identity: args.identity,
-        snapshot: SnapshotChoice::parse(&args.snapshot),
+        snapshot: SnapshotChoice::parse(&args.snapshot)?,
         scratch_dir: args.scratch_dir,
         keep: args.keep,
         compare_live: args.compare_live,

@@ -38,11 +38,16 @@ pub enum SnapshotChoice {
 }
 
 impl SnapshotChoice {
-    pub fn parse(s: &str) -> Self {
+    pub fn parse(s: &str) -> Result<Self> {
         match s {
-            "latest" => SnapshotChoice::Latest,
-            "random" => SnapshotChoice::Random,
-            id => SnapshotChoice::Id(id.to_string()),
+            "latest" => Ok(SnapshotChoice::Latest),
+            "random" => Ok(SnapshotChoice::Random),
+            id if !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Ok(SnapshotChoice::Id(id.to_string()))
+            }
+            other => Err(Error::Usage(
+                format!("--snapshot {other:?} is not latest, random or a snapshot id").into(),
+            )),
         }
     }
 }
@@ -187,7 +192,7 @@ impl Scratch {
         std::fs::create_dir_all(&dir).map_err(|e| {
             Error::Destination(
                 format!(
-                    "cannot create the drill's scratch directory {}: {e}; choose another with a scratch directory that exists and is writable",
+                    "cannot create the drill's scratch directory {}: {e}; give a scratch directory that can be written",
                     dir.display()
                 )
                 .into(),
