@@ -276,7 +276,12 @@ impl Drill<'_> {
             .as_ref()
             .map_or(0, |r| rpo_at(&r.manifest, finished));
         let rto = Objective::new(rto_ms, self.job.rto.map(|d| d.as_millis() as u64));
-        let rpo = Objective::new(rpo_ms, self.job.rpo.map(|d| d.as_millis() as u64));
+        // The RPO is about the newest backup: an older snapshot drilled on purpose is not late.
+        let rpo_objective = self
+            .job
+            .rpo
+            .filter(|_| self.job.snapshot == SnapshotChoice::Latest);
+        let rpo = Objective::new(rpo_ms, rpo_objective.map(|d| d.as_millis() as u64));
         if restored.is_some() {
             self.objective(CheckKind::Rto, rto);
             self.objective(CheckKind::Rpo, rpo);
@@ -554,7 +559,14 @@ impl Drill<'_> {
         c.expected = o.objective_ms.map(|ms| format!("≤ {}", duration(ms)));
         c.actual = Some(duration(o.actual_ms));
         if o.met.is_none() {
-            c.detail = Some("no objective set in the policy's [objectives]".into());
+            c.detail = Some(match (kind, &self.job.snapshot) {
+                (CheckKind::Rpo, SnapshotChoice::Random | SnapshotChoice::Id(_))
+                    if self.job.rpo.is_some() =>
+                {
+                    "the RPO objective applies to the newest snapshot only".into()
+                }
+                _ => "no objective set in the policy's [objectives]".into(),
+            });
         }
         self.checks.push(c);
     }
