@@ -80,6 +80,29 @@ def s3_section(r, p):
     p("")
 
 
+def drill_section(r, p):
+    """A full drill against a default restore of the same snapshot, in the same run."""
+    p("## Drills")
+    p("")
+    p("One more incremental through a policy with the demo schema's business description (so the "
+      "snapshot records invoice facts per month), then a default `restore` (SHA-256 and "
+      "`integrity_check`) and a full `drill` (every check, business facts included) of that "
+      "snapshot, one after the other.")
+    p("")
+    p("| step | s | peak RSS MiB |")
+    p("| --- | ---: | ---: |")
+    for key, name in [("ivault_facts_incr", "incremental with invoice facts and quick_check"),
+                      ("ivault_drill_restore", "restore (default)"),
+                      ("ivault_drill", "drill (all checks)")]:
+        p(f"| {cell(name)} | {r[key + '_s']:.2f} | {r[key + '_rss'] / 1024:.0f} |")
+    p("")
+    value = r["ivault_drill_s"] / r["ivault_drill_restore_s"]
+    p("| measure | value | target | result |")
+    p("| --- | ---: | --- | --- |")
+    p(f"| drill ÷ default restore | {value:.2f} | ≤ 1.20 | {verdict(value <= 1.2)} |")
+    p("")
+
+
 def main():
     work = pathlib.Path(sys.argv[1])
     r = load(work)
@@ -148,6 +171,8 @@ def main():
     p("")
     if "ivault_s3_full_s" in r:
         s3_section(r, p)
+    if "ivault_drill_s" in r:
+        drill_section(r, p)
     p("Notes:")
     p("")
     p("- DIY, restic and borg back up a `sqlite3 .backup` copy (the copy's time is included); "

@@ -151,6 +151,41 @@ ivault_restore() {
   [[ "$(invoice_count "$out")" == "$(invoice_count "$DB")" ]] || die "ivault restore: invoice count differs"
 }
 
+# --- drills ----------------------------------------------------------------------------------
+
+# A drill checks invoices per month against the facts a backup recorded, so the source needs its
+# business description: one more incremental through a policy that has it (timed on its own:
+# the cost of measuring the facts), then a default restore and a full drill of that snapshot,
+# one after the other.
+ivault_drill() {
+  local policy="$W/ivault/policy.toml"
+  cat > "$policy" <<POLICY
+[[source]]
+name = "bench"
+path = "$DB"
+[source.business]
+invoice_table = "invoices"
+date_column = "issue_date"
+amount_column = "total_cents"
+key_columns = ["invoice_code", "invoice_no"]
+children = [{ table = "invoice_items", fk = "invoice_id" }, { table = "tax_uploads", fk = "invoice_id" }]
+status_column = "status"
+series_column = "invoice_code"
+number_column = "invoice_no"
+[[target]]
+name = "local"
+url = "$W/ivault/repo"
+[encryption]
+identity_file = "$W/key.txt"
+POLICY
+  timed ivault_facts_incr "${IV[@]}" backup bench --policy "$policy" --json
+  local out="$W/ivault/restored-drill.sqlite"
+  timed ivault_drill_restore "${IV[@]}" restore latest --repo "$W/ivault/repo" --identity "$W/key.txt" --to "$out"
+  rm -f "$out"
+  timed ivault_drill "${IV[@]}" drill bench --policy "$policy" --json
+  grep -q '"verdict": "passed"' "$W/logs/ivault_drill.out" || die "ivault drill did not pass"
+}
+
 # --- S3 on loopback ------------------------------------------------------------------------
 
 export AWS_ACCESS_KEY_ID=bench-access AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_REGION=us-east-1 \
@@ -350,6 +385,8 @@ main() {
   ivault_incr; ivault_s3_incr; diy_incr; restic_incr; restic_s3 restic_incr; borg_incr
   log "restores"
   ivault_restore; ivault_s3_restore; diy_restore; restic_restore; restic_s3 restic_restore; borg_restore
+  log "drills"
+  ivault_drill
 
   mkdir -p "$(dirname "$DOC")"
   python3 "$REPO_ROOT/bench/report.py" "$W" > "$DOC"
