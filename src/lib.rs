@@ -17,6 +17,7 @@ pub mod paths;
 pub mod policy;
 pub mod repo;
 pub mod report;
+pub mod retention;
 /// Sample invoice databases and "a day of business" on them, for the demo and the tests.
 pub mod sample;
 pub mod secret;
