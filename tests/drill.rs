@@ -635,3 +635,43 @@ fn bad_drill_arguments_are_refused_with_one_sentence_and_nothing_left() {
     );
     assert_eq!(scratch_left(&s.env), Vec::<String>::new());
 }
+
+#[test]
+fn a_source_name_without_a_policy_compares_the_path_the_snapshot_recorded() {
+    let s = setup(DEMO_BUSINESS);
+    let args = [
+        "drill",
+        "books",
+        "--repo",
+        &s.repo,
+        "--identity",
+        &s.key,
+        "--compare-live",
+        "--json",
+    ];
+    let r = s.env.run(&args).ok().json();
+    let live = checks(&r, "live_drift");
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0]["status"], "passed");
+    // The live database moved away: the comparison fails and says where it looked.
+    let moved = s.env.path("moved.sqlite");
+    std::fs::rename(&s.db, &moved).unwrap();
+    let r = s.env.run(&args);
+    assert_eq!(r.code, DRILL_FAILED, "{}", r.stderr);
+    let r = r.json();
+    assert_eq!(failed(&r), vec![("live_drift".to_string(), String::new())]);
+    let detail = checks(&r, "live_drift")[0]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let recorded = std::fs::canonicalize(s.env.path("."))
+        .unwrap()
+        .join("books.sqlite");
+    assert_eq!(
+        detail,
+        format!(
+            "the live database {} is not on this host; drill on the host that has it",
+            recorded.display()
+        )
+    );
+}

@@ -250,7 +250,8 @@ impl Drill<'_> {
             if let Some(expected) = &r.manifest.business {
                 months = checks::month_rows(expected, found.facts.as_ref());
                 if self.job.compare_live {
-                    self.compare_live(&path, expected, &mut months);
+                    let recorded = Path::new(&r.manifest.source.path);
+                    self.compare_live(&path, recorded, expected, &mut months);
                 }
             } else if self.job.compare_live {
                 let mut c = check(CheckKind::LiveDrift, None, Status::Skipped);
@@ -517,17 +518,24 @@ impl Drill<'_> {
         self.checks.push(c);
     }
 
+    /// Compares with the live database: the one the drill was given (path or policy source),
+    /// else the path the snapshot recorded, if that is on this host.
     fn compare_live(
         &mut self,
         restored: &Path,
+        recorded: &Path,
         expected: &crate::facts::BusinessFacts,
         months: &mut [crate::report::model::MonthRow],
     ) {
-        let Some(live) = self.live.filter(|p| p.exists()) else {
+        let live = self.live.unwrap_or(recorded);
+        if !live.exists() {
             self.fail(
                 CheckKind::LiveDrift,
                 None,
-                "the live database is not on this host; drill by its path or a policy source name",
+                &format!(
+                    "the live database {} is not on this host; drill on the host that has it",
+                    live.display()
+                ),
             );
             return;
         };
