@@ -11,6 +11,7 @@ mod output;
 
 use output::print_json;
 mod passphrase;
+mod retention;
 
 use backup::{backup_cmd, BackupArgs};
 use clap::{Args, Parser, Subcommand};
@@ -93,6 +94,12 @@ enum Command {
     Drill(drill::DrillArgs),
     /// List past jobs, or drills (--drills).
     History(drill::HistoryArgs),
+    /// Forget snapshots a retention policy no longer keeps (their data stays until a prune).
+    Forget(retention::ForgetArgs),
+    /// Place a legal hold on a snapshot: no retention rule forgets it until `unhold`.
+    Hold(retention::HoldArgs),
+    /// Remove the legal holds on a snapshot.
+    Unhold(retention::UnholdArgs),
     /// List snapshots.
     Snapshots {
         #[command(flatten)]
@@ -290,6 +297,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Backup(args) => backup_cmd(&ctx, args),
         Command::Drill(args) => drill::drill_cmd(&ctx, args),
         Command::History(args) => drill::history_cmd(&ctx, args),
+        Command::Forget(args) => retention::forget_cmd(&ctx, args),
+        Command::Hold(args) => retention::hold_cmd(&ctx, args),
+        Command::Unhold(args) => retention::unhold_cmd(&ctx, args),
         Command::Snapshots { repo, source, json } => {
             commands::snapshots(&ctx, &repo, source.as_deref(), json)
         }

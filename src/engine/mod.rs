@@ -8,6 +8,7 @@ mod context;
 pub mod copy;
 pub mod demo;
 pub mod drill;
+pub mod forget;
 pub mod init;
 pub mod keys;
 pub mod repair;

@@ -15,6 +15,8 @@ pub enum ObjectKind {
     Index,
     /// `snapshots/<id>`: manifests.
     Snapshot,
+    /// `holds/<id>`: legal holds, each keeping one snapshot from being forgotten.
+    Hold,
 }
 
 impl ObjectKind {
@@ -24,6 +26,7 @@ impl ObjectKind {
             ObjectKind::Pack => "data",
             ObjectKind::Index => "index",
             ObjectKind::Snapshot => "snapshots",
+            ObjectKind::Hold => "holds",
         }
     }
 
@@ -113,6 +116,11 @@ object_id!(
     SnapshotId,
     ObjectKind::Snapshot
 );
+object_id!(
+    /// A legal hold: the SHA-256 of its encrypted record.
+    HoldId,
+    ObjectKind::Hold
+);
 
 #[cfg(test)]
 mod tests {
@@ -125,6 +133,7 @@ mod tests {
         assert_eq!(PackId(h).key(), format!("data/ab/{hex}"));
         assert_eq!(IndexId(h).key(), format!("index/{hex}"));
         assert_eq!(SnapshotId(h).key(), format!("snapshots/{hex}"));
+        assert_eq!(HoldId(h).key(), format!("holds/{hex}"));
         assert_eq!(SnapshotId::parse(&hex), Some(SnapshotId(h)));
         assert_eq!(SnapshotId::parse("abc"), None);
         let json = serde_json::to_string(&SnapshotId(h)).unwrap();

@@ -12,6 +12,7 @@ pub mod binary;
 pub mod catalog;
 pub mod codec;
 pub mod config;
+pub mod holds;
 pub mod ids;
 pub mod index;
 pub mod keys;
