@@ -151,6 +151,8 @@ pub mod exit {
     pub const CANCELLED: i32 = 10;
     /// A drill ran and at least one of its checks failed (the report says which).
     pub const DRILL_FAILED: i32 = 11;
+    /// `status`: a backup is older than the RPO, or the last backup or drill failed.
+    pub const STALE: i32 = 12;
 }
 
 impl Error {

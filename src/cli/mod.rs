@@ -12,6 +12,7 @@ mod output;
 use output::print_json;
 mod passphrase;
 mod retention;
+mod status;
 
 use backup::{backup_cmd, BackupArgs};
 use clap::{Args, Parser, Subcommand};
@@ -100,6 +101,9 @@ enum Command {
     Hold(retention::HoldArgs),
     /// Remove the legal holds on a snapshot.
     Unhold(retention::UnholdArgs),
+    /// The last backup and drill of every source and target, against the objectives; exit 12
+    /// when anything is stale or failing.
+    Status(status::StatusArgs),
     /// List snapshots.
     Snapshots {
         #[command(flatten)]
@@ -300,6 +304,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Forget(args) => retention::forget_cmd(&ctx, args),
         Command::Hold(args) => retention::hold_cmd(&ctx, args),
         Command::Unhold(args) => retention::unhold_cmd(&ctx, args),
+        Command::Status(args) => status::status_cmd(&ctx, args, Default::default()),
         Command::Snapshots { repo, source, json } => {
             commands::snapshots(&ctx, &repo, source.as_deref(), json)
         }

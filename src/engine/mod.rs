@@ -14,6 +14,7 @@ pub mod keys;
 pub mod repair;
 pub mod restore;
 pub mod snapshots;
+pub mod status;
 
 pub use crate::state::{default_dir as default_state_dir, STATE_DIR_ENV};
 pub use context::Context;

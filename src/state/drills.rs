@@ -88,6 +88,17 @@ impl State {
             .map_err(|e| self.err(e))
     }
 
+    /// The latest drill of each source and target.
+    pub fn latest_drills(&self) -> Result<Vec<DrillRow>> {
+        self.conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM drills WHERE id IN
+                   (SELECT max(id) FROM drills GROUP BY source, target) ORDER BY source, target"
+            ))
+            .and_then(|mut s| s.query_map([], row)?.collect())
+            .map_err(|e| self.err(e))
+    }
+
     pub fn drill(&self, id: i64) -> Result<Option<DrillRow>> {
         use rusqlite::OptionalExtension;
         self.conn

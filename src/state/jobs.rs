@@ -117,33 +117,80 @@ pub struct JobRow {
     pub error: Option<String>,
 }
 
+const JOB_COLUMNS: &str = "id, kind, source, target, started, ended, outcome, bytes_read,
+    bytes_stored, snapshot_id, error";
+
+fn job_row(r: &rusqlite::Row) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        source: r.get(2)?,
+        target: r.get(3)?,
+        started: r.get(4)?,
+        ended: r.get(5)?,
+        outcome: r.get(6)?,
+        bytes_read: r.get::<_, Option<i64>>(7)?.map(|n| n as u64),
+        bytes_stored: r.get::<_, Option<i64>>(8)?.map(|n| n as u64),
+        snapshot_id: r.get(9)?,
+        error: r.get(10)?,
+    })
+}
+
+/// The latest job of one kind for one source and target, and the latest that succeeded.
+#[derive(Debug, Clone)]
+pub struct LatestJobs {
+    pub source: Option<String>,
+    pub target: Option<String>,
+    pub last: JobRow,
+    pub last_ok: Option<JobRow>,
+}
+
 impl State {
     /// The last `limit` jobs, newest first (jobs of ended processes marked abandoned first).
     pub fn jobs(&self, limit: usize) -> Result<Vec<JobRow>> {
         self.abandon_dead_jobs()?;
         self.conn
+            .prepare(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT ?1"
+            ))
+            .and_then(|mut s| s.query_map([limit as i64], job_row)?.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    /// For each source and target that ran jobs of `kind`: the latest, and the latest that
+    /// succeeded.
+    pub fn latest_jobs(&self, kind: &str) -> Result<Vec<LatestJobs>> {
+        self.abandon_dead_jobs()?;
+        let pairs: Vec<(Option<String>, Option<String>, i64, Option<i64>)> = self
+            .conn
             .prepare(
-                "SELECT id, kind, source, target, started, ended, outcome, bytes_read,
-                   bytes_stored, snapshot_id, error FROM jobs ORDER BY id DESC LIMIT ?1",
+                "SELECT source, target, max(id), max(CASE WHEN outcome = 'ok' THEN id END)
+                 FROM jobs WHERE kind = ?1 GROUP BY source, target ORDER BY source, target",
             )
             .and_then(|mut s| {
-                s.query_map([limit as i64], |r| {
-                    Ok(JobRow {
-                        id: r.get(0)?,
-                        kind: r.get(1)?,
-                        source: r.get(2)?,
-                        target: r.get(3)?,
-                        started: r.get(4)?,
-                        ended: r.get(5)?,
-                        outcome: r.get(6)?,
-                        bytes_read: r.get::<_, Option<i64>>(7)?.map(|n| n as u64),
-                        bytes_stored: r.get::<_, Option<i64>>(8)?.map(|n| n as u64),
-                        snapshot_id: r.get(9)?,
-                        error: r.get(10)?,
-                    })
-                })?
-                .collect()
+                s.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect()
             })
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        let one = |id: i64| -> Result<JobRow> {
+            self.conn
+                .query_row(
+                    &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+                    [id],
+                    job_row,
+                )
+                .map_err(|e| self.err(e))
+        };
+        pairs
+            .into_iter()
+            .map(|(source, target, last, last_ok)| {
+                Ok(LatestJobs {
+                    source,
+                    target,
+                    last: one(last)?,
+                    last_ok: last_ok.map(one).transpose()?,
+                })
+            })
+            .collect()
     }
 }

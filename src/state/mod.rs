@@ -18,7 +18,7 @@ mod unindexed;
 pub use blobs::{CachedPack, KnownBlobs};
 pub use drills::DrillRow;
 pub use jobs::JobRecord;
-pub use jobs::JobRow;
+pub use jobs::{JobRow, LatestJobs};
 pub use unindexed::UnindexedPack;
 
 use crate::error::{Error, Hint, Hinted, Result};
