@@ -184,7 +184,8 @@ fn entry(
 /// target.
 pub fn metrics(status: &Status) -> String {
     let mut out = String::new();
-    let series: [(&str, &str, fn(&Line) -> Option<f64>); 9] = [
+    type Series = (&'static str, &'static str, fn(&Line) -> Option<f64>);
+    let series: [Series; 9] = [
         (
             "ivault_backup_last_success_timestamp_seconds",
             "When the last successful backup ended.",

@@ -161,7 +161,9 @@ impl State {
     /// succeeded.
     pub fn latest_jobs(&self, kind: &str) -> Result<Vec<LatestJobs>> {
         self.abandon_dead_jobs()?;
-        let pairs: Vec<(Option<String>, Option<String>, i64, Option<i64>)> = self
+        // (source, target, latest id, latest successful id)
+        type Pair = (Option<String>, Option<String>, i64, Option<i64>);
+        let pairs: Vec<Pair> = self
             .conn
             .prepare(
                 "SELECT source, target, max(id), max(CASE WHEN outcome = 'ok' THEN id END)
