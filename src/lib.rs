@@ -20,6 +20,7 @@ pub mod report;
 pub mod retention;
 /// Sample invoice databases and "a day of business" on them, for the demo and the tests.
 pub mod sample;
+pub mod scheduler;
 pub mod secret;
 pub mod source;
 pub mod state;
