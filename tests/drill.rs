@@ -675,3 +675,61 @@ fn a_source_name_without_a_policy_compares_the_path_the_snapshot_recorded() {
         )
     );
 }
+
+#[test]
+fn reports_are_written_beside_the_drill_and_rendered_again_from_the_history() {
+    let s = setup(DEMO_BUSINESS);
+    let dir = s.env.path("reports");
+    let r = s
+        .drill(&["--report-dir", dir.to_str().unwrap()])
+        .ok()
+        .json();
+    let id = r["id"].as_i64().unwrap();
+    for ext in ["md", "json", "html"] {
+        assert!(dir.join(format!("drill-{id}.{ext}")).is_file(), "{ext}");
+    }
+    let written: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(format!("drill-{id}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(written, r);
+    // The history renders the same report again, in any format and language.
+    let again = s
+        .env
+        .run(&["report", "--drill", &id.to_string(), "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(again, r);
+    let html = s.env.path("zh.html");
+    s.env
+        .run(&[
+            "report",
+            "--format",
+            "html",
+            "--lang",
+            "zh-CN",
+            "--out",
+            html.to_str().unwrap(),
+        ])
+        .ok();
+    let text = std::fs::read_to_string(&html).unwrap();
+    assert!(text.contains("lang=\"zh-CN\""));
+    assert!(text.contains(r["snapshot"]["id"].as_str().unwrap()));
+    let md = s.env.run(&["report", "--last", "1"]).ok().stdout;
+    assert!(md.starts_with("# "), "{md}");
+    // Bad requests are usage errors.
+    let r = s.env.run(&["report", "--drill", "999"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.trim(),
+        "ivault: no drill 999 in the history; `ivault history --drills` lists them"
+    );
+    let r = s.env.run(&["report", "--format", "pdf"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("unknown report format \"pdf\": expected md, json or html"),
+        "{}",
+        r.stderr
+    );
+}

@@ -7,6 +7,7 @@ use invoice_vault::engine::demo::mib;
 use invoice_vault::engine::drill::{self, duration, DrillJob, SnapshotChoice};
 use invoice_vault::engine::Context;
 use invoice_vault::report::model::{DrillReport, Status, Verdict};
+use invoice_vault::report::{self, Format, Lang};
 use invoice_vault::Result;
 use std::path::PathBuf;
 
@@ -63,6 +64,14 @@ pub(super) fn drill_cmd(ctx: &Context, args: DrillArgs) -> Result<i32> {
         allow_unverified: args.allow_unverified,
     };
     let run = drill::run(ctx, &job)?;
+    if let Some(dir) = &args.report_dir {
+        for r in &run.reports {
+            let written = drill::write_reports(dir, r, Lang::En)?;
+            if !args.json {
+                println!("report of drill {}: {}", r.id, written.display());
+            }
+        }
+    }
     if args.json {
         match &run.reports[..] {
             [one] => print_json(one),
@@ -236,6 +245,48 @@ pub(super) fn history_cmd(ctx: &Context, args: HistoryArgs) -> Result<i32> {
                 j.error.as_deref().unwrap_or("")
             );
         }
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Args)]
+pub(super) struct ReportArgs {
+    /// The drill to report (`ivault history --drills` lists them).
+    #[arg(long, value_name = "ID", conflicts_with = "last")]
+    drill: Option<i64>,
+    /// The last N drills, newest first.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    last: usize,
+    /// md (for a ticket), json (for machines, docs/REPORTS.md) or html (one self-contained file).
+    #[arg(long, default_value = "md", value_parser = parse_format)]
+    format: Format,
+    /// Write to this file (atomically) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Labels in English (en) or Simplified Chinese (zh-CN); data is never translated.
+    #[arg(long, default_value = "en", value_parser = parse_lang)]
+    lang: Lang,
+}
+
+fn parse_format(s: &str) -> std::result::Result<Format, String> {
+    s.parse().map_err(|e: report::ParseError| e.to_string())
+}
+
+fn parse_lang(s: &str) -> std::result::Result<Lang, String> {
+    s.parse().map_err(|e: report::ParseError| e.to_string())
+}
+
+pub(super) fn report_cmd(ctx: &Context, args: ReportArgs) -> Result<i32> {
+    let reports = drill::reports(ctx, args.drill, args.last.max(1))?;
+    if reports.is_empty() {
+        return Err(invoice_vault::Error::Usage(
+            "no drill in the history yet; run ivault drill first".into(),
+        ));
+    }
+    let text = report::render(&reports, args.format, args.lang);
+    match &args.out {
+        Some(f) => invoice_vault::engine::status::write_atomically(f, &text)?,
+        None => print!("{text}"),
     }
     Ok(exit::OK)
 }

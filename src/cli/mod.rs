@@ -95,6 +95,8 @@ enum Command {
     Drill(drill::DrillArgs),
     /// List past jobs, or drills (--drills).
     History(drill::HistoryArgs),
+    /// Render stored drill reports as Markdown, JSON or HTML, in English or Chinese.
+    Report(drill::ReportArgs),
     /// Forget snapshots a retention policy no longer keeps (their data stays until a prune).
     Forget(retention::ForgetArgs),
     /// Place a legal hold on a snapshot: no retention rule forgets it until `unhold`.
@@ -301,6 +303,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Backup(args) => backup_cmd(&ctx, args),
         Command::Drill(args) => drill::drill_cmd(&ctx, args),
         Command::History(args) => drill::history_cmd(&ctx, args),
+        Command::Report(args) => drill::report_cmd(&ctx, args),
         Command::Forget(args) => retention::forget_cmd(&ctx, args),
         Command::Hold(args) => retention::hold_cmd(&ctx, args),
         Command::Unhold(args) => retention::unhold_cmd(&ctx, args),

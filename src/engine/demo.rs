@@ -208,6 +208,7 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
             .into(),
         ));
     }
+    let html = drill::write_reports(&dir.join("reports"), report, crate::report::Lang::En)?;
 
     let stored = full.bytes_stored + incr.bytes_stored;
     say(out, format!(
@@ -222,6 +223,14 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
             "Try: ivault snapshots --repo {} --identity {} --trust-signer {signer}",
             repo_dir.display(),
             key.display()
+        ),
+    );
+    say(
+        out,
+        format!(
+            "Drill report (open it in a browser): {}\nThe same in Chinese: ivault report --state-dir {} --format html --lang zh-CN --out report.html",
+            html.display(),
+            dir.join("state").display()
         ),
     );
     Ok(())

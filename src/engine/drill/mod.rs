@@ -689,3 +689,32 @@ pub fn reports(ctx: &Context, drill: Option<i64>, last: usize) -> Result<Vec<Dri
         })
         .collect()
 }
+
+/// Writes a drill's report as Markdown, JSON and HTML into `dir` (made if missing), each file
+/// atomically; returns the HTML file's path.
+pub fn write_reports(
+    dir: &Path,
+    report: &DrillReport,
+    lang: crate::report::Lang,
+) -> Result<PathBuf> {
+    use crate::report::Format;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::Destination(
+            format!("cannot create the report directory {}: {e}", dir.display()).into(),
+        )
+    })?;
+    let one = std::slice::from_ref(report);
+    let mut html = PathBuf::new();
+    for (format, ext) in [
+        (Format::Markdown, "md"),
+        (Format::Json, "json"),
+        (Format::Html, "html"),
+    ] {
+        let path = dir.join(format!("drill-{}.{ext}", report.id));
+        crate::engine::status::write_atomically(&path, &crate::report::render(one, format, lang))?;
+        if ext == "html" {
+            html = path;
+        }
+    }
+    Ok(html)
+}
