@@ -63,14 +63,14 @@ pub fn send(notify: &Notify, summary: &serde_json::Value, timeout: Duration) -> 
     let body = body.as_slice();
     let command = notify.on_failure.as_ref().map(|c| c.command.as_str());
     let webhook = notify.webhook.as_deref();
+    let stopped = |notifier| NotifyOutcome {
+        notifier,
+        failure: Some(format!("{} stopped unexpectedly", name(notifier))),
+        output: String::new(),
+    };
     let guarded = |notifier, job: &dyn Fn() -> NotifyOutcome| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or_else(|_| {
-            NotifyOutcome {
-                notifier,
-                failure: Some(format!("{} stopped unexpectedly", name(notifier))),
-                output: String::new(),
-            }
-        })
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
+            .unwrap_or_else(|_| stopped(notifier))
     };
     let (command, webhook) = std::thread::scope(|s| {
         // The webhook on a thread of its own, the command on this one; should no thread be
@@ -86,7 +86,7 @@ pub fn send(notify: &Notify, summary: &serde_json::Value, timeout: Duration) -> 
         let command =
             command.map(|c| guarded(Notifier::Command, &|| run_command(c, body, timeout)));
         let webhook = match pending {
-            Some(handle) => handle.join().ok(),
+            Some(handle) => Some(handle.join().unwrap_or_else(|_| stopped(Notifier::Webhook))),
             None => webhook.map(|url| guarded(Notifier::Webhook, &|| post(url, body, timeout))),
         };
         (command, webhook)
