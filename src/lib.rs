@@ -13,6 +13,7 @@ pub mod facts;
 pub mod failpoint;
 pub mod hash;
 pub mod host;
+pub mod notify;
 pub mod paths;
 pub mod policy;
 pub mod repo;

@@ -1,12 +1,13 @@
 //! Policies: one TOML file per protected system, naming its sources, targets and keys, so that
 //! commands can say `--to offsite` instead of repeating URLs, endpoints and lock settings.
 //! Every section of the format is parsed strictly (an unknown key is an error naming the file,
-//! the line and the nearest valid key); schedules, retention and notifications are read and
-//! kept for the scheduler but not acted on by one-off commands.
+//! the line and the nearest valid key); schedules, retention and objectives are read and kept
+//! for the scheduler but not acted on by one-off commands; `[notify]` is used by `notify`.
 
 use crate::error::{Error, Hint, Hinted, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +20,9 @@ pub struct Policy {
     pub schedule: Option<Schedule>,
     pub retention: Option<Retention>,
     pub notify: Option<Notify>,
+    /// `[objectives]`: how old the newest good snapshot may be, how long a restore may take.
+    #[serde(default)]
+    pub objectives: Objectives,
     /// The file this policy came from, for messages.
     #[serde(skip)]
     pub file: PathBuf,
@@ -82,11 +86,29 @@ pub struct Retention {
     pub keep_yearly: Option<u32>,
 }
 
+/// Recovery objectives (`[objectives] rpo = "26h"`, `rto = "15m"`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Objectives {
+    /// Recovery point objective: the most data, as time, a failure may lose.
+    #[serde(default, deserialize_with = "rpo")]
+    pub rpo: Option<Duration>,
+    /// Recovery time objective: the longest a restore may take.
+    #[serde(default, deserialize_with = "rto")]
+    pub rto: Option<Duration>,
+}
+
+/// Who hears of a failed backup or drill (see `notify`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Notify {
+    /// A command run with `/bin/sh -c`, the JSON summary on its stdin.
     pub on_failure: Option<NotifyCommand>,
+    /// An `http://` or `https://` URL the JSON summary is POSTed to.
     pub webhook: Option<String>,
+    /// How long each notifier may take (`notify::timeout` gives the default).
+    #[serde(default, deserialize_with = "notify_timeout")]
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +185,28 @@ impl Policy {
                 )));
             }
         }
+        if let Some(notify) = &self.notify {
+            if notify
+                .on_failure
+                .as_ref()
+                .is_some_and(|c| c.command.trim().is_empty())
+            {
+                return Err(self.error(
+                    "[notify] on_failure has an empty command; give the command to run".into(),
+                ));
+            }
+            // The URL itself is not repeated: webhook URLs often carry a token.
+            if let Some(url) = &notify.webhook {
+                let rest = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"));
+                if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+                    return Err(self.error(
+                        "[notify] webhook is not an http:// or https:// URL; write it like https://hooks.example.internal/ivault".into(),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -210,6 +254,101 @@ pub fn resolve_source(policy: Option<&Policy>, source: &Path) -> Result<(PathBuf
     }
 }
 
+/// How a duration is written in a policy: whole numbers with a unit `s`, `m`, `h` or `d`, larger
+/// units first, each at most once: `90s`, `15m`, `26h`, `2d`, `1h30m`. (Hand-written rather than
+/// humantime, which also takes `15min`, `2 days`, months, years and zero.)
+const DURATION_HINT: &str = "write it like 90s, 15m, 26h or 2d";
+
+/// A policy duration (see [`DURATION_HINT`]); `None` for anything else. Zero parses as zero.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut rest = text;
+    let mut total: u64 = 0;
+    let mut previous_unit = u64::MAX;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let number: u64 = rest[..digits].parse().ok()?;
+        let unit = match rest.as_bytes().get(digits)? {
+            b's' => 1,
+            b'm' => 60,
+            b'h' => 60 * 60,
+            b'd' => 24 * 60 * 60,
+            _ => return None,
+        };
+        if unit >= previous_unit {
+            return None;
+        }
+        previous_unit = unit;
+        total = total.checked_add(number.checked_mul(unit)?)?;
+        // The digits and the unit are ASCII, so this is a character boundary.
+        rest = &rest[digits + 1..];
+    }
+    Some(Duration::from_secs(total))
+}
+
+/// Deserializes the duration at `key`; errors are whole sentences ending in [`DURATION_HINT`],
+/// which [`describe`] prefixes with the file and the line.
+fn duration<'de, D: Deserializer<'de>>(
+    d: D,
+    key: &'static str,
+) -> Result<Option<Duration>, D::Error> {
+    struct Visitor(&'static str);
+    impl Visitor {
+        fn not_a_duration<E: serde::de::Error>(&self, shown: impl std::fmt::Display) -> E {
+            E::custom(format!(
+                "{} = {shown} is not a duration; {DURATION_HINT}",
+                self.0
+            ))
+        }
+    }
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = Duration;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "a duration such as \"15m\"")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
+            match parse_duration(v) {
+                Some(d) if d.is_zero() => Err(E::custom(format!(
+                    "{} = {v:?} is zero; give a longer duration, {DURATION_HINT}",
+                    self.0
+                ))),
+                Some(d) => Ok(d),
+                None => Err(self.not_a_duration(format_args!("{v:?}"))),
+            }
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
+            Err(self.not_a_duration(v))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
+            Err(self.not_a_duration(v))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Duration, E> {
+            Err(self.not_a_duration(v))
+        }
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Duration, E> {
+            Err(self.not_a_duration(v))
+        }
+    }
+    d.deserialize_any(Visitor(key)).map(Some)
+}
+
+fn rpo<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d, "rpo")
+}
+
+fn rto<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d, "rto")
+}
+
+fn notify_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d, "timeout")
+}
+
 /// One sentence for a TOML or schema error: the file, the line, and for an unknown key the
 /// nearest valid one.
 fn describe(e: &toml::de::Error, text: &str, file: &Path) -> String {
@@ -231,6 +370,9 @@ fn describe(e: &toml::de::Error, text: &str, file: &Path) -> String {
                 expected.join(", ")
             ),
         };
+    }
+    if msg.ends_with(DURATION_HINT) {
+        return format!("{at}: {msg}");
     }
     format!("{at}: {}; fix the file", msg.replace('\n', " "))
 }
@@ -300,9 +442,14 @@ keep_weekly = 8
 keep_monthly = 24
 keep_yearly = 10
 
+[objectives]
+rpo = "26h"
+rto = "15m"
+
 [notify]
 on_failure = { command = "/usr/local/bin/page-oncall" }
 webhook = "https://hooks.example.internal/ivault"
+timeout = "10s"
 "#;
 
     fn parse(text: &str) -> Result<Policy> {
@@ -327,6 +474,127 @@ webhook = "https://hooks.example.internal/ivault"
                 .children
                 .len(),
             2
+        );
+        assert_eq!(
+            p.objectives,
+            Objectives {
+                rpo: Some(Duration::from_secs(26 * 3600)),
+                rto: Some(Duration::from_secs(15 * 60)),
+            }
+        );
+        let notify = p.notify.as_ref().unwrap();
+        assert_eq!(notify.timeout, Some(Duration::from_secs(10)));
+        assert_eq!(
+            notify.on_failure.as_ref().unwrap().command,
+            "/usr/local/bin/page-oncall"
+        );
+    }
+
+    #[test]
+    fn objectives_are_optional() {
+        let p = parse("[objectives]\nrto = \"1h30m\"\n").unwrap();
+        assert_eq!(p.objectives.rpo, None);
+        assert_eq!(p.objectives.rto, Some(Duration::from_secs(5400)));
+        assert_eq!(parse("").unwrap().objectives, Objectives::default());
+    }
+
+    #[test]
+    fn durations_take_whole_numbers_with_units() {
+        let secs = |s| parse_duration(s).map(|d| d.as_secs());
+        assert_eq!(secs("90s"), Some(90));
+        assert_eq!(secs("15m"), Some(900));
+        assert_eq!(secs("26h"), Some(93_600));
+        assert_eq!(secs("2d"), Some(172_800));
+        assert_eq!(secs("1h30m"), Some(5400));
+        assert_eq!(secs("1d2h3m4s"), Some(93_784));
+        assert_eq!(secs("0s"), Some(0));
+        for bad in [
+            "",
+            "15",
+            "15x",
+            "-5m",
+            "1.5h",
+            "m",
+            "15 m",
+            " 15m",
+            "15M",
+            "30m1h",
+            "1h1h",
+            "99999999999999999999s",
+            "18446744073709551615d",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bad_durations_name_the_file_the_line_and_the_key() {
+        let cases = [
+            (
+                "rto = \"15x\"",
+                "rto = \"15x\" is not a duration; write it like 90s, 15m, 26h or 2d",
+            ),
+            (
+                "rto = \"0m\"",
+                "rto = \"0m\" is zero; give a longer duration, write it like 90s, 15m, 26h or 2d",
+            ),
+            (
+                "rpo = \"-26h\"",
+                "rpo = \"-26h\" is not a duration; write it like 90s, 15m, 26h or 2d",
+            ),
+            (
+                "rpo = 26",
+                "rpo = 26 is not a duration; write it like 90s, 15m, 26h or 2d",
+            ),
+            (
+                "rpo = \"soon\"",
+                "rpo = \"soon\" is not a duration; write it like 90s, 15m, 26h or 2d",
+            ),
+        ];
+        for (line, message) in cases {
+            let text = SKETCH
+                .replace("rto = \"15m\"", line)
+                .replace("rpo = \"26h\"\n", "");
+            let n = text.lines().position(|l| l == line).unwrap() + 1;
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.exit_code(), crate::error::exit::POLICY);
+            assert_eq!(e.to_string(), format!("policy p.toml, line {n}: {message}"));
+        }
+        let text = SKETCH.replace("timeout = \"10s\"", "timeout = \"10\"");
+        let n = text.lines().position(|l| l == "timeout = \"10\"").unwrap() + 1;
+        assert_eq!(
+            parse(&text).unwrap_err().to_string(),
+            format!(
+                "policy p.toml, line {n}: timeout = \"10\" is not a duration; write it like 90s, 15m, 26h or 2d"
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_objective_keys_suggest_the_nearest() {
+        let e = parse("[objectives]\nrpo = \"1h\"\nrtp = \"15m\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "policy p.toml, line 3: unknown key rtp; did you mean rto?"
+        );
+        let e = parse("[notify]\ntimout = \"5s\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "policy p.toml, line 2: unknown key timout; did you mean timeout?"
+        );
+    }
+
+    #[test]
+    fn notifiers_are_checked() {
+        let e = parse("[notify]\nwebhook = \"hooks.example/x?token=s3cret\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "policy p.toml: [notify] webhook is not an http:// or https:// URL; write it like https://hooks.example.internal/ivault"
+        );
+        let e = parse("[notify]\non_failure = { command = \" \" }\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "policy p.toml: [notify] on_failure has an empty command; give the command to run"
         );
     }
 
