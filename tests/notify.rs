@@ -1,12 +1,12 @@
 //! `[notify]` against real processes and a real loopback HTTP server.
 
+mod common;
+use common::webhook::{server, OK};
 use invoice_vault::notify::{self, Notifier, NotifyOutcome};
 use invoice_vault::policy::{Notify, NotifyCommand, Policy};
 use serde_json::json;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn summary() -> serde_json::Value {
@@ -53,76 +53,6 @@ fn failed(notifier: Notifier, failure: String) -> NotifyOutcome {
         output: String::new(),
     }
 }
-
-/// What the loopback server received.
-struct Received {
-    request_line: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn read_request(stream: &TcpStream) -> Received {
-    let mut reader = BufReader::new(stream);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line).unwrap();
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':').unwrap();
-        headers.push((name.trim().to_string(), value.trim().to_string()));
-    }
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .map(|(_, v)| v.parse().unwrap())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    Received {
-        request_line: request_line.trim_end().to_string(),
-        headers,
-        body,
-    }
-}
-
-/// A server on 127.0.0.1 that reads one request and answers it with `answer` (or, given
-/// `None`, holds the connection open without answering until the test ends).
-fn server(answer: Option<&'static str>) -> (u16, mpsc::Receiver<Received>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let received = read_request(&stream);
-        match answer {
-            Some(answer) => {
-                stream.write_all(answer.as_bytes()).unwrap();
-                let _ = tx.send(received);
-            }
-            None => {
-                let _ = tx.send(received);
-                std::thread::sleep(Duration::from_secs(60));
-            }
-        }
-    });
-    (port, rx)
-}
-
-const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 #[test]
 fn the_command_gets_the_summary_on_stdin() {

@@ -101,6 +101,9 @@ pub(super) fn backup_cmd(ctx: &Context, args: BackupArgs) -> Result<i32> {
         print_json(&entries);
     }
     for t in &run.targets {
+        for f in &t.alert_failures {
+            eprintln!("ivault: warning: the failure alert was not delivered: {f}");
+        }
         if let Ok(r) = &t.result {
             for w in &r.warnings {
                 eprintln!("ivault: warning: {w}");

@@ -50,6 +50,11 @@ pub(super) struct DrillArgs {
 }
 
 pub(super) fn drill_cmd(ctx: &Context, args: DrillArgs) -> Result<i32> {
+    let objectives = ctx
+        .targets
+        .policy()
+        .map(|p| p.objectives.clone())
+        .unwrap_or_default();
     let job = DrillJob {
         source: args.source,
         targets: args.targets,
@@ -59,11 +64,14 @@ pub(super) fn drill_cmd(ctx: &Context, args: DrillArgs) -> Result<i32> {
         keep: args.keep,
         compare_live: args.compare_live,
         open_months: args.open_months.max(1),
-        rto: None,
-        rpo: None,
+        rto: objectives.rto,
+        rpo: objectives.rpo,
         allow_unverified: args.allow_unverified,
     };
     let run = drill::run(ctx, &job)?;
+    for f in &run.alert_failures {
+        eprintln!("ivault: warning: the failure alert was not delivered: {f}");
+    }
     if let Some(dir) = &args.report_dir {
         for r in &run.reports {
             let written = drill::write_reports(dir, r, Lang::En)?;

@@ -307,7 +307,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Forget(args) => retention::forget_cmd(&ctx, args),
         Command::Hold(args) => retention::hold_cmd(&ctx, args),
         Command::Unhold(args) => retention::unhold_cmd(&ctx, args),
-        Command::Status(args) => status::status_cmd(&ctx, args, Default::default()),
+        Command::Status(args) => status::status_cmd(&ctx, args),
         Command::Snapshots { repo, source, json } => {
             commands::snapshots(&ctx, &repo, source.as_deref(), json)
         }

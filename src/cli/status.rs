@@ -18,7 +18,12 @@ pub(super) struct StatusArgs {
     json: bool,
 }
 
-pub(super) fn status_cmd(ctx: &Context, args: StatusArgs, objectives: Objectives) -> Result<i32> {
+pub(super) fn status_cmd(ctx: &Context, args: StatusArgs) -> Result<i32> {
+    let objectives: Objectives = ctx
+        .targets
+        .policy()
+        .map(|p| p.objectives.clone())
+        .unwrap_or_default();
     let st = status::run(ctx, &objectives)?;
     if let Some(f) = &args.metrics_file {
         status::write_atomically(f, &status::metrics(&st))?;

@@ -2,6 +2,7 @@
 //! state lives, how targets and keys are found) and returns a report; faces (the command
 //! line, a scheduler) only describe, call and present.
 
+pub mod alert;
 pub mod backup;
 pub mod check;
 mod context;

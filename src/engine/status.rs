@@ -12,14 +12,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-/// What status compares against.
-#[derive(Debug, Clone, Default)]
-pub struct Objectives {
-    /// The newest successful backup must not be older than this.
-    pub rpo: Option<Duration>,
-    /// A drill's restore must not take longer than this.
-    pub rto: Option<Duration>,
-}
+pub use crate::policy::Objectives;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {

@@ -8,6 +8,7 @@ pub mod fault_proxy;
 pub mod ledger;
 pub mod moto;
 pub mod s3;
+pub mod webhook;
 
 use invoice_vault::sample::{self, GenerateOptions, JournalMode};
 use std::path::{Path, PathBuf};

@@ -25,6 +25,8 @@ pub struct TargetOutcome {
     /// The target as the job named it.
     pub target: String,
     pub result: Result<BackupReport>,
+    /// Notifiers that failed to deliver the alert about a failed backup.
+    pub alert_failures: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -95,7 +97,16 @@ pub fn run(ctx: &Context, job: &BackupJob) -> Result<BackupRun> {
                 }
             },
         );
-        outcomes.push(TargetOutcome { target, result });
+        let mut alert_failures = Vec::new();
+        if let Err(e) = &result {
+            let summary = crate::engine::alert::backup_summary(&shown, &target, e);
+            alert_failures = crate::engine::alert::on_failure(ctx, &summary);
+        }
+        outcomes.push(TargetOutcome {
+            target,
+            result,
+            alert_failures,
+        });
     }
     Ok(BackupRun {
         source: path,

@@ -96,6 +96,8 @@ pub struct DrillRun {
     pub reports: Vec<DrillReport>,
     /// Scratch directories kept (`keep`), with the restored copy inside.
     pub kept: Vec<PathBuf>,
+    /// Notifiers that failed to deliver an alert about a failed drill, one sentence each.
+    pub alert_failures: Vec<String>,
 }
 
 impl DrillRun {
@@ -136,6 +138,7 @@ pub fn run(ctx: &Context, job: &DrillJob) -> Result<DrillRun> {
     let mut run = DrillRun {
         reports: Vec::new(),
         kept: Vec::new(),
+        alert_failures: Vec::new(),
     };
     for target in targets {
         let scratch = Scratch::create(
@@ -174,6 +177,13 @@ pub fn run(ctx: &Context, job: &DrillJob) -> Result<DrillRun> {
         )?;
         if job.keep {
             run.kept.push(scratch.dir.clone());
+        }
+        if report.verdict == Verdict::Failed {
+            let failures = crate::engine::alert::on_failure(
+                ctx,
+                &crate::engine::alert::drill_summary(&report),
+            );
+            run.alert_failures.extend(failures);
         }
         run.reports.push(report);
     }
