@@ -794,6 +794,41 @@ fn measure_speed_on_a_demo_database() {
         Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     let d = description_a();
     let bytes = std::fs::metadata(&path).unwrap().len();
+    // Where the time goes: months alone, then with each child, then with the series.
+    let months_only = Description {
+        children: vec![],
+        number_column: None,
+        ..d.clone()
+    };
+    let parts = [
+        ("months", months_only.clone()),
+        (
+            "months + invoice_items",
+            Description {
+                children: vec![d.children[0].clone()],
+                ..months_only.clone()
+            },
+        ),
+        (
+            "months + tax_uploads",
+            Description {
+                children: vec![d.children[1].clone()],
+                ..months_only.clone()
+            },
+        ),
+        (
+            "months + series",
+            Description {
+                number_column: d.number_column.clone(),
+                ..months_only
+            },
+        ),
+    ];
+    for (name, part) in &parts {
+        let t = std::time::Instant::now();
+        measure(&conn, part).unwrap();
+        eprintln!("{name}: {:?}", t.elapsed());
+    }
     for round in 0..2 {
         let t = std::time::Instant::now();
         let facts = measure(&conn, &d).unwrap();
