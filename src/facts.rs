@@ -157,7 +157,9 @@ pub struct SeriesFacts {
 
 impl SeriesFacts {
     pub fn missing(&self) -> u64 {
-        ((self.max - self.min + 1) as u64).saturating_sub(self.count)
+        // i128: numbers may span the whole of i64.
+        let span = i128::from(self.max) - i128::from(self.min) + 1;
+        (span - i128::from(self.count)).clamp(0, i128::from(u64::MAX)) as u64
     }
 }
 

@@ -174,3 +174,213 @@ fn format_v2_repository_restores_with_its_signer_trusted() {
     let c = env.run(&["check", "--repo", &repo, "--identity", key, "--read-data"]);
     assert_eq!(c.code, 0, "{}", c.stdout);
 }
+
+const FIXTURE_V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/format-v3");
+const V3_FULL: &str = "8cb593686960809b1f9be7add48155f792a785364293ce6c3d4c19a36c23542f";
+const V3_INCREMENTAL: &str = "a358002026c99e69d6c84d0e3335edaeb892dbe9e4991ebd99fdef646a6d87fc";
+const V3_FULL_SHA256: &str = "e41fe09e0c5ad90af9d71e53b14d5d733b6f63c380b0dc5e1c8b3c321baf01b5";
+const V3_INCREMENTAL_SHA256: &str =
+    "75c32f84c7e618e1d9578b964ac189b5a30d875cfe144027515ad1ccb8b7a2d2";
+
+// format-v3 was written by `ivault` at format version 3: `key generate` (identity, recipient)
+// and `key generate --signing` (signer); a rollback-journal database with a WITHOUT ROWID table
+// "Sales Invoice [2024]" ("Invoice Code" TEXT, "Invoice No" TEXT zero-padded, "Issue Date"
+// INTEGER Unix seconds, "Amount (CNY)" INTEGER, "Status" TEXT; key ("Invoice Code",
+// "Invoice No")) and "Line Items" with a composite FOREIGN KEY to it; a policy describing it
+// (utc_offset "+08:00", series "Invoice Code", number "Invoice No", status "Status"); then
+// `init`, `backup` (full) and, after one more invoice, `backup --tag v3` (incremental), both
+// with the default quick_check.
+
+/// Invoices per month of the format-v3 fixture's database, worked out from how it was made:
+/// 60 invoices issued a day apart going back from 2024-03-31T20:00:00Z (Unix seconds, months
+/// at +08:00), amounts 1000 + 37k, the 11th deleted; the incremental adds one three days after
+/// the first.
+fn v3_months(incremental: bool) -> std::collections::BTreeMap<String, (u64, i64)> {
+    let evening: i64 = 1_711_915_200;
+    let mut rows: Vec<(i64, i64)> = (0..60)
+        .filter(|&k| k != 10)
+        .map(|k| (evening - k * 86400, 1000 + 37 * k))
+        .collect();
+    if incremental {
+        rows.push((evening + 3 * 86400, 5000));
+    }
+    let mut months = std::collections::BTreeMap::new();
+    for (secs, amount) in rows {
+        let month = chrono::DateTime::from_timestamp(secs + 8 * 3600, 0)
+            .unwrap()
+            .format("%Y-%m")
+            .to_string();
+        let e: &mut (u64, i64) = months.entry(month).or_default();
+        e.0 += 1;
+        e.1 += amount;
+    }
+    months
+}
+
+/// Version 3 adds SQLite's check and invoice facts to manifests; both read back as written,
+/// and the snapshots restore to their exact bytes.
+#[test]
+fn format_v3_repository_restores_and_keeps_its_facts_and_check() {
+    let env = Env::new();
+    let key = env.path("identity.txt");
+    std::fs::copy(format!("{FIXTURE_V3}/identity.txt"), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let key = key.to_str().unwrap();
+    let repo = format!("{FIXTURE_V3}/repo");
+    let signer = std::fs::read_to_string(format!("{FIXTURE_V3}/signer.txt")).unwrap();
+    let signer = signer.trim();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{repo}/config")).unwrap()).unwrap();
+    assert_eq!(config["version"], 3);
+
+    let list = env
+        .run(&[
+            "snapshots",
+            "--repo",
+            &repo,
+            "--identity",
+            key,
+            "--json",
+            "--trust-signer",
+            signer,
+        ])
+        .ok()
+        .json();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().all(|s| s["authenticity"] == "signed"));
+    assert_eq!(list[0]["id"], V3_FULL);
+    assert_eq!(list[1]["id"], V3_INCREMENTAL);
+    assert_eq!(list[1]["parent"], V3_FULL);
+    assert_eq!(list[1]["tags"], serde_json::json!(["v3"]));
+    for (s, incremental) in [(&list[0], false), (&list[1], true)] {
+        let check = &s["source_check"];
+        assert_eq!(check["pragma"], "quick_check", "{check}");
+        assert_eq!(check["ok"], true);
+        let business = &s["business"];
+        assert_eq!(
+            business["description"]["invoice_table"],
+            "Sales Invoice [2024]"
+        );
+        let months: std::collections::BTreeMap<String, (u64, i64)> = business["months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["month"].as_str().unwrap().to_string(),
+                    (
+                        m["invoices"].as_u64().unwrap(),
+                        m["total"].as_i64().unwrap(),
+                    ),
+                )
+            })
+            .collect();
+        assert_eq!(months, v3_months(incremental));
+        // Series A-1 holds numbers 100, 103, …, 157 (and 200 later); b 2 lost 110.
+        let series = business["series"].as_array().unwrap();
+        let b2 = series.iter().find(|s| s["series"] == "b 2").unwrap();
+        assert_eq!(b2["min"], 101);
+        assert_eq!(b2["max"], 159);
+        assert_eq!(b2["count"], 39);
+    }
+
+    for (id, want) in [
+        (V3_FULL, V3_FULL_SHA256),
+        (V3_INCREMENTAL, V3_INCREMENTAL_SHA256),
+    ] {
+        let out = env.path(&format!("{id}.sqlite"));
+        env.run(&[
+            "restore",
+            &id[..10],
+            "--repo",
+            &repo,
+            "--identity",
+            key,
+            "--trust-signer",
+            signer,
+            "--to",
+            out.to_str().unwrap(),
+        ])
+        .ok();
+        assert_eq!(common::sha256_file(&out), want, "snapshot {id}");
+    }
+    let c = env.run(&["check", "--repo", &repo, "--identity", key, "--read-data"]);
+    assert_eq!(c.code, 0, "{}", c.stdout);
+}
+
+/// Copies a fixture repository, so a test may write into it.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for f in common::walk(from) {
+        let dest = to.join(f.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&f, &dest).unwrap();
+    }
+}
+
+/// A version 2 repository keeps its config as it is and takes version 3 snapshots beside its
+/// version 2 ones; all of them restore.
+#[test]
+fn a_version_2_repository_takes_new_snapshots_and_keeps_its_config() {
+    let env = Env::new();
+    let key = env.path("identity.txt");
+    std::fs::copy(format!("{FIXTURE_V2}/identity.txt"), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let key = key.to_str().unwrap();
+    let repo = env.path("repo");
+    copy_dir(std::path::Path::new(&format!("{FIXTURE_V2}/repo")), &repo);
+    let config = std::fs::read(repo.join("config")).unwrap();
+    let repo = repo.to_str().unwrap();
+    let signer = std::fs::read_to_string(format!("{FIXTURE_V2}/signer.txt")).unwrap();
+
+    let db = env.database("db.sqlite", 1, invoice_vault::sample::JournalMode::Wal);
+    let report = env.backup_report(db.to_str().unwrap(), repo, &[]);
+    assert_eq!(report["source_check"]["ok"], true);
+    let new_id = report["snapshot_id"].as_str().unwrap().to_string();
+    assert_eq!(std::fs::read(env.path("repo/config")).unwrap(), config);
+
+    let list = env
+        .run(&[
+            "snapshots",
+            "--repo",
+            repo,
+            "--identity",
+            key,
+            "--json",
+            "--trust-signer",
+            signer.trim(),
+        ])
+        .ok()
+        .json();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    assert_eq!(list[2]["id"], new_id.as_str());
+    assert_eq!(list[2]["source_check"]["ok"], true);
+    assert!(list[..2].iter().all(|s| s["source_check"].is_null()));
+
+    for (id, want) in [
+        (V2_INCREMENTAL.to_string(), V2_DATABASE_SHA256.to_string()),
+        (
+            new_id.clone(),
+            list[2]["database_sha256"].as_str().unwrap().to_string(),
+        ),
+    ] {
+        let out = env.path(&format!("{id}.sqlite"));
+        env.run(&[
+            "restore",
+            &id[..10],
+            "--repo",
+            repo,
+            "--identity",
+            key,
+            "--trust-signer",
+            signer.trim(),
+            "--to",
+            out.to_str().unwrap(),
+        ])
+        .ok();
+        assert_eq!(common::sha256_file(&out), want, "snapshot {id}");
+    }
+    let c = env.run(&["check", "--repo", repo, "--identity", key, "--read-data"]);
+    assert_eq!(c.code, 0, "{}", c.stdout);
+}

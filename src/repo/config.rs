@@ -5,7 +5,7 @@ use crate::error::{Error, Hint, Hinted, Result};
 use serde::{Deserialize, Serialize};
 
 /// The format this build writes and the newest it reads. See docs/FORMAT.md.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 pub const CONFIG_KEY: &str = "config";
 const FORMAT_NAME: &str = "invoice-vault";
 
@@ -76,5 +76,36 @@ impl Config {
                     .into(),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(version: u32) -> Vec<u8> {
+        let mut c = Config::new(vec!["age1example".into()]);
+        c.version = version;
+        c.to_bytes()
+    }
+
+    #[test]
+    fn every_version_up_to_this_one_opens_and_a_newer_one_is_refused() {
+        assert_eq!(FORMAT_VERSION, 3);
+        for v in 1..=FORMAT_VERSION {
+            assert_eq!(Config::parse(&config(v), "repo").unwrap().version, v);
+        }
+        let e = Config::parse(&config(FORMAT_VERSION + 1), "repo")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("uses repository format version 4, but this ivault reads up to version 3"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_new_repository_says_the_current_version() {
+        assert_eq!(Config::new(vec![]).version, FORMAT_VERSION);
     }
 }

@@ -57,31 +57,42 @@ pub fn run_check(conn: &Connection, level: CheckLevel) -> rusqlite::Result<Optio
 }
 
 /// Why a description cannot be measured on this database: a table or column it names is
-/// missing, or a child's link to the invoices cannot be told. One sentence.
+/// missing (with the nearest existing name when it looks like a typo), a child's link to the
+/// invoices cannot be told, or the offset is not one. One sentence.
 pub fn describe_problem(conn: &Connection, d: &Description) -> rusqlite::Result<Option<String>> {
     let columns = |table: &str| -> rusqlite::Result<Vec<String>> {
         conn.prepare("SELECT name FROM pragma_table_info(?1)")?
             .query_map([table], |r| r.get(0))?
             .collect()
     };
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     let inv = columns(&d.invoice_table)?;
     if inv.is_empty() {
         return Ok(Some(format!(
-            "the invoice table {} does not exist",
-            d.invoice_table
+            "the invoice table {} does not exist{}",
+            quote(&d.invoice_table),
+            did_you_mean(&d.invoice_table, &tables)
         )));
     }
-    let named = [&d.date_column, &d.amount_column]
-        .into_iter()
-        .chain(&d.key_columns)
-        .chain(d.status_column.iter())
-        .chain(d.number_column.iter())
-        .chain(d.series_column.iter());
-    for c in named {
+    let named = [
+        ("date_column", &d.date_column),
+        ("amount_column", &d.amount_column),
+    ]
+    .into_iter()
+    .chain(d.key_columns.iter().map(|c| ("key_columns", c)))
+    .chain(d.status_column.iter().map(|c| ("status_column", c)))
+    .chain(d.number_column.iter().map(|c| ("number_column", c)))
+    .chain(d.series_column.iter().map(|c| ("series_column", c)));
+    for (key, c) in named {
         if !inv.iter().any(|x| x.eq_ignore_ascii_case(c)) {
             return Ok(Some(format!(
-                "the invoice table {} has no column {c}",
-                d.invoice_table
+                "{key} {} is not a column of the invoice table {}{}",
+                quote(c),
+                quote(&d.invoice_table),
+                did_you_mean(c, &inv)
             )));
         }
     }
@@ -89,15 +100,18 @@ pub fn describe_problem(conn: &Connection, d: &Description) -> rusqlite::Result<
         let cols = columns(&child.table)?;
         if cols.is_empty() {
             return Ok(Some(format!(
-                "the child table {} does not exist",
-                child.table
+                "the child table {} does not exist{}",
+                quote(&child.table),
+                did_you_mean(&child.table, &tables)
             )));
         }
         for c in child.fk.names() {
             if !cols.iter().any(|x| x.eq_ignore_ascii_case(c)) {
                 return Ok(Some(format!(
-                    "the child table {} has no column {c}",
-                    child.table
+                    "fk {} is not a column of the child table {}{}",
+                    quote(c),
+                    quote(&child.table),
+                    did_you_mean(c, &cols)
                 )));
             }
         }
@@ -108,11 +122,38 @@ pub fn describe_problem(conn: &Connection, d: &Description) -> rusqlite::Result<
     if let Some(off) = &d.utc_offset {
         if offset_seconds(off).is_none() {
             return Ok(Some(format!(
-                "utc_offset {off:?} is not an offset such as +08:00"
+                "utc_offset {off:?} is not an offset such as \"+08:00\""
             )));
         }
     }
     Ok(None)
+}
+
+/// ` (did you mean "x"?)` when one of `names` is close enough to `word` to be a typo of it.
+fn did_you_mean(word: &str, names: &[String]) -> String {
+    let word_l = word.to_lowercase();
+    names
+        .iter()
+        .map(|n| (edit_distance(&word_l, &n.to_lowercase()), n))
+        .filter(|(d, n)| *d <= (n.chars().count().max(word.chars().count()) / 3).max(2))
+        .min()
+        .map(|(_, n)| format!(" (did you mean {}?)", quote(n)))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// `+08:00` or `-05:30` as seconds.
@@ -156,18 +197,23 @@ fn parent_columns(
         .query_map([d.invoice_table.as_str()], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for cols in declared.values() {
-        let same = cols.len() == fk.len()
-            && fk
-                .iter()
-                .zip(cols)
-                .all(|(f, (from, _))| f.eq_ignore_ascii_case(from));
-        if same {
-            if cols.iter().all(|(_, to)| to.is_some()) {
-                return Ok(Ok(cols.iter().filter_map(|(_, to)| to.clone()).collect()));
-            }
-            if primary.len() == fk.len() {
-                return Ok(Ok(primary));
-            }
+        // The description's fk columns, in its order, matched to a declared key's columns.
+        let at: Option<Vec<usize>> = fk
+            .iter()
+            .map(|f| {
+                cols.iter()
+                    .position(|(from, _)| f.eq_ignore_ascii_case(from))
+            })
+            .collect();
+        let Some(at) = at.filter(|_| cols.len() == fk.len()) else {
+            continue;
+        };
+        if cols.iter().all(|(_, to)| to.is_some()) {
+            return Ok(Ok(at.iter().filter_map(|&k| cols[k].1.clone()).collect()));
+        }
+        // `REFERENCES t` without columns: the primary key, column by column in key order.
+        if primary.len() == fk.len() {
+            return Ok(Ok(at.iter().map(|&k| primary[k].clone()).collect()));
         }
     }
     let without_rowid: bool = conn
@@ -189,15 +235,19 @@ fn parent_columns(
     if d.key_columns.len() == fk.len() {
         return Ok(Ok(d.key_columns.clone()));
     }
+    let fk: Vec<String> = fk.iter().map(|c| quote(c)).collect();
     Ok(Err(format!(
-        "cannot tell which columns of {} the child table {child}'s {} refer to; declare a FOREIGN KEY",
-        d.invoice_table,
+        "cannot tell which columns of the invoice table {} the child table {}'s {} refer to; declare a FOREIGN KEY",
+        quote(&d.invoice_table),
+        quote(child),
         fk.join(", ")
     )))
 }
 
 /// The SQL expression of an invoice's month (`YYYY-MM`, or NULL) from the date column of
-/// the table aliased `alias`.
+/// the table aliased `alias`: integers and reals are Unix seconds, shifted by `utc_offset`;
+/// text that SQLite reads as a date and starts `YYYY-MM-DD` is the month as written (any zone
+/// it names is ignored); text of digits only is Unix seconds; anything else is NULL.
 pub fn month_expr(d: &Description, alias: &str) -> String {
     let c = format!("{alias}.{}", quote(&d.date_column));
     let shift = d
@@ -207,8 +257,9 @@ pub fn month_expr(d: &Description, alias: &str) -> String {
         .unwrap_or(0);
     format!(
         "CASE WHEN typeof({c}) IN ('integer', 'real') THEN strftime('%Y-%m', {c}, 'unixepoch', '{shift} seconds') \
-         WHEN typeof({c}) = 'text' AND {c} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]*' THEN substr({c}, 1, 7) \
-         WHEN typeof({c}) = 'text' AND length({c}) > 4 AND {c} NOT GLOB '*[^0-9]*' THEN strftime('%Y-%m', CAST({c} AS INTEGER), 'unixepoch', '{shift} seconds') \
+         WHEN typeof({c}) <> 'text' THEN NULL \
+         WHEN {c} GLOB '[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]*' THEN CASE WHEN julianday({c}) IS NOT NULL THEN substr({c}, 1, 7) END \
+         WHEN length({c}) > 4 AND {c} NOT GLOB '*[^0-9]*' THEN strftime('%Y-%m', CAST({c} AS INTEGER), 'unixepoch', '{shift} seconds') \
          END"
     )
 }
@@ -267,16 +318,26 @@ pub fn measure(conn: &Connection, d: &Description) -> rusqlite::Result<BusinessF
         let fk = child.fk.names();
         let parent = match parent_columns(conn, d, &child.table, &fk)? {
             Ok(p) => p,
-            Err(why) => return Err(rusqlite::Error::InvalidParameterName(why)),
+            Err(why) => return Err(rusqlite::Error::ToSqlConversionFailure(why.into())),
         };
-        let on: Vec<String> = fk
+        // Child rows are counted per parent key first (along the child's index on it, when
+        // there is one), so each invoice is looked up and its month worked out once.
+        let keys: Vec<String> = fk
             .iter()
-            .zip(&parent)
-            .map(|(f, p)| format!("c.{} = i.{}", quote(f), quote(p)))
+            .enumerate()
+            .map(|(k, f)| format!("{} AS k{k}", quote(f)))
+            .collect();
+        let on: Vec<String> = parent
+            .iter()
+            .enumerate()
+            .map(|(k, p)| format!("c.k{k} = i.{}", quote(p)))
             .collect();
         let sql = format!(
-            "SELECT coalesce({month}, '{UNKNOWN_MONTH}'), count(*) FROM {} AS c JOIN {inv} AS i ON {} GROUP BY 1",
+            "SELECT coalesce({month}, '{UNKNOWN_MONTH}'), sum(c.n) \
+             FROM (SELECT {}, count(*) AS n FROM {} GROUP BY {}) AS c JOIN {inv} AS i ON {} GROUP BY 1",
+            keys.join(", "),
             quote(&child.table),
+            (1..=fk.len()).map(|k| k.to_string()).collect::<Vec<_>>().join(", "),
             on.join(" AND ")
         );
         let mut stmt = conn.prepare(&sql)?;
@@ -291,6 +352,19 @@ pub fn measure(conn: &Connection, d: &Description) -> rusqlite::Result<BusinessF
         // Months without child rows record 0, so a lost child row is a difference.
         for e in months.values_mut() {
             e.children.entry(child.table.clone()).or_insert(0);
+        }
+    }
+    // JSON has no infinity: a total that overflowed cannot be recorded, nor compared.
+    for e in months.values() {
+        let totals = std::iter::once(e.total).chain(e.by_status.values().map(|s| s.total));
+        if totals.into_iter().any(|t| !t.as_f64().is_finite()) {
+            return Err(rusqlite::Error::ToSqlConversionFailure(
+                format!(
+                    "the amounts of month {} do not add up to a finite number",
+                    e.month
+                )
+                .into(),
+            ));
         }
     }
     Ok(BusinessFacts {
@@ -348,7 +422,12 @@ pub fn missing_numbers(
     };
     let n = quote(number);
     let filter = match (&d.series_column, series) {
-        (Some(s), Some(_)) => format!("CAST({} AS TEXT) = ?1", quote(s)),
+        // The IN list lets SQLite find the series along an index on its column (it holds
+        // every value whose text is ?1); the CAST keeps exactly those.
+        (Some(s), Some(_)) => format!(
+            "{s} IN (?1, CAST(?1 AS INTEGER), CAST(?1 AS REAL), CAST(?1 AS BLOB)) AND CAST({s} AS TEXT) = ?1",
+            s = quote(s)
+        ),
         (Some(s), None) => format!("{} IS NULL AND ?1 IS NULL", quote(s)),
         (None, _) => "?1 IS NULL".into(),
     };
@@ -364,8 +443,8 @@ pub fn missing_numbers(
     while let Some(r) = rows.next()? {
         let v: i64 = r.get(0)?;
         if let Some(p) = prev {
-            let gap = (v - p - 1).max(0) as u64;
-            count += gap;
+            let gap = (i128::from(v) - i128::from(p) - 1).clamp(0, i128::from(u64::MAX)) as u64;
+            count = count.saturating_add(gap);
             let mut k = p + 1;
             while k < v && first.len() < limit {
                 first.push(k);
@@ -376,3 +455,6 @@ pub fn missing_numbers(
     }
     Ok((count, first))
 }
+
+#[cfg(test)]
+mod tests;
