@@ -27,6 +27,7 @@ table { border-collapse: collapse; width: 100%; margin: 8px 0 16px; font-size: 0
 th, td { border: 1px solid #e5e7eb; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f3f4f6; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.months td { white-space: nowrap; }
 tr.failed td { background: #fee2e2; }
 tr.failed td.status { color: #991b1b; font-weight: 700; }
 tr.warning td { background: #fef3c7; }

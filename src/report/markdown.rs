@@ -201,14 +201,16 @@ fn opt(value: &Option<String>) -> String {
     value.as_deref().map(cell).unwrap_or_default()
 }
 
-/// Text safe inside a table cell: a `|` would end the cell and a line break the row;
-/// backslashes are doubled so an escape we add cannot be cancelled by the data.
+/// Text safe inside a table cell: a `|` would end the cell and a line break the row; a `<`
+/// could start HTML that a viewer hides; backslashes are doubled so an escape we add cannot
+/// be cancelled by the data.
 pub fn cell(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for ch in text.chars() {
         match ch {
             '\\' => out.push_str("\\\\"),
             '|' => out.push_str("\\|"),
+            '<' => out.push_str("\\<"),
             '\r' => {}
             '\n' => out.push(' '),
             _ => out.push(ch),
@@ -252,7 +254,7 @@ mod tests {
         assert_eq!(cell("a|b"), "a\\|b");
         assert_eq!(cell("a\\|b"), "a\\\\\\|b");
         assert_eq!(cell("one\r\ntwo"), "one two");
-        assert_eq!(cell("发票 <1>"), "发票 <1>");
+        assert_eq!(cell("发票 <b>1</b> & 2"), "发票 \\<b>1\\</b> & 2");
         assert_eq!(inline("x`|y\nz"), "`x'|y z`");
     }
 
