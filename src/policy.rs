@@ -79,11 +79,79 @@ pub struct Schedule {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Retention {
-    pub keep_last: Option<u32>,
-    pub keep_daily: Option<u32>,
-    pub keep_weekly: Option<u32>,
-    pub keep_monthly: Option<u32>,
-    pub keep_yearly: Option<u32>,
+    pub keep_last: Option<Keep>,
+    pub keep_hourly: Option<Keep>,
+    pub keep_daily: Option<Keep>,
+    pub keep_weekly: Option<Keep>,
+    pub keep_monthly: Option<Keep>,
+    pub keep_yearly: Option<Keep>,
+    /// Every snapshot younger than this, counted from the newest.
+    #[serde(default, deserialize_with = "keep_within")]
+    pub keep_within: Option<Duration>,
+    #[serde(default)]
+    pub keep_tags: Vec<String>,
+    /// The last snapshot of each closed month.
+    pub keep_month_end: Option<Keep>,
+    /// The last snapshot of each closed fiscal year.
+    pub keep_year_end: Option<Keep>,
+    /// `MM-DD`, default `01-01`.
+    pub fiscal_year_start: Option<String>,
+}
+
+/// A count of periods to keep, or `"all"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Keep {
+    Count(u32),
+    Word(String),
+}
+
+impl Retention {
+    /// The rules, or the key whose value is wrong (if one is) and one sentence.
+    pub fn rules(
+        &self,
+    ) -> std::result::Result<crate::retention::Rules, (Option<&'static str>, String)> {
+        use crate::retention::Count;
+        let count = |key: &'static str, k: &Option<Keep>| match k {
+            None => Ok(None),
+            Some(Keep::Count(n)) => Ok(Some(Count::Last(*n))),
+            Some(Keep::Word(w)) if w == "all" => Ok(Some(Count::All)),
+            Some(Keep::Word(w)) => Err((
+                Some(key),
+                format!("[retention] {key} = {w:?}: give a number or \"all\""),
+            )),
+        };
+        let fiscal_year_start = match &self.fiscal_year_start {
+            None => (1, 1),
+            Some(s) => s
+                .split_once('-')
+                .and_then(|(m, d)| Some((m.parse().ok()?, d.parse().ok()?)))
+                .filter(|(m, d)| chrono::NaiveDate::from_ymd_opt(2024, *m, *d).is_some())
+                .ok_or_else(|| {
+                    (Some("fiscal_year_start"), format!("[retention] fiscal_year_start = {s:?} is not a month and day; write it like \"04-01\""))
+                })?,
+        };
+        let rules = crate::retention::Rules {
+            last: count("keep_last", &self.keep_last)?,
+            hourly: count("keep_hourly", &self.keep_hourly)?,
+            daily: count("keep_daily", &self.keep_daily)?,
+            weekly: count("keep_weekly", &self.keep_weekly)?,
+            monthly: count("keep_monthly", &self.keep_monthly)?,
+            yearly: count("keep_yearly", &self.keep_yearly)?,
+            within: self.keep_within,
+            tags: self.keep_tags.clone(),
+            month_end: count("keep_month_end", &self.keep_month_end)?,
+            year_end: count("keep_year_end", &self.keep_year_end)?,
+            fiscal_year_start,
+        };
+        if !rules.keeps_something() {
+            return Err((
+                None,
+                "[retention] keeps no snapshot at all; give at least one keep rule above 0".into(),
+            ));
+        }
+        Ok(rules)
+    }
 }
 
 /// Recovery objectives (`[objectives] rpo = "26h"`, `rto = "15m"`).
@@ -136,7 +204,7 @@ impl Policy {
         let mut policy: Policy =
             toml::from_str(text).map_err(|e| Error::Policy(describe(&e, text, file).into()))?;
         policy.file = file.to_path_buf();
-        policy.validate()?;
+        policy.validate(text)?;
         Ok(policy)
     }
 
@@ -144,7 +212,39 @@ impl Policy {
         Error::Policy(format!("policy {}: {what}", self.file.display()).into())
     }
 
-    fn validate(&self) -> Result<()> {
+    /// The error for `key`'s value (in `section`), naming the line it is on when it can be found.
+    fn error_at(&self, text: &str, section: &str, key: Option<&str>, what: String) -> Error {
+        match key.and_then(|k| line_of(text, section, k)) {
+            Some(line) => {
+                Error::Policy(format!("policy {}, line {line}: {what}", self.file.display()).into())
+            }
+            None => self.error(what),
+        }
+    }
+
+    fn validate(&self, text: &str) -> Result<()> {
+        if let Some(r) = &self.retention {
+            r.rules()
+                .map_err(|(key, e)| self.error_at(text, "retention", key, e))?;
+        }
+        if let Some(s) = &self.schedule {
+            for (key, expr) in [
+                ("incremental", &s.incremental),
+                ("full", &s.full),
+                ("drill", &s.drill),
+            ] {
+                if let Some(e) = expr {
+                    crate::scheduler::plan::parse_cron(e).map_err(|m| {
+                        self.error_at(
+                            text,
+                            "schedule",
+                            Some(key),
+                            format!("[schedule] {key}: {m}"),
+                        )
+                    })?;
+                }
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for name in self
             .source
@@ -234,6 +334,23 @@ impl Policy {
             "no {kind} named {name} ({hint}); a local directory needs a '/' in its path, such as ./{name}"
         ))
     }
+}
+
+/// The line (1-based) of `key = …` inside the `[section]` table of a policy's text.
+fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            inside = l.trim_matches(|c| c == '[' || c == ']').trim() == section;
+        } else if inside
+            && l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 /// A bare word (no `/`, no scheme) that is not an existing path: meant as a name.
@@ -343,6 +460,10 @@ fn rpo<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
 
 fn rto<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     duration(d, "rto")
+}
+
+fn keep_within<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d, "keep_within")
 }
 
 fn notify_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -643,5 +764,43 @@ timeout = "10s"
             .unknown("target", "tape")
             .to_string()
             .contains("its targets are local, offsite"));
+    }
+
+    #[test]
+    fn retention_becomes_rules_and_refuses_what_keeps_nothing() {
+        use crate::retention::Count;
+        let p = parse(
+            "[retention]\nkeep_daily = 14\nkeep_month_end = \"all\"\nkeep_year_end = 7\nkeep_within = \"2d\"\nfiscal_year_start = \"04-01\"\nkeep_tags = [\"audit\"]\n",
+        )
+        .unwrap();
+        let rules = p.retention.as_ref().unwrap().rules().unwrap();
+        assert_eq!(rules.daily, Some(Count::Last(14)));
+        assert_eq!(rules.month_end, Some(Count::All));
+        assert_eq!(rules.year_end, Some(Count::Last(7)));
+        assert_eq!(rules.within, Some(Duration::from_secs(2 * 86_400)));
+        assert_eq!(rules.fiscal_year_start, (4, 1));
+        assert_eq!(rules.tags, ["audit"]);
+        let e = parse("[retention]\nkeep_last = 0\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "policy p.toml: [retention] keeps no snapshot at all; give at least one keep rule above 0"
+        );
+        let e = parse("[retention]\nkeep_month_end = \"every\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "policy p.toml, line 2: [retention] keep_month_end = \"every\": give a number or \"all\""
+        );
+        let e = parse("[retention]\nkeep_last = 3\nfiscal_year_start = \"13-01\"\n").unwrap_err();
+        assert!(e.to_string().contains("is not a month and day"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_cron_expression_names_the_schedule() {
+        let e = parse("[schedule]\nfull = \"30 1 * * Sun *\"\n").unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::POLICY);
+        assert!(
+            e.to_string().starts_with("policy p.toml, line 2: [schedule] full: \"30 1 * * Sun *\" is not a 5-field cron expression"),
+            "{e}"
+        );
     }
 }

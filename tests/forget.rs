@@ -245,3 +245,37 @@ impl OkJson for common::Run {
         v
     }
 }
+
+#[test]
+fn without_keep_flags_the_policy_retention_applies() {
+    let s = setup(3);
+    let policy = s.env.path("p.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[[target]]\nname = \"local\"\nurl = {:?}\n[retention]\nkeep_last = 1\n",
+            s.repo
+        ),
+    )
+    .unwrap();
+    let p = policy.to_str().unwrap();
+    let r = s
+        .env
+        .run(&[
+            "forget",
+            "--repo",
+            "local",
+            "--identity",
+            &s.key,
+            "--policy",
+            p,
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(r["forgotten"], 2);
+    assert_eq!(s.listed(), s.ids(2..3));
+    // A flag overrides the policy.
+    let r = s.forget(&["--keep-last", "5", "--dry-run"]).ok().json();
+    assert_eq!(r["forgotten"], 0);
+}

@@ -88,23 +88,38 @@ fn parse_month_day(s: &str) -> std::result::Result<(u32, u32), String> {
 }
 
 pub(super) fn forget_cmd(ctx: &Context, args: ForgetArgs) -> Result<i32> {
+    let flags = Rules {
+        last: args.keep_last,
+        hourly: args.keep_hourly,
+        daily: args.keep_daily,
+        weekly: args.keep_weekly,
+        monthly: args.keep_monthly,
+        yearly: args.keep_yearly,
+        within: args.keep_within,
+        tags: args.keep_tags,
+        month_end: args.keep_month_end,
+        year_end: args.keep_year_end,
+        fiscal_year_start: args.fiscal_year_start,
+    };
+    // No keep flag: the policy's [retention] (checked when the policy was loaded).
+    let from_policy = ctx
+        .targets
+        .policy()
+        .and_then(|p| p.retention.as_ref())
+        .and_then(|r| r.rules().ok());
+    let no_flags = Rules {
+        fiscal_year_start: flags.fiscal_year_start,
+        ..Rules::default()
+    } == flags;
+    let rules = match from_policy {
+        Some(r) if no_flags => r,
+        _ => flags,
+    };
     let job = ForgetJob {
         repo: args.repo.repo,
         identity: args.repo.identity,
         source: args.source,
-        rules: Rules {
-            last: args.keep_last,
-            hourly: args.keep_hourly,
-            daily: args.keep_daily,
-            weekly: args.keep_weekly,
-            monthly: args.keep_monthly,
-            yearly: args.keep_yearly,
-            within: args.keep_within,
-            tags: args.keep_tags,
-            month_end: args.keep_month_end,
-            year_end: args.keep_year_end,
-            fiscal_year_start: args.fiscal_year_start,
-        },
+        rules,
         dry_run: args.dry_run,
     };
     let rep = forget::run(ctx, &job)?;
