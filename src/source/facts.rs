@@ -3,10 +3,8 @@
 //! with the same queries so the two compare exactly. Every identifier is quoted.
 
 use crate::facts::{
-    Amount, BusinessFacts, Description, MonthFacts, SeriesFacts, SourceCheck, StatusFacts,
-    SOURCE_CHECK_PROBLEMS, UNKNOWN_MONTH,
+    BusinessFacts, Description, SeriesFacts, SourceCheck, SOURCE_CHECK_PROBLEMS, UNKNOWN_MONTH,
 };
-use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -264,57 +262,56 @@ pub fn month_expr(d: &Description, alias: &str) -> String {
     )
 }
 
-fn amount(v: ValueRef) -> Amount {
-    match v {
-        ValueRef::Integer(i) => Amount::Integer(i),
-        ValueRef::Real(r) => Amount::Real(r),
-        _ => Amount::Integer(0),
+/// Whether `column` of `table` is its rowid: `rowid` itself, or the INTEGER PRIMARY KEY of a
+/// rowid table.
+fn rowid_alias(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    if column.eq_ignore_ascii_case("rowid") {
+        return Ok(true);
     }
-}
-
-fn add(a: Amount, b: Amount) -> Amount {
-    match (a, b) {
-        (Amount::Integer(x), Amount::Integer(y)) => Amount::Integer(x.saturating_add(y)),
-        (x, y) => Amount::Real(x.as_f64() + y.as_f64()),
-    }
+    let without_rowid: bool = conn
+        .query_row(
+            "SELECT sql LIKE '%WITHOUT%ROWID%' FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+            [table],
+            |r| r.get(0),
+        )
+        .unwrap_or(true);
+    let pk: Vec<(String, String)> = conn
+        .prepare("SELECT name, upper(type) FROM pragma_table_info(?1) WHERE pk > 0")?
+        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(!without_rowid
+        && matches!(&pk[..], [(name, ty)] if name.eq_ignore_ascii_case(column) && ty == "INTEGER"))
 }
 
 /// Invoice facts per month (and per status, children and number series as described).
 pub fn measure(conn: &Connection, d: &Description) -> rusqlite::Result<BusinessFacts> {
     let inv = quote(&d.invoice_table);
     let month = month_expr(d, "i");
-    let amt = format!("i.{}", quote(&d.amount_column));
-    let status = d
-        .status_column
-        .as_ref()
-        .map(|s| format!("coalesce(CAST(i.{} AS TEXT), '')", quote(s)))
-        .unwrap_or_else(|| "NULL".into());
-    let mut months: BTreeMap<String, MonthFacts> = BTreeMap::new();
-    let sql = format!(
-        "SELECT coalesce({month}, '{UNKNOWN_MONTH}') AS m, {status}, count(*), sum({amt}) FROM {inv} AS i GROUP BY 1, 2 ORDER BY 1, 2"
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let m: String = r.get(0)?;
-        let st: Option<String> = r.get(1)?;
-        let n = r.get::<_, i64>(2)? as u64;
-        let total = amount(r.get_ref(3)?);
-        let e = months.entry(m.clone()).or_insert_with(|| MonthFacts {
-            month: m,
-            invoices: 0,
-            total: Amount::Integer(0),
-            by_status: BTreeMap::new(),
-            children: BTreeMap::new(),
-        });
-        e.invoices += n;
-        e.total = add(e.total, total);
-        if let Some(st) = st {
-            e.by_status.insert(st, StatusFacts { invoices: n, total });
+    // Children keyed by one integer column on the invoices' rowid are merged in the pass.
+    let mut merge = Vec::new();
+    for child in &d.children {
+        let fk = child.fk.names();
+        if let (1, Ok(parent)) = (fk.len(), parent_columns(conn, d, &child.table, &fk)?) {
+            if rowid_alias(conn, &d.invoice_table, &parent[0])? {
+                merge.push(scan::MergeChild {
+                    table: child.table.clone(),
+                    fk: fk[0].to_string(),
+                });
+            }
         }
     }
-    drop(rows);
-    for child in &d.children {
+    let series_in_pass = scan::numbers_unique(conn, d)?;
+    let scanned = scan::scan(conn, d, &merge, series_in_pass)?;
+    let mut months = scanned.months;
+    for child in d
+        .children
+        .iter()
+        .filter(|c| !scanned.children_done.contains(&c.table))
+    {
+        // A merge that gave up part way left partial counts.
+        for e in months.values_mut() {
+            e.children.remove(&child.table);
+        }
         let fk = child.fk.names();
         let parent = match parent_columns(conn, d, &child.table, &fk)? {
             Ok(p) => p,
@@ -349,7 +346,9 @@ pub fn measure(conn: &Connection, d: &Description) -> rusqlite::Result<BusinessF
                 e.children.insert(child.table.clone(), n);
             }
         }
-        // Months without child rows record 0, so a lost child row is a difference.
+    }
+    // Months without child rows record 0, so a lost child row is a difference.
+    for child in &d.children {
         for e in months.values_mut() {
             e.children.entry(child.table.clone()).or_insert(0);
         }
@@ -370,7 +369,10 @@ pub fn measure(conn: &Connection, d: &Description) -> rusqlite::Result<BusinessF
     Ok(BusinessFacts {
         description: d.clone(),
         months: months.into_values().collect(),
-        series: measure_series(conn, d)?,
+        series: match scanned.series {
+            Some(s) => s,
+            None => measure_series(conn, d)?,
+        },
     })
 }
 
@@ -455,6 +457,8 @@ pub fn missing_numbers(
     }
     Ok((count, first))
 }
+
+mod scan;
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! from the rows the tests insert.
 
 use super::*;
-use crate::facts::{ChildTable, Columns};
+use crate::facts::{Amount, ChildTable, Columns, MonthFacts, StatusFacts};
 use rusqlite::params;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -851,4 +851,104 @@ fn measure_speed_on_a_demo_database() {
             bytes >> 20
         );
     }
+}
+
+/// The one-pass merge of child rows must count exactly what the SQL join counts: orphans and
+/// NULL keys count nowhere, a key stored as text still joins (the merge hands that child to
+/// the join), and series ranges from a UNIQUE index equal the DISTINCT query's.
+#[test]
+fn the_single_pass_counts_what_the_joins_count() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE inv (id INTEGER PRIMARY KEY, d TEXT, amt INTEGER, code TEXT, no TEXT, UNIQUE (code, no));
+         CREATE TABLE items (inv_id INTEGER);
+         CREATE INDEX items_inv ON items (inv_id);
+         CREATE TABLE loose (inv_id);",
+    )
+    .unwrap();
+    let mut rng = Lcg(7);
+    for id in 1..=500i64 {
+        let month = 1 + rng.next(12);
+        conn.execute(
+            "INSERT INTO inv VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                id,
+                format!("2024-{month:02}-15"),
+                rng.next(10_000) as i64,
+                format!("S{}", id % 3),
+                format!("{:08}", 1000 + id)
+            ],
+        )
+        .unwrap();
+        for _ in 0..rng.next(4) {
+            conn.execute("INSERT INTO items VALUES (?1)", [id]).unwrap();
+        }
+        // Every seventh loose row's key is text: SQL still joins it by value.
+        if id % 7 == 0 {
+            conn.execute("INSERT INTO loose VALUES (?1)", [id.to_string()])
+                .unwrap();
+        } else {
+            conn.execute("INSERT INTO loose VALUES (?1)", [id]).unwrap();
+        }
+    }
+    conn.execute_batch(
+        "INSERT INTO items VALUES (NULL), (9999), (-3); INSERT INTO loose VALUES (NULL), (777777);",
+    )
+    .unwrap();
+    let d = Description {
+        invoice_table: "inv".into(),
+        date_column: "d".into(),
+        amount_column: "amt".into(),
+        key_columns: vec!["code".into(), "no".into()],
+        children: vec![
+            ChildTable {
+                table: "items".into(),
+                fk: Columns::One("inv_id".into()),
+            },
+            ChildTable {
+                table: "loose".into(),
+                fk: Columns::One("inv_id".into()),
+            },
+        ],
+        status_column: None,
+        number_column: Some("no".into()),
+        series_column: Some("code".into()),
+        utc_offset: None,
+    };
+    let f = measure(&conn, &d).unwrap();
+    for table in ["items", "loose"] {
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT substr(i.d, 1, 7), count(*) FROM {table} c JOIN inv i ON c.inv_id = i.id GROUP BY 1"
+            ))
+            .unwrap();
+        let joined: BTreeMap<String, u64> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let got: BTreeMap<String, u64> = f
+            .months
+            .iter()
+            .map(|m| (m.month.clone(), m.children[table]))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        assert_eq!(got, joined, "{table}");
+    }
+    let mut distinct = conn
+        .prepare("SELECT code, count(DISTINCT CAST(no AS INTEGER)), min(CAST(no AS INTEGER)), max(CAST(no AS INTEGER)) FROM inv GROUP BY 1 ORDER BY 1")
+        .unwrap();
+    let want: Vec<SeriesFacts> = distinct
+        .query_map([], |r| {
+            Ok(SeriesFacts {
+                series: r.get(0)?,
+                count: r.get::<_, i64>(1)? as u64,
+                min: r.get(2)?,
+                max: r.get(3)?,
+            })
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(f.series, want);
 }
