@@ -178,36 +178,67 @@ pub(super) fn scan(
         cursors.push(cur);
     }
     let mut months: BTreeMap<String, MonthFacts> = BTreeMap::new();
-    let mut series_acc: BTreeMap<Option<String>, (u64, i64, i64)> = BTreeMap::new();
+    let mut series_acc: BTreeMap<String, (u64, i64, i64)> = BTreeMap::new();
+    let mut unnamed_series: Option<(u64, i64, i64)> = None;
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let month: String = r.get(0)?;
-        let e = months.entry(month).or_insert_with_key(|m| MonthFacts {
-            month: m.clone(),
-            invoices: 0,
-            total: Amount::Integer(0),
-            by_status: BTreeMap::new(),
-            children: BTreeMap::new(),
-        });
+        // Borrowed, not allocated: a million rows share a few dozen months and statuses.
+        let month = r.get_ref(0)?.as_str()?;
+        if !months.contains_key(month) {
+            let children = merge.iter().map(|c| (c.table.clone(), 0)).collect();
+            months.insert(
+                month.to_string(),
+                MonthFacts {
+                    month: month.to_string(),
+                    invoices: 0,
+                    total: Amount::Integer(0),
+                    by_status: BTreeMap::new(),
+                    children,
+                },
+            );
+        }
+        let Some(e) = months.get_mut(month) else {
+            continue;
+        };
         e.invoices += 1;
         let amount = r.get_ref(2)?;
         add(&mut e.total, amount);
-        if let Some(st) = r.get::<_, Option<String>>(1)? {
-            let s = e.by_status.entry(st).or_insert(StatusFacts {
-                invoices: 0,
-                total: Amount::Integer(0),
-            });
-            s.invoices += 1;
-            add(&mut s.total, amount);
+        if let ValueRef::Text(st) = r.get_ref(1)? {
+            let st = std::str::from_utf8(st).unwrap_or_default();
+            if !e.by_status.contains_key(st) {
+                e.by_status.insert(
+                    st.to_string(),
+                    StatusFacts {
+                        invoices: 0,
+                        total: Amount::Integer(0),
+                    },
+                );
+            }
+            if let Some(s) = e.by_status.get_mut(st) {
+                s.invoices += 1;
+                add(&mut s.total, amount);
+            }
         }
-        if let Some(n) = r.get::<_, Option<i64>>(4)? {
-            let s = series_acc
-                .entry(r.get::<_, Option<String>>(3)?)
-                .or_insert((0, n, n));
-            s.0 += 1;
-            s.1 = s.1.min(n);
-            s.2 = s.2.max(n);
+        if let ValueRef::Integer(n) = r.get_ref(4)? {
+            let series = match r.get_ref(3)? {
+                ValueRef::Text(t) => Some(std::str::from_utf8(t).unwrap_or_default()),
+                _ => None,
+            };
+            let acc = match series {
+                Some(name) => {
+                    if !series_acc.contains_key(name) {
+                        series_acc.insert(name.to_string(), (0, n, n));
+                    }
+                    series_acc.get_mut(name)
+                }
+                None => Some(unnamed_series.get_or_insert((0, n, n))),
+            };
+            if let Some(s) = acc {
+                s.0 += 1;
+                s.1 = s.1.min(n);
+                s.2 = s.2.max(n);
+            }
         }
         if let Some(id) = r.get::<_, Option<i64>>(5)? {
             for c in cursors.iter_mut().filter(|c| !c.unusable) {
@@ -217,7 +248,9 @@ pub(super) fn scan(
                 }
                 if let Some((k, n)) = c.head {
                     if k == id {
-                        *e.children.entry(c.table.clone()).or_insert(0) += n;
+                        if let Some(count) = e.children.get_mut(c.table.as_str()) {
+                            *count += n;
+                        }
                         c.advance()?;
                     }
                 }
@@ -240,8 +273,11 @@ pub(super) fn scan(
         months,
         children_done,
         series: series_in_pass.then(|| {
-            series_acc
+            // NULL sorts first, as in the SQL query's ORDER BY.
+            let unnamed = unnamed_series.map(|acc| (None, acc));
+            unnamed
                 .into_iter()
+                .chain(series_acc.into_iter().map(|(s, acc)| (Some(s), acc)))
                 .map(|(series, (count, min, max))| SeriesFacts {
                     series,
                     count,
