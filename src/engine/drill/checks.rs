@@ -44,6 +44,18 @@ enum Task {
     Facts,
 }
 
+impl Task {
+    fn name(&self) -> String {
+        match self {
+            Task::TableIntegrity(t) => format!("integrity_check({t})"),
+            Task::WholeQuickCheck => "quick_check".into(),
+            Task::ForeignKeys => "foreign_key_check".into(),
+            Task::RowCounts => "row counts".into(),
+            Task::Facts => "invoice facts".into(),
+        }
+    }
+}
+
 enum Outcome {
     Integrity(Vec<String>),
     Checks(Vec<Check>),
@@ -72,10 +84,12 @@ pub(super) fn run(path: &Path, m: &Manifest) -> Findings {
             };
         }
     };
-    let mut tasks: Vec<Task> = tables.into_iter().map(Task::TableIntegrity).collect();
-    // The largest tables first, the whole-database pass and the rest fill the other cores.
-    tasks.insert(tasks.len().min(1), Task::WholeQuickCheck);
-    tasks.extend([Task::Facts, Task::RowCounts, Task::ForeignKeys]);
+    // Longest first, so no core idles at the end: the invoice facts (a pass over the invoices
+    // and their children), then each table's integrity check by size, the whole-database
+    // quick_check, and the short ones.
+    let mut tasks = vec![Task::Facts];
+    tasks.extend(tables.into_iter().map(Task::TableIntegrity));
+    tasks.extend([Task::WholeQuickCheck, Task::ForeignKeys, Task::RowCounts]);
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -87,7 +101,9 @@ pub(super) fn run(path: &Path, m: &Manifest) -> Findings {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(task) = tasks.get(i) else { break };
+                let t = std::time::Instant::now();
                 let out = run_task(path, m, task);
+                tracing::debug!("drill task {} took {:?}", task.name(), t.elapsed());
                 outcomes
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
