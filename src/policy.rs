@@ -340,7 +340,7 @@ impl Policy {
 fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
     let mut inside = false;
     for (i, line) in text.lines().enumerate() {
-        let l = line.trim();
+        let l = line.split('#').next().unwrap_or_default().trim();
         if l.starts_with('[') {
             inside = l.trim_matches(|c| c == '[' || c == ']').trim() == section;
         } else if inside

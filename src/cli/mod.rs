@@ -11,6 +11,7 @@ mod output;
 
 use output::print_json;
 mod passphrase;
+mod policy;
 mod retention;
 mod status;
 
@@ -103,6 +104,9 @@ enum Command {
     Hold(retention::HoldArgs),
     /// Remove the legal holds on a snapshot.
     Unhold(retention::UnholdArgs),
+    /// Check policy files.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// The last backup and drill of every source and target, against the objectives; exit 12
     /// when anything is stale or failing.
     Status(status::StatusArgs),
@@ -307,6 +311,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Forget(args) => retention::forget_cmd(&ctx, args),
         Command::Hold(args) => retention::hold_cmd(&ctx, args),
         Command::Unhold(args) => retention::unhold_cmd(&ctx, args),
+        Command::Policy(cmd) => policy::policy_cmd(cmd),
         Command::Status(args) => status::status_cmd(&ctx, args),
         Command::Snapshots { repo, source, json } => {
             commands::snapshots(&ctx, &repo, source.as_deref(), json)
