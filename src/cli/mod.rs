@@ -13,6 +13,7 @@ use output::print_json;
 mod passphrase;
 mod policy;
 mod retention;
+mod run;
 mod status;
 
 use backup::{backup_cmd, BackupArgs};
@@ -107,6 +108,8 @@ enum Command {
     /// Check policy files.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// One pass of everything the --policy has due now: backups, drills, then retention.
+    Run(run::RunArgs),
     /// The last backup and drill of every source and target, against the objectives; exit 12
     /// when anything is stale or failing.
     Status(status::StatusArgs),
@@ -312,6 +315,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Hold(args) => retention::hold_cmd(&ctx, args),
         Command::Unhold(args) => retention::unhold_cmd(&ctx, args),
         Command::Policy(cmd) => policy::policy_cmd(cmd),
+        Command::Run(args) => run::run_cmd(&ctx, args),
         Command::Status(args) => status::status_cmd(&ctx, args),
         Command::Snapshots { repo, source, json } => {
             commands::snapshots(&ctx, &repo, source.as_deref(), json)

@@ -8,6 +8,7 @@
 mod blobs;
 mod drills;
 mod jobs;
+mod schedule;
 mod schema;
 mod snapshots;
 #[cfg(test)]

@@ -67,6 +67,11 @@ const MIGRATIONS: &[&str] = &[
        verdict TEXT NOT NULL, rto_ms INTEGER NOT NULL, rpo_ms INTEGER NOT NULL,
        bytes_read INTEGER NOT NULL, report TEXT NOT NULL);
      CREATE INDEX drills_by_source_target ON drills (source, target, id);",
+    // 7: when the scheduler last started each kind of job for each source, so a pass runs
+    // only what is due and a missed run is done once.
+    "CREATE TABLE schedule_runs (
+       source TEXT NOT NULL, kind TEXT NOT NULL, started TEXT NOT NULL,
+       PRIMARY KEY (source, kind)) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

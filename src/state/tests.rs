@@ -30,7 +30,7 @@ const SCHEMA_V0: &str = "
       started TEXT NOT NULL, ended TEXT, outcome TEXT NOT NULL DEFAULT 'running',
       bytes_read INTEGER, bytes_stored INTEGER, snapshot_id TEXT, error TEXT);";
 
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 11] = [
     "copies",
     "damaged_packs",
     "drills",
@@ -38,6 +38,7 @@ const TABLES: [&str; 10] = [
     "last_snapshots",
     "packs",
     "repos",
+    "schedule_runs",
     "source_names",
     "trusted_signers",
     "unindexed_packs",

@@ -1,0 +1,259 @@
+//! One pass over a policy (`ivault run`): for every source, what is due now (or everything):
+//! a backup to every target (full when the full schedule is due), a drill of every target,
+//! then retention (forget) on every target. One failing source or job does not stop the
+//! others; each job's outcome is returned.
+
+use super::plan::{self, JobKind, LastRuns, Schedules};
+use crate::engine::backup::{self, BackupJob, BackupOptions};
+use crate::engine::drill::{self, DrillJob};
+use crate::engine::forget::{self, ForgetJob};
+use crate::engine::Context;
+use crate::error::{Error, Result};
+use crate::policy::Policy;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// What one job of the pass did.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobOutcome {
+    pub source: String,
+    /// `full`, `incremental`, `drill` or `retention`.
+    pub job: String,
+    /// The target, for drills and retention; backups cover every target in one job.
+    pub target: Option<String>,
+    pub ok: bool,
+    /// One sentence: what was done, or why it failed.
+    pub summary: String,
+    pub exit_code: i32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PassReport {
+    pub jobs: Vec<JobOutcome>,
+}
+
+impl PassReport {
+    /// 0 when everything succeeded; the failure's own code when every job failed alike; 8
+    /// (partial) otherwise.
+    pub fn exit_code(&self) -> i32 {
+        use crate::error::exit;
+        let failed: Vec<&JobOutcome> = self.jobs.iter().filter(|j| !j.ok).collect();
+        match failed.first() {
+            None => exit::OK,
+            Some(f)
+                if failed.len() == self.jobs.len()
+                    && failed.iter().all(|j| j.exit_code == f.exit_code) =>
+            {
+                f.exit_code
+            }
+            Some(_) => exit::PARTIAL,
+        }
+    }
+}
+
+/// The schedules of a policy (checked when it was loaded).
+pub fn schedules(policy: &Policy) -> Schedules {
+    let mut s = Schedules::default();
+    if let Some(sched) = &policy.schedule {
+        for (kind, expr) in [
+            (JobKind::Incremental, &sched.incremental),
+            (JobKind::Full, &sched.full),
+            (JobKind::Drill, &sched.drill),
+        ] {
+            if let Some(cron) = expr.as_deref().and_then(|e| plan::parse_cron(e).ok()) {
+                s.by_kind.insert(kind, cron);
+            }
+        }
+    }
+    s
+}
+
+/// Runs what is due (or, with `all`, everything) for every source of the context's policy.
+pub fn run(ctx: &Context, all: bool, now: chrono::DateTime<chrono::Utc>) -> Result<PassReport> {
+    let policy = ctx
+        .targets
+        .policy()
+        .ok_or_else(|| Error::Usage("ivault run needs a --policy".into()))?;
+    let schedules = schedules(policy);
+    let state = ctx.state()?;
+    let mut jobs = Vec::new();
+    for source in &policy.source {
+        let last: LastRuns = state
+            .schedule_runs(&source.name)?
+            .into_iter()
+            .filter_map(|(kind, t)| {
+                let kind = [JobKind::Full, JobKind::Incremental, JobKind::Drill]
+                    .into_iter()
+                    .find(|k| k.name() == kind)?;
+                let t = chrono::DateTime::parse_from_rfc3339(&t).ok()?;
+                Some((kind, t.with_timezone(&chrono::Utc)))
+            })
+            .collect();
+        let mut due = plan::due(&schedules, &chrono::Local, &last, now);
+        if all {
+            let backup = if due.contains(&JobKind::Full) {
+                JobKind::Full
+            } else {
+                JobKind::Incremental
+            };
+            due = vec![backup, JobKind::Drill];
+        }
+        let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        for kind in due {
+            state.record_schedule_run(&source.name, kind.name(), &stamp)?;
+            match kind {
+                JobKind::Full | JobKind::Incremental => {
+                    jobs.push(back_up(ctx, &source.name, kind == JobKind::Full));
+                }
+                JobKind::Drill => jobs.extend(drill_all(ctx, policy, &source.name)),
+            }
+        }
+        // Retention after the backups, on every pass that backed up or was asked for all.
+        let backed_up = jobs
+            .iter()
+            .any(|j| j.source == source.name && (j.job == "full" || j.job == "incremental"));
+        if backed_up || all {
+            jobs.extend(retention(ctx, policy, &source.name));
+        }
+    }
+    Ok(PassReport { jobs })
+}
+
+fn back_up(ctx: &Context, source: &str, full: bool) -> JobOutcome {
+    let job = BackupJob {
+        source: PathBuf::from(source),
+        targets: Vec::new(),
+        options: BackupOptions {
+            full,
+            ..BackupOptions::default()
+        },
+    };
+    let name = if full { "full" } else { "incremental" };
+    let outcome = |ok: bool, summary: String, exit_code: i32| JobOutcome {
+        source: source.to_string(),
+        job: name.into(),
+        target: None,
+        ok,
+        summary,
+        exit_code,
+    };
+    match backup::run(ctx, &job) {
+        Ok(run) => {
+            let failed: Vec<String> =
+                run.targets
+                    .iter()
+                    .filter_map(|t| {
+                        t.result.as_ref().err().map(|e| {
+                            format!("{}: {}", crate::secret::redact(&t.target), e.message())
+                        })
+                    })
+                    .collect();
+            let code = run
+                .targets
+                .iter()
+                .find_map(|t| t.result.as_ref().err().map(Error::exit_code))
+                .unwrap_or(0);
+            if failed.is_empty() {
+                outcome(
+                    true,
+                    format!("{name} backup to {} targets", run.targets.len()),
+                    0,
+                )
+            } else {
+                outcome(false, failed.join("; "), code)
+            }
+        }
+        Err(e) => outcome(false, e.message().to_string(), e.exit_code()),
+    }
+}
+
+fn drill_all(ctx: &Context, policy: &Policy, source: &str) -> Vec<JobOutcome> {
+    let has_business = policy.source(source).is_some_and(|s| s.business.is_some());
+    let job = DrillJob {
+        source: source.to_string(),
+        compare_live: has_business,
+        rto: policy.objectives.rto,
+        rpo: policy.objectives.rpo,
+        ..DrillJob::default()
+    };
+    match drill::run(ctx, &job) {
+        Ok(run) => run
+            .reports
+            .iter()
+            .map(|r| {
+                let failed = r
+                    .checks
+                    .iter()
+                    .filter(|c| c.status == crate::report::model::Status::Failed)
+                    .count();
+                JobOutcome {
+                    source: source.to_string(),
+                    job: "drill".into(),
+                    target: Some(r.target.clone()),
+                    ok: failed == 0,
+                    summary: if failed == 0 {
+                        format!("drill {} passed", r.id)
+                    } else {
+                        format!("drill {}: {failed} checks failed", r.id)
+                    },
+                    exit_code: if failed == 0 {
+                        0
+                    } else {
+                        crate::error::exit::DRILL_FAILED
+                    },
+                }
+            })
+            .collect(),
+        Err(e) => vec![JobOutcome {
+            source: source.to_string(),
+            job: "drill".into(),
+            target: None,
+            ok: false,
+            summary: e.message().to_string(),
+            exit_code: e.exit_code(),
+        }],
+    }
+}
+
+fn retention(ctx: &Context, policy: &Policy, source: &str) -> Vec<JobOutcome> {
+    let Some(rules) = policy.retention.as_ref().and_then(|r| r.rules().ok()) else {
+        return Vec::new();
+    };
+    policy
+        .target
+        .iter()
+        .map(|t| {
+            let job = ForgetJob {
+                repo: t.name.clone(),
+                identity: None,
+                source: Some(source.to_string()),
+                rules: rules.clone(),
+                dry_run: false,
+            };
+            let (ok, summary, exit_code) = match forget::run(ctx, &job) {
+                Ok(r) if r.not_deleted.is_empty() => {
+                    (true, format!("kept {}, forgot {}", r.kept, r.forgotten), 0)
+                }
+                Ok(r) => (
+                    false,
+                    format!(
+                        "kept {}, forgot {}, could not forget {}",
+                        r.kept,
+                        r.forgotten,
+                        r.not_deleted.len()
+                    ),
+                    crate::error::exit::PARTIAL,
+                ),
+                Err(e) => (false, e.message().to_string(), e.exit_code()),
+            };
+            JobOutcome {
+                source: source.to_string(),
+                job: "retention".into(),
+                target: Some(t.name.clone()),
+                ok,
+                summary,
+                exit_code,
+            }
+        })
+        .collect()
+}
