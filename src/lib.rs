@@ -27,5 +27,6 @@ pub mod source;
 pub mod state;
 pub mod storage;
 pub mod target;
+pub mod typo;
 
 pub use error::{Error, Result};

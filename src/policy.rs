@@ -5,6 +5,7 @@
 //! for the scheduler but not acted on by one-off commands; `[notify]` is used by `notify`.
 
 use crate::error::{Error, Hint, Hinted, Result};
+use crate::typo::nearest;
 use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -496,31 +497,6 @@ fn describe(e: &toml::de::Error, text: &str, file: &Path) -> String {
         return format!("{at}: {msg}");
     }
     format!("{at}: {}; fix the file", msg.replace('\n', " "))
-}
-
-/// The candidate closest to `word` by edit distance, if it is close enough to be a typo.
-fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (levenshtein(word, c), *c))
-        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(2))
-        .min()
-        .map(|(_, c)| c)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

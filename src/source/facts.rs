@@ -129,29 +129,10 @@ pub fn describe_problem(conn: &Connection, d: &Description) -> rusqlite::Result<
 
 /// ` (did you mean "x"?)` when one of `names` is close enough to `word` to be a typo of it.
 fn did_you_mean(word: &str, names: &[String]) -> String {
-    let word_l = word.to_lowercase();
-    names
-        .iter()
-        .map(|n| (edit_distance(&word_l, &n.to_lowercase()), n))
-        .filter(|(d, n)| *d <= (n.chars().count().max(word.chars().count()) / 3).max(2))
-        .min()
-        .map(|(_, n)| format!(" (did you mean {}?)", quote(n)))
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    crate::typo::nearest(word, &names)
+        .map(|n| format!(" (did you mean {}?)", quote(n)))
         .unwrap_or_default()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// `+08:00` or `-05:30` as seconds.
