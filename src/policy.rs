@@ -13,7 +13,11 @@ use std::time::Duration;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
-    #[serde(default)]
+    /// The sources as written: one database each, or a glob of many.
+    #[serde(default, rename = "source")]
+    sources_written: Vec<SourceEntry>,
+    /// Every source, globs expanded (one per matching file, named after it).
+    #[serde(skip)]
     pub source: Vec<SourcePolicy>,
     #[serde(default)]
     pub target: Vec<TargetPolicy>,
@@ -29,13 +33,25 @@ pub struct Policy {
     pub file: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One protected database.
+#[derive(Debug, Clone)]
 pub struct SourcePolicy {
     pub name: String,
     pub path: PathBuf,
     /// What an invoice is in this database: drives drill checks and period restore.
     pub business: Option<Business>,
+}
+
+/// A `[[source]]` as written: `name` and `path`, or a `glob` (`/srv/branches/*.sqlite`) whose
+/// every matching file is a source named after the file (with `name_prefix` before it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceEntry {
+    name: Option<String>,
+    path: Option<PathBuf>,
+    glob: Option<String>,
+    name_prefix: Option<String>,
+    business: Option<Business>,
 }
 
 /// What an invoice is in a source database (`[source.business]`).
@@ -205,12 +221,53 @@ impl Policy {
         let mut policy: Policy =
             toml::from_str(text).map_err(|e| Error::Policy(describe(&e, text, file).into()))?;
         policy.file = file.to_path_buf();
+        policy.source = policy.expand_sources(text)?;
         policy.validate(text)?;
         Ok(policy)
     }
 
     fn error(&self, what: String) -> Error {
         Error::Policy(format!("policy {}: {what}", self.file.display()).into())
+    }
+
+    /// Every source, with each glob replaced by the files it matches (found with walkdir,
+    /// sorted, each named after its file stem). A glob that matches nothing is an error.
+    fn expand_sources(&self, text: &str) -> Result<Vec<SourcePolicy>> {
+        let mut out = Vec::new();
+        for (i, e) in self.sources_written.iter().enumerate() {
+            let at = |what: String| self.error_at(text, "source", Some("glob"), what);
+            match (&e.name, &e.path, &e.glob) {
+                (Some(name), Some(path), None) => out.push(SourcePolicy {
+                    name: name.clone(),
+                    path: path.clone(),
+                    business: e.business.clone(),
+                }),
+                (None, None, Some(glob)) => {
+                    let files = glob_files(glob).map_err(at)?;
+                    if files.is_empty() {
+                        return Err(at(format!(
+                            "source glob {glob:?} matches no file; check the pattern and the directory"
+                        )));
+                    }
+                    for path in files {
+                        let stem = path
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        out.push(SourcePolicy {
+                            name: format!("{}{stem}", e.name_prefix.as_deref().unwrap_or("")),
+                            path,
+                            business: e.business.clone(),
+                        });
+                    }
+                }
+                _ => return Err(self.error(format!(
+                    "source #{} needs either name and path, or glob (with an optional name_prefix)",
+                    i + 1
+                ))),
+            }
+        }
+        Ok(out)
     }
 
     /// The error for `key`'s value (in `section`), naming the line it is on when it can be found.
@@ -335,6 +392,33 @@ impl Policy {
             "no {kind} named {name} ({hint}); a local directory needs a '/' in its path, such as ./{name}"
         ))
     }
+}
+
+/// The files a glob matches: walks the directory before its first wildcard and keeps the
+/// regular files whose path matches, sorted.
+fn glob_files(pattern: &str) -> std::result::Result<Vec<PathBuf>, String> {
+    let compiled = glob::Pattern::new(pattern)
+        .map_err(|e| format!("source glob {pattern:?} is not a pattern ({e})"))?;
+    let wild = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
+    let base = match pattern[..wild].rfind('/') {
+        Some(0) => "/",
+        Some(i) => &pattern[..i],
+        None => ".",
+    };
+    let options = glob::MatchOptions {
+        require_literal_separator: true,
+        ..glob::MatchOptions::new()
+    };
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(base)
+        .follow_links(true)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .filter(|p| compiled.matches_path_with(p, options))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// The line (1-based) of `key = …` inside the `[section]` table of a policy's text.

@@ -108,3 +108,63 @@ fn each_mistake_is_named_with_its_file_and_line() {
     );
     assert!(!r.stdout.contains("ok:"), "{}", r.stdout);
 }
+
+#[test]
+fn a_glob_makes_every_matching_database_a_source_and_one_that_matches_nothing_is_refused() {
+    let env = Env::new();
+    let dir = env.path("branches");
+    std::fs::create_dir_all(dir.join("old")).unwrap();
+    for name in ["suzhou", "wuxi"] {
+        env.database(
+            &format!("branches/{name}.sqlite"),
+            1,
+            invoice_vault::sample::JournalMode::Wal,
+        );
+    }
+    std::fs::write(dir.join("notes.txt"), "not a database").unwrap();
+    std::fs::write(
+        dir.join("old/archive.sqlite"),
+        "not matched: * stays in its directory",
+    )
+    .unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/branches.toml"
+    ))
+    .unwrap();
+    let glob = format!("{}/*.sqlite", dir.display());
+    let policy = env.path("branches.toml");
+    std::fs::write(
+        &policy,
+        example.replace("/srv/invoices/branches/*.sqlite", &glob),
+    )
+    .unwrap();
+    let r = env.run(&["policy", "check", policy.to_str().unwrap()]).ok();
+    assert!(
+        r.stdout
+            .contains("2 sources (branch-suzhou, branch-wuxi), 1 targets (local)"),
+        "{}",
+        r.stdout
+    );
+
+    let empty = format!("{}/*.db", dir.display());
+    std::fs::write(
+        &policy,
+        example.replace("/srv/invoices/branches/*.sqlite", &empty),
+    )
+    .unwrap();
+    let r = env.run(&["policy", "check", policy.to_str().unwrap()]);
+    assert_eq!(r.code, 9, "{}", r.stderr);
+    let line = example
+        .lines()
+        .position(|l| l.starts_with("glob ="))
+        .unwrap()
+        + 1;
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            "ivault: policy {}, line {line}: source glob {empty:?} matches no file; check the pattern and the directory",
+            policy.display()
+        )
+    );
+}
