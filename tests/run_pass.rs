@@ -1,6 +1,6 @@
 //! `ivault run`: one pass of a policy with two sources and two targets. The first pass does
 //! everything once (a full backup in place of the incremental), an immediate second pass
-//! finds nothing due, `--all` runs everything again with retention keeping its count, and a
+//! finds nothing due (the schedules fire once a year, so no slot falls between the two), `--all` runs everything again with retention keeping its count, and a
 //! source that fails does not stop the other.
 
 mod common;
@@ -55,9 +55,9 @@ url = {:?}
 recipients = ["{recipient}"]
 identity_file = {key:?}
 [schedule]
-incremental = "0 * * * *"
-full = "30 1 * * Sun"
-drill = "0 3 * * *"
+incremental = "0 0 1 1 *"
+full = "0 0 1 1 *"
+drill = "0 0 1 1 *"
 [retention]
 keep_last = 2
 "#,
