@@ -261,10 +261,12 @@ impl Policy {
                         });
                     }
                 }
-                _ => return Err(self.error(format!(
+                _ => {
+                    return Err(self.error(format!(
                     "source #{} needs either name and path, or glob (with an optional name_prefix)",
                     i + 1
-                ))),
+                )))
+                }
             }
         }
         Ok(out)

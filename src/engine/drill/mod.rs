@@ -5,7 +5,12 @@
 //! Each drill is stored in the state's history with its whole report.
 
 mod checks;
+mod history;
 mod live;
+mod scratch;
+
+pub use history::{history, reports, write_reports};
+use scratch::Scratch;
 
 use crate::engine::context::{recorded_judged, remember_damage, Context};
 use crate::error::{Error, Result};
@@ -14,10 +19,10 @@ use crate::repo::ids::SnapshotId;
 use crate::repo::manifest::Manifest;
 use crate::repo::Repository;
 use crate::report::model::{
-    Check, CheckKind, DrillReport, HistoryPoint, Objective, SnapshotRef, SourceRef, Status,
-    Verdict, REPORT_SCHEMA,
+    Check, CheckKind, DrillReport, Objective, SnapshotRef, SourceRef, Status, Verdict,
+    REPORT_SCHEMA,
 };
-use crate::state::{DrillRow, State};
+use crate::state::State;
 use checks::check;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -190,40 +195,6 @@ pub fn run(ctx: &Context, job: &DrillJob) -> Result<DrillRun> {
     Ok(run)
 }
 
-/// A scratch directory for one drill's restored copy, removed on drop unless kept.
-struct Scratch {
-    dir: PathBuf,
-    keep: bool,
-}
-
-impl Scratch {
-    fn create(base: &Path, keep: bool) -> Result<Self> {
-        let dir = base.join(format!("drill-{:016x}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            Error::Destination(
-                format!(
-                    "cannot create the drill's scratch directory {}: {e}; give a scratch directory that can be written",
-                    dir.display()
-                )
-                .into(),
-            )
-        })?;
-        Ok(Scratch { dir, keep })
-    }
-
-    fn database(&self) -> PathBuf {
-        self.dir.join("restored.sqlite")
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
 /// One target's drill in progress.
 struct Drill<'a> {
     ctx: &'a Context,
@@ -342,7 +313,7 @@ impl Drill<'_> {
             months,
             history: Vec::new(),
         };
-        self.record(&mut report)?;
+        history::record(self.state, &mut report)?;
         Ok(report)
     }
 
@@ -637,53 +608,6 @@ impl Drill<'_> {
         c.detail = Some(crate::secret::redact(why).into_owned());
         self.checks.push(c);
     }
-
-    /// Stores the drill in the history and fills in its id and the chart's points.
-    fn record(&mut self, report: &mut DrillReport) -> Result<()> {
-        let row = DrillRow {
-            id: 0,
-            started: report.started.clone(),
-            finished: report.finished.clone(),
-            source: report.source.name.clone(),
-            target: report.target.clone(),
-            snapshot_id: report.snapshot.as_ref().map(|s| s.id.clone()),
-            verdict: match report.verdict {
-                Verdict::Passed => "passed",
-                Verdict::Failed => "failed",
-            }
-            .into(),
-            rto_ms: report.rto.actual_ms,
-            rpo_ms: report.rpo.actual_ms,
-            bytes_read: report.bytes_read,
-            report: String::new(),
-        };
-        let past = self
-            .state
-            .drills(Some((&row.source, &row.target)), HISTORY_POINTS - 1)?;
-        let mut history: Vec<HistoryPoint> = past.iter().rev().map(point).collect();
-        let id = self.state.record_drill(&row, |id| {
-            report.id = id;
-            history.push(point(&DrillRow { id, ..row.clone() }));
-            report.history = std::mem::take(&mut history);
-            serde_json::to_string(&*report).unwrap_or_default()
-        })?;
-        report.id = id;
-        Ok(())
-    }
-}
-
-fn point(r: &DrillRow) -> HistoryPoint {
-    HistoryPoint {
-        drill: r.id,
-        started: r.started.clone(),
-        verdict: if r.verdict == "passed" {
-            Verdict::Passed
-        } else {
-            Verdict::Failed
-        },
-        rto_ms: r.rto_ms,
-        rpo_ms: r.rpo_ms,
-    }
 }
 
 /// The snapshot's age at `now`.
@@ -709,59 +633,4 @@ pub fn duration(ms: u64) -> String {
         60..3600 => format!("{} min {} s", s / 60, s % 60),
         _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
     }
-}
-
-/// Past drills, newest first: of one source and target when given.
-pub fn history(ctx: &Context, limit: usize) -> Result<Vec<DrillRow>> {
-    ctx.state()?.drills(None, limit)
-}
-
-/// Stored reports: one drill by id, or the last `n`, newest first.
-pub fn reports(ctx: &Context, drill: Option<i64>, last: usize) -> Result<Vec<DrillReport>> {
-    let state = ctx.state()?;
-    let rows = match drill {
-        Some(id) => state.drill(id)?.map(|r| vec![r]).ok_or_else(|| {
-            Error::Usage(
-                format!("no drill {id} in the history; `ivault history --drills` lists them")
-                    .into(),
-            )
-        })?,
-        None => state.drills(None, last)?,
-    };
-    rows.iter()
-        .map(|r| {
-            serde_json::from_str(&r.report).map_err(|e| {
-                Error::Internal(format!("drill {} in the history cannot be read: {e}", r.id).into())
-            })
-        })
-        .collect()
-}
-
-/// Writes a drill's report as Markdown, JSON and HTML into `dir` (made if missing), each file
-/// atomically; returns the HTML file's path.
-pub fn write_reports(
-    dir: &Path,
-    report: &DrillReport,
-    lang: crate::report::Lang,
-) -> Result<PathBuf> {
-    use crate::report::Format;
-    std::fs::create_dir_all(dir).map_err(|e| {
-        Error::Destination(
-            format!("cannot create the report directory {}: {e}", dir.display()).into(),
-        )
-    })?;
-    let one = std::slice::from_ref(report);
-    let mut html = PathBuf::new();
-    for (format, ext) in [
-        (Format::Markdown, "md"),
-        (Format::Json, "json"),
-        (Format::Html, "html"),
-    ] {
-        let path = dir.join(format!("drill-{}.{ext}", report.id));
-        crate::engine::status::write_atomically(&path, &crate::report::render(one, format, lang))?;
-        if ext == "html" {
-            html = path;
-        }
-    }
-    Ok(html)
 }

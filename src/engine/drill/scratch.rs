@@ -1,0 +1,38 @@
+//! The scratch directory a drill restores into.
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// A scratch directory for one drill's restored copy, removed on drop unless kept.
+pub(super) struct Scratch {
+    pub(super) dir: PathBuf,
+    keep: bool,
+}
+
+impl Scratch {
+    pub(super) fn create(base: &Path, keep: bool) -> Result<Self> {
+        let dir = base.join(format!("drill-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            Error::Destination(
+                format!(
+                    "cannot create the drill's scratch directory {}: {e}; give a scratch directory that can be written",
+                    dir.display()
+                )
+                .into(),
+            )
+        })?;
+        Ok(Scratch { dir, keep })
+    }
+
+    pub(super) fn database(&self) -> PathBuf {
+        self.dir.join("restored.sqlite")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
