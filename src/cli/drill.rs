@@ -4,9 +4,10 @@
 use super::{exit, print_json};
 use clap::Args;
 use invoice_vault::engine::demo::mib;
-use invoice_vault::engine::drill::{self, duration, DrillJob, SnapshotChoice};
+use invoice_vault::engine::drill::{self, DrillJob, SnapshotChoice};
 use invoice_vault::engine::Context;
 use invoice_vault::report::model::{DrillReport, Status, Verdict};
+use invoice_vault::report::units::duration;
 use invoice_vault::report::{self, Format, Lang};
 use invoice_vault::Result;
 use std::path::PathBuf;

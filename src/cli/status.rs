@@ -2,9 +2,9 @@
 
 use super::{exit, print_json};
 use clap::Args;
-use invoice_vault::engine::drill::duration;
 use invoice_vault::engine::status::{self, Objectives};
 use invoice_vault::engine::Context;
+use invoice_vault::report::units::duration;
 use invoice_vault::Result;
 use std::path::PathBuf;
 

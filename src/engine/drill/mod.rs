@@ -22,6 +22,7 @@ use crate::report::model::{
     Check, CheckKind, DrillReport, Objective, SnapshotRef, SourceRef, Status, Verdict,
     REPORT_SCHEMA,
 };
+use crate::report::units;
 use crate::state::State;
 use checks::check;
 use std::os::unix::fs::OpenOptionsExt;
@@ -582,8 +583,10 @@ impl Drill<'_> {
                 None => Status::Skipped,
             },
         );
-        c.expected = o.objective_ms.map(|ms| format!("≤ {}", duration(ms)));
-        c.actual = Some(duration(o.actual_ms));
+        c.expected = o
+            .objective_ms
+            .map(|ms| format!("≤ {}", units::duration(ms)));
+        c.actual = Some(units::duration(o.actual_ms));
         if o.met.is_none() {
             c.detail = Some(match (kind, &self.job.snapshot) {
                 (CheckKind::Rpo, SnapshotChoice::Random | SnapshotChoice::Id(_))
@@ -623,14 +626,4 @@ fn rpo_at(m: &Manifest, now: chrono::DateTime<chrono::Utc>) -> u64 {
 
 fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// `1.25 s`, `3 min 5 s`, `26 h 3 min`.
-pub fn duration(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0..60 => format!("{:.2} s", ms as f64 / 1000.0),
-        60..3600 => format!("{} min {} s", s / 60, s % 60),
-        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
-    }
 }
