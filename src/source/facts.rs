@@ -25,6 +25,27 @@ pub fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// The problems a check pragma (`quick_check`, `integrity_check`, with or without a table)
+/// reports, one per line; none when it says `ok`. SQLite may put several problems in one row,
+/// under a "*** in database main ***" line, which is not a problem itself.
+pub fn check_problems(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
+    let rows: Vec<String> = conn
+        .prepare(sql)?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if rows.len() == 1 && rows[0] == "ok" {
+        return Ok(Vec::new());
+    }
+    let problems: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.lines())
+        .filter(|l| !l.starts_with("***"))
+        .map(str::to_string)
+        .collect();
+    // Not `ok` is a problem even when SQLite said nothing else.
+    Ok(if problems.is_empty() { rows } else { problems })
+}
+
 /// Runs `PRAGMA quick_check` or `integrity_check` and keeps the first problems it reports.
 pub fn run_check(conn: &Connection, level: CheckLevel) -> rusqlite::Result<Option<SourceCheck>> {
     let pragma = match level {
@@ -33,19 +54,9 @@ pub fn run_check(conn: &Connection, level: CheckLevel) -> rusqlite::Result<Optio
         CheckLevel::Full => "integrity_check",
     };
     let started = Instant::now();
-    let lines: Vec<String> = conn
-        .prepare(&format!("PRAGMA {pragma}({SOURCE_CHECK_PROBLEMS})"))?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let ok = lines.len() == 1 && lines[0] == "ok";
-    // SQLite may put several problems in one row, under a "*** in database main ***" line.
-    let problems = lines
-        .iter()
-        .flat_map(|l| l.lines())
-        .filter(|l| !l.starts_with("***") && !ok)
-        .take(SOURCE_CHECK_PROBLEMS)
-        .map(str::to_string)
-        .collect();
+    let mut problems = check_problems(conn, &format!("PRAGMA {pragma}({SOURCE_CHECK_PROBLEMS})"))?;
+    let ok = problems.is_empty();
+    problems.truncate(SOURCE_CHECK_PROBLEMS);
     Ok(Some(SourceCheck {
         pragma: pragma.into(),
         ok,

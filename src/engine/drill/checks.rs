@@ -205,19 +205,7 @@ fn run_task(path: &Path, m: &Manifest, task: &Task) -> Outcome {
 
 /// The problems a check pragma reports (none when it says `ok`).
 fn pragma_lines(conn: &Connection, sql: &str) -> Vec<String> {
-    let rows: rusqlite::Result<Vec<String>> = conn
-        .prepare(sql)
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect());
-    match rows {
-        Ok(rows) if rows.len() == 1 && rows[0] == "ok" => Vec::new(),
-        Ok(rows) => rows
-            .iter()
-            .flat_map(|r| r.lines())
-            .filter(|l| !l.starts_with("***"))
-            .map(str::to_string)
-            .collect(),
-        Err(e) => vec![e.to_string()],
-    }
+    facts::check_problems(conn, sql).unwrap_or_else(|e| vec![e.to_string()])
 }
 
 fn foreign_keys(conn: &Connection) -> Check {
