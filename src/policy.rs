@@ -6,9 +6,14 @@
 
 use crate::error::{Error, Hint, Hinted, Result};
 use crate::typo::nearest;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+mod duration;
+mod sources;
+
+pub use duration::parse_duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,7 +108,7 @@ pub struct Retention {
     pub keep_monthly: Option<Keep>,
     pub keep_yearly: Option<Keep>,
     /// Every snapshot younger than this, counted from the newest.
-    #[serde(default, deserialize_with = "keep_within")]
+    #[serde(default, deserialize_with = "duration::keep_within")]
     pub keep_within: Option<Duration>,
     #[serde(default)]
     pub keep_tags: Vec<String>,
@@ -176,10 +181,10 @@ impl Retention {
 #[serde(deny_unknown_fields)]
 pub struct Objectives {
     /// Recovery point objective: the most data, as time, a failure may lose.
-    #[serde(default, deserialize_with = "rpo")]
+    #[serde(default, deserialize_with = "duration::rpo")]
     pub rpo: Option<Duration>,
     /// Recovery time objective: the longest a restore may take.
-    #[serde(default, deserialize_with = "rto")]
+    #[serde(default, deserialize_with = "duration::rto")]
     pub rto: Option<Duration>,
 }
 
@@ -192,7 +197,7 @@ pub struct Notify {
     /// An `http://` or `https://` URL the JSON summary is POSTed to.
     pub webhook: Option<String>,
     /// How long each notifier may take (`notify::timeout` gives the default).
-    #[serde(default, deserialize_with = "notify_timeout")]
+    #[serde(default, deserialize_with = "duration::notify_timeout")]
     pub timeout: Option<Duration>,
 }
 
@@ -228,48 +233,6 @@ impl Policy {
 
     fn error(&self, what: String) -> Error {
         Error::Policy(format!("policy {}: {what}", self.file.display()).into())
-    }
-
-    /// Every source, with each glob replaced by the files it matches (found with walkdir,
-    /// sorted, each named after its file stem). A glob that matches nothing is an error.
-    fn expand_sources(&self, text: &str) -> Result<Vec<SourcePolicy>> {
-        let mut out = Vec::new();
-        for (i, e) in self.sources_written.iter().enumerate() {
-            let at = |what: String| self.error_at(text, "source", Some("glob"), what);
-            match (&e.name, &e.path, &e.glob) {
-                (Some(name), Some(path), None) => out.push(SourcePolicy {
-                    name: name.clone(),
-                    path: path.clone(),
-                    business: e.business.clone(),
-                }),
-                (None, None, Some(glob)) => {
-                    let files = glob_files(glob).map_err(at)?;
-                    if files.is_empty() {
-                        return Err(at(format!(
-                            "source glob {glob:?} matches no file; check the pattern and the directory"
-                        )));
-                    }
-                    for path in files {
-                        let stem = path
-                            .file_stem()
-                            .map(|s| s.to_string_lossy().into_owned())
-                            .unwrap_or_default();
-                        out.push(SourcePolicy {
-                            name: format!("{}{stem}", e.name_prefix.as_deref().unwrap_or("")),
-                            path,
-                            business: e.business.clone(),
-                        });
-                    }
-                }
-                _ => {
-                    return Err(self.error(format!(
-                    "source #{} needs either name and path, or glob (with an optional name_prefix)",
-                    i + 1
-                )))
-                }
-            }
-        }
-        Ok(out)
     }
 
     /// The error for `key`'s value (in `section`), naming the line it is on when it can be found.
@@ -396,33 +359,6 @@ impl Policy {
     }
 }
 
-/// The files a glob matches: walks the directory before its first wildcard and keeps the
-/// regular files whose path matches, sorted.
-fn glob_files(pattern: &str) -> std::result::Result<Vec<PathBuf>, String> {
-    let compiled = glob::Pattern::new(pattern)
-        .map_err(|e| format!("source glob {pattern:?} is not a pattern ({e})"))?;
-    let wild = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
-    let base = match pattern[..wild].rfind('/') {
-        Some(0) => "/",
-        Some(i) => &pattern[..i],
-        None => ".",
-    };
-    let options = glob::MatchOptions {
-        require_literal_separator: true,
-        ..glob::MatchOptions::new()
-    };
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(base)
-        .follow_links(true)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .filter(|p| compiled.matches_path_with(p, options))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 /// The line (1-based) of `key = …` inside the `[section]` table of a policy's text.
 fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
     let mut inside = false;
@@ -458,105 +394,6 @@ pub fn resolve_source(policy: Option<&Policy>, source: &Path) -> Result<(PathBuf
     }
 }
 
-/// How a duration is written in a policy: whole numbers with a unit `s`, `m`, `h` or `d`, larger
-/// units first, each at most once: `90s`, `15m`, `26h`, `2d`, `1h30m`. (Hand-written rather than
-/// humantime, which also takes `15min`, `2 days`, months, years and zero.)
-const DURATION_HINT: &str = "write it like 90s, 15m, 26h or 2d";
-
-/// A policy duration (see [`DURATION_HINT`]); `None` for anything else. Zero parses as zero.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let mut rest = text;
-    let mut total: u64 = 0;
-    let mut previous_unit = u64::MAX;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let number: u64 = rest[..digits].parse().ok()?;
-        let unit = match rest.as_bytes().get(digits)? {
-            b's' => 1,
-            b'm' => 60,
-            b'h' => 60 * 60,
-            b'd' => 24 * 60 * 60,
-            _ => return None,
-        };
-        if unit >= previous_unit {
-            return None;
-        }
-        previous_unit = unit;
-        total = total.checked_add(number.checked_mul(unit)?)?;
-        // The digits and the unit are ASCII, so this is a character boundary.
-        rest = &rest[digits + 1..];
-    }
-    Some(Duration::from_secs(total))
-}
-
-/// Deserializes the duration at `key`; errors are whole sentences ending in [`DURATION_HINT`],
-/// which [`describe`] prefixes with the file and the line.
-fn duration<'de, D: Deserializer<'de>>(
-    d: D,
-    key: &'static str,
-) -> Result<Option<Duration>, D::Error> {
-    struct Visitor(&'static str);
-    impl Visitor {
-        fn not_a_duration<E: serde::de::Error>(&self, shown: impl std::fmt::Display) -> E {
-            E::custom(format!(
-                "{} = {shown} is not a duration; {DURATION_HINT}",
-                self.0
-            ))
-        }
-    }
-    impl serde::de::Visitor<'_> for Visitor {
-        type Value = Duration;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            write!(f, "a duration such as \"15m\"")
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
-            match parse_duration(v) {
-                Some(d) if d.is_zero() => Err(E::custom(format!(
-                    "{} = {v:?} is zero; give a longer duration, {DURATION_HINT}",
-                    self.0
-                ))),
-                Some(d) => Ok(d),
-                None => Err(self.not_a_duration(format_args!("{v:?}"))),
-            }
-        }
-        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
-            Err(self.not_a_duration(v))
-        }
-        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
-            Err(self.not_a_duration(v))
-        }
-        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Duration, E> {
-            Err(self.not_a_duration(v))
-        }
-        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Duration, E> {
-            Err(self.not_a_duration(v))
-        }
-    }
-    d.deserialize_any(Visitor(key)).map(Some)
-}
-
-fn rpo<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    duration(d, "rpo")
-}
-
-fn rto<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    duration(d, "rto")
-}
-
-fn keep_within<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    duration(d, "keep_within")
-}
-
-fn notify_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    duration(d, "timeout")
-}
-
 /// One sentence for a TOML or schema error: the file, the line, and for an unknown key the
 /// nearest valid one.
 fn describe(e: &toml::de::Error, text: &str, file: &Path) -> String {
@@ -579,290 +416,11 @@ fn describe(e: &toml::de::Error, text: &str, file: &Path) -> String {
             ),
         };
     }
-    if msg.ends_with(DURATION_HINT) {
+    if msg.ends_with(duration::DURATION_HINT) {
         return format!("{at}: {msg}");
     }
     format!("{at}: {}; fix the file", msg.replace('\n', " "))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SKETCH: &str = r#"
-[[source]]
-name = "invoices-beijing"
-path = "/srv/invoices/beijing.sqlite"
-[source.business]
-invoice_table = "invoices"
-date_column = "issue_date"
-amount_column = "total_cents"
-key_columns = ["invoice_code", "invoice_no"]
-children = [{ table = "invoice_items", fk = "invoice_id" }, { table = "tax_uploads", fk = "invoice_id" }]
-
-[[target]]
-name = "local"
-url = "/var/backups/ivault"
-[[target]]
-name = "offsite"
-url = "s3://finance-backups/ivault"
-endpoint = "https://s3.example.internal"
-object_lock_days = 30
-
-[encryption]
-recipients = ["age1..."]
-identity_file = "/etc/ivault/restore.key"
-
-[schedule]
-incremental = "0 * * * *"
-full = "30 1 * * Sun"
-drill = "0 3 * * *"
-
-[retention]
-keep_last = 24
-keep_daily = 14
-keep_weekly = 8
-keep_monthly = 24
-keep_yearly = 10
-
-[objectives]
-rpo = "26h"
-rto = "15m"
-
-[notify]
-on_failure = { command = "/usr/local/bin/page-oncall" }
-webhook = "https://hooks.example.internal/ivault"
-timeout = "10s"
-"#;
-
-    fn parse(text: &str) -> Result<Policy> {
-        Policy::parse(text, Path::new("p.toml"))
-    }
-
-    #[test]
-    fn the_documented_sketch_parses() {
-        let p = parse(SKETCH).unwrap();
-        let offsite = p.target("offsite").unwrap();
-        assert_eq!(
-            offsite.endpoint.as_deref(),
-            Some("https://s3.example.internal")
-        );
-        assert_eq!(offsite.object_lock_days, Some(30));
-        assert_eq!(
-            p.source("invoices-beijing")
-                .unwrap()
-                .business
-                .as_ref()
-                .unwrap()
-                .children
-                .len(),
-            2
-        );
-        assert_eq!(
-            p.objectives,
-            Objectives {
-                rpo: Some(Duration::from_secs(26 * 3600)),
-                rto: Some(Duration::from_secs(15 * 60)),
-            }
-        );
-        let notify = p.notify.as_ref().unwrap();
-        assert_eq!(notify.timeout, Some(Duration::from_secs(10)));
-        assert_eq!(
-            notify.on_failure.as_ref().unwrap().command,
-            "/usr/local/bin/page-oncall"
-        );
-    }
-
-    #[test]
-    fn objectives_are_optional() {
-        let p = parse("[objectives]\nrto = \"1h30m\"\n").unwrap();
-        assert_eq!(p.objectives.rpo, None);
-        assert_eq!(p.objectives.rto, Some(Duration::from_secs(5400)));
-        assert_eq!(parse("").unwrap().objectives, Objectives::default());
-    }
-
-    #[test]
-    fn durations_take_whole_numbers_with_units() {
-        let secs = |s| parse_duration(s).map(|d| d.as_secs());
-        assert_eq!(secs("90s"), Some(90));
-        assert_eq!(secs("15m"), Some(900));
-        assert_eq!(secs("26h"), Some(93_600));
-        assert_eq!(secs("2d"), Some(172_800));
-        assert_eq!(secs("1h30m"), Some(5400));
-        assert_eq!(secs("1d2h3m4s"), Some(93_784));
-        assert_eq!(secs("0s"), Some(0));
-        for bad in [
-            "",
-            "15",
-            "15x",
-            "-5m",
-            "1.5h",
-            "m",
-            "15 m",
-            " 15m",
-            "15M",
-            "30m1h",
-            "1h1h",
-            "99999999999999999999s",
-            "18446744073709551615d",
-        ] {
-            assert_eq!(parse_duration(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn bad_durations_name_the_file_the_line_and_the_key() {
-        let cases = [
-            (
-                "rto = \"15x\"",
-                "rto = \"15x\" is not a duration; write it like 90s, 15m, 26h or 2d",
-            ),
-            (
-                "rto = \"0m\"",
-                "rto = \"0m\" is zero; give a longer duration, write it like 90s, 15m, 26h or 2d",
-            ),
-            (
-                "rpo = \"-26h\"",
-                "rpo = \"-26h\" is not a duration; write it like 90s, 15m, 26h or 2d",
-            ),
-            (
-                "rpo = 26",
-                "rpo = 26 is not a duration; write it like 90s, 15m, 26h or 2d",
-            ),
-            (
-                "rpo = \"soon\"",
-                "rpo = \"soon\" is not a duration; write it like 90s, 15m, 26h or 2d",
-            ),
-        ];
-        for (line, message) in cases {
-            let text = SKETCH
-                .replace("rto = \"15m\"", line)
-                .replace("rpo = \"26h\"\n", "");
-            let n = text.lines().position(|l| l == line).unwrap() + 1;
-            let e = parse(&text).unwrap_err();
-            assert_eq!(e.exit_code(), crate::error::exit::POLICY);
-            assert_eq!(e.to_string(), format!("policy p.toml, line {n}: {message}"));
-        }
-        let text = SKETCH.replace("timeout = \"10s\"", "timeout = \"10\"");
-        let n = text.lines().position(|l| l == "timeout = \"10\"").unwrap() + 1;
-        assert_eq!(
-            parse(&text).unwrap_err().to_string(),
-            format!(
-                "policy p.toml, line {n}: timeout = \"10\" is not a duration; write it like 90s, 15m, 26h or 2d"
-            )
-        );
-    }
-
-    #[test]
-    fn unknown_objective_keys_suggest_the_nearest() {
-        let e = parse("[objectives]\nrpo = \"1h\"\nrtp = \"15m\"\n").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "policy p.toml, line 3: unknown key rtp; did you mean rto?"
-        );
-        let e = parse("[notify]\ntimout = \"5s\"\n").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "policy p.toml, line 2: unknown key timout; did you mean timeout?"
-        );
-    }
-
-    #[test]
-    fn notifiers_are_checked() {
-        let e = parse("[notify]\nwebhook = \"hooks.example/x?token=s3cret\"\n").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "policy p.toml: [notify] webhook is not an http:// or https:// URL; write it like https://hooks.example.internal/ivault"
-        );
-        let e = parse("[notify]\non_failure = { command = \" \" }\n").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "policy p.toml: [notify] on_failure has an empty command; give the command to run"
-        );
-    }
-
-    #[test]
-    fn an_unknown_key_names_the_line_and_the_nearest_key() {
-        let text = SKETCH.replace("keep_daily = 14", "keep_dialy = 14");
-        let line = text
-            .lines()
-            .position(|l| l.starts_with("keep_dialy"))
-            .unwrap()
-            + 1;
-        let e = parse(&text).unwrap_err();
-        assert_eq!(e.exit_code(), crate::error::exit::POLICY);
-        assert_eq!(
-            e.to_string(),
-            format!("policy p.toml, line {line}: unknown key keep_dialy; did you mean keep_daily?")
-        );
-    }
-
-    #[test]
-    fn bad_values_and_names_are_refused() {
-        let e = parse(
-            "[[target]]\nname = \"a\"\nurl = \"/x\"\n[[target]]\nname = \"a\"\nurl = \"/y\"\n",
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("used twice"), "{e}");
-        let e =
-            parse("[[target]]\nname = \"a\"\nurl = \"/x\"\nobject_lock_days = 3\n").unwrap_err();
-        assert!(e.to_string().contains("only to s3://"), "{e}");
-        let e =
-            parse("[[target]]\nname = \"a\"\nurl = \"s3://b/x\"\nobject_lock_mode = \"strict\"\n")
-                .unwrap_err();
-        assert!(e.to_string().contains("governance or compliance"), "{e}");
-        let e = parse("[retention]\nkeep_last = \"many\"\n").unwrap_err();
-        assert!(e.to_string().starts_with("policy p.toml, line 2:"), "{e}");
-    }
-
-    #[test]
-    fn unknown_names_suggest_the_nearest() {
-        let p = parse(SKETCH).unwrap();
-        assert!(p
-            .unknown("target", "ofsite")
-            .to_string()
-            .contains("did you mean offsite?"));
-        assert!(p
-            .unknown("target", "tape")
-            .to_string()
-            .contains("its targets are local, offsite"));
-    }
-
-    #[test]
-    fn retention_becomes_rules_and_refuses_what_keeps_nothing() {
-        use crate::retention::Count;
-        let p = parse(
-            "[retention]\nkeep_daily = 14\nkeep_month_end = \"all\"\nkeep_year_end = 7\nkeep_within = \"2d\"\nfiscal_year_start = \"04-01\"\nkeep_tags = [\"audit\"]\n",
-        )
-        .unwrap();
-        let rules = p.retention.as_ref().unwrap().rules().unwrap();
-        assert_eq!(rules.daily, Some(Count::Last(14)));
-        assert_eq!(rules.month_end, Some(Count::All));
-        assert_eq!(rules.year_end, Some(Count::Last(7)));
-        assert_eq!(rules.within, Some(Duration::from_secs(2 * 86_400)));
-        assert_eq!(rules.fiscal_year_start, (4, 1));
-        assert_eq!(rules.tags, ["audit"]);
-        let e = parse("[retention]\nkeep_last = 0\n").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "policy p.toml: [retention] keeps no snapshot at all; give at least one keep rule above 0"
-        );
-        let e = parse("[retention]\nkeep_month_end = \"every\"\n").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "policy p.toml, line 2: [retention] keep_month_end = \"every\": give a number or \"all\""
-        );
-        let e = parse("[retention]\nkeep_last = 3\nfiscal_year_start = \"13-01\"\n").unwrap_err();
-        assert!(e.to_string().contains("is not a month and day"), "{e}");
-    }
-
-    #[test]
-    fn a_bad_cron_expression_names_the_schedule() {
-        let e = parse("[schedule]\nfull = \"30 1 * * Sun *\"\n").unwrap_err();
-        assert_eq!(e.exit_code(), crate::error::exit::POLICY);
-        assert!(
-            e.to_string().starts_with("policy p.toml, line 2: [schedule] full: \"30 1 * * Sun *\" is not a 5-field cron expression"),
-            "{e}"
-        );
-    }
-}
+mod tests;
