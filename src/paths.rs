@@ -7,6 +7,18 @@ use std::borrow::Cow;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+/// Opens the database file at `path` read-only and `immutable`: SQLite takes no locks and
+/// creates no journal beside it. For files nothing else writes (restored and staged copies).
+pub fn open_immutable(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    rusqlite::Connection::open_with_flags(
+        sqlite_uri(path, "immutable=1"),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}
+
 /// `path` as a filename SQLite takes literally: a relative path that begins with `file:` is
 /// given a leading `./`, which keeps it from being read as a URI. Anything else is unchanged.
 pub fn sqlite_filename(path: &Path) -> Cow<'_, Path> {

@@ -292,13 +292,7 @@ fn open_unnamed(file: &File, dir: &Path) -> std::result::Result<Connection, Stri
         rustix::fs::AtFlags::SYMLINK_FOLLOW,
     )
     .map_err(|e| format!("cannot name it in {} ({e})", dir.display()))?;
-    let opened = Connection::open_with_flags(
-        crate::paths::sqlite_uri(&name, "immutable=1"),
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .and_then(|c| {
+    let opened = crate::paths::open_immutable(&name).and_then(|c| {
         c.query_row("PRAGMA schema_version", [], |_| Ok(()))
             .map(|_| c)
     });

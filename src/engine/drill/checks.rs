@@ -7,7 +7,7 @@ use crate::facts::{BusinessFacts, MonthFacts, SeriesFacts};
 use crate::repo::manifest::Manifest;
 use crate::report::model::{Check, CheckKind, MonthRow, Status};
 use crate::source::facts::{self, quote};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,18 +62,9 @@ enum Outcome {
     Facts(Option<Box<BusinessFacts>>, Vec<Check>),
 }
 
-fn open(path: &Path) -> rusqlite::Result<Connection> {
-    Connection::open_with_flags(
-        crate::paths::sqlite_uri(path, "immutable=1"),
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-}
-
 /// Runs every check on the restored database at `path` against manifest `m`.
 pub(super) fn run(path: &Path, m: &Manifest) -> Findings {
-    let tables = match open(path).and_then(|c| tables_by_size(&c, m)) {
+    let tables = match crate::paths::open_immutable(path).and_then(|c| tables_by_size(&c, m)) {
         Ok(t) => t,
         Err(e) => {
             let mut c = check(CheckKind::IntegrityCheck, None, Status::Failed);
@@ -181,7 +172,7 @@ fn tables_by_size(conn: &Connection, m: &Manifest) -> rusqlite::Result<Vec<Strin
 }
 
 fn run_task(path: &Path, m: &Manifest, task: &Task) -> Outcome {
-    let conn = match open(path) {
+    let conn = match crate::paths::open_immutable(path) {
         Ok(c) => c,
         Err(e) => return Outcome::Integrity(vec![format!("cannot open the copy: {e}")]),
     };

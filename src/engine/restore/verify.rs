@@ -61,13 +61,7 @@ pub(crate) fn file_sha256(
 
 /// Runs `PRAGMA integrity_check` without creating journal files beside the database.
 pub fn integrity_check(path: &Path) -> rusqlite::Result<String> {
-    use rusqlite::{Connection, OpenFlags};
-    let conn = Connection::open_with_flags(
-        crate::paths::sqlite_uri(path, "immutable=1"),
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let conn = crate::paths::open_immutable(path)?;
     let rows: Vec<String> = conn
         .prepare("PRAGMA integrity_check")?
         .query_map([], |r| r.get(0))?
