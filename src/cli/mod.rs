@@ -105,6 +105,8 @@ enum Command {
     Hold(retention::HoldArgs),
     /// Remove the legal holds on a snapshot.
     Unhold(retention::UnholdArgs),
+    /// Delete what no snapshot uses any more: marks it first, deletes it after a grace period.
+    Prune(retention::PruneArgs),
     /// Check policy files.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -313,6 +315,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Report(args) => drill::report_cmd(&ctx, args),
         Command::Forget(args) => retention::forget_cmd(&ctx, args),
         Command::Hold(args) => retention::hold_cmd(&ctx, args),
+        Command::Prune(args) => retention::prune_cmd(&ctx, args),
         Command::Unhold(args) => retention::unhold_cmd(&ctx, args),
         Command::Policy(cmd) => policy::policy_cmd(cmd),
         Command::Run(args) => run::run_cmd(&ctx, args),

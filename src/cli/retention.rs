@@ -1,8 +1,10 @@
-//! `ivault forget`, `hold` and `unhold`: retention rules from flags, legal holds.
+//! `ivault forget`, `hold`, `unhold` and `prune`: retention rules from flags, legal holds,
+//! freeing what no snapshot uses.
 
 use super::{exit, print_json, RepoArgs};
 use clap::Args;
 use invoice_vault::engine::forget::{self, ForgetJob};
+use invoice_vault::engine::prune::{self, PruneJob};
 use invoice_vault::engine::Context;
 use invoice_vault::retention::{Count, Rules};
 use invoice_vault::Result;
@@ -203,5 +205,91 @@ pub(super) fn unhold_cmd(ctx: &Context, args: UnholdArgs) -> Result<i32> {
         &args.snapshot,
     )?;
     println!("removed {n} holds on {}", args.snapshot);
+    Ok(exit::OK)
+}
+
+#[derive(Args)]
+pub(super) struct PruneArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// How long a pack stays marked before it is deleted: longer than any backup into this
+    /// repository runs (e.g. 24h, 2d, 90m).
+    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = parse_grace)]
+    grace: Duration,
+    /// Repack a pack when more than this percentage of it is unused.
+    #[arg(long, default_value_t = 50, value_name = "PERCENT",
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    repack_unused_above: u8,
+    /// Show what would be marked, repacked and deleted; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_grace(s: &str) -> std::result::Result<Duration, String> {
+    invoice_vault::policy::parse_duration(s)
+        .ok_or_else(|| format!("{s:?} is not a duration; write it like 90m, 24h or 2d"))
+}
+
+pub(super) fn prune_cmd(ctx: &Context, args: PruneArgs) -> Result<i32> {
+    let job = PruneJob {
+        repo: args.repo.repo,
+        identity: args.repo.identity,
+        grace: chrono::TimeDelta::from_std(args.grace).unwrap_or(chrono::TimeDelta::MAX),
+        repack_unused_above: f64::from(args.repack_unused_above) / 100.0,
+        dry_run: args.dry_run,
+    };
+    let rep = prune::run(ctx, &job)?;
+    for l in &rep.left_in_place {
+        eprintln!("ivault: note: {} left in place: {}", l.object, l.why);
+    }
+    if args.json {
+        print_json(&rep);
+        return Ok(exit::OK);
+    }
+    let would = if rep.dry_run { "would be " } else { "" };
+    println!(
+        "{} snapshots use the repository's {} packs",
+        rep.snapshots, rep.packs
+    );
+    if rep.repacked > 0 {
+        println!(
+            "{} mostly unused packs {would}repacked{}",
+            rep.repacked,
+            if rep.dry_run {
+                String::new()
+            } else {
+                format!(
+                    " into {} new packs ({})",
+                    rep.repack_packs_written,
+                    invoice_vault::report::units::bytes(rep.repack_bytes_written)
+                )
+            }
+        );
+    }
+    println!(
+        "{} packs {would}marked for deletion, {} marks {would}removed",
+        rep.marked, rep.unmarked
+    );
+    println!(
+        "{} packs {would}deleted ({} freed), {} indexes {would}rewritten",
+        rep.packs_deleted,
+        invoice_vault::report::units::bytes(rep.bytes_freed),
+        rep.indexes_deleted
+    );
+    if let Some(t) = rep.next_deletion {
+        println!(
+            "{} marked packs wait for their grace period; the first may be deleted from {}",
+            rep.waiting,
+            t.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+    if !rep.left_in_place.is_empty() {
+        println!(
+            "{} objects left in place (under Object Lock?); the next prune tries again",
+            rep.left_in_place.len()
+        );
+    }
     Ok(exit::OK)
 }

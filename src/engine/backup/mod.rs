@@ -252,10 +252,13 @@ fn plan(repo: &Repository, state: &State, opts: &BackupOptions, source_key: &str
         }
     }
     // What the repository already holds, as far as this host knows without the private key:
-    // packs it lists at the size they were written with and that nobody found damaged.
+    // packs it lists at the size they were written with and that nobody found damaged, and
+    // that no prune has marked for deletion (docs/FORMAT.md, "Pruning").
+    let doomed = repo.doomed_packs()?;
     let listed: HashMap<String, u64> = repo
         .list::<PackId>()?
         .into_iter()
+        .filter(|(id, _)| !doomed.contains(id))
         .map(|(id, size)| (id.to_string(), size))
         .collect();
     let (mut known, adopted) = if opts.full {

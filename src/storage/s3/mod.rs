@@ -276,13 +276,31 @@ impl Storage for S3Storage {
         self.abort_stale_uploads(older_than)
     }
 
+    /// On a versioned bucket the current version itself is deleted, not hidden behind a
+    /// delete marker: that frees the space, and a version still under Object Lock is refused
+    /// (and stays listed) instead of vanishing from view while it is kept and billed.
     fn delete(&self, key: &str) -> Result<(), StorageError> {
         let full = self.full_key(key)?;
         self.runtime.block_on(async {
+            let head = self
+                .client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(&full)
+                .send()
+                .await;
+            let version = match head {
+                Ok(h) => h.version_id().filter(|v| *v != "null").map(str::to_string),
+                Err(e) => match self.error(key, e) {
+                    StorageError::NotFound(_) => return Ok(()),
+                    other => return Err(other),
+                },
+            };
             self.client
                 .delete_object()
                 .bucket(&self.bucket)
                 .key(&full)
+                .set_version_id(version)
                 .send()
                 .await
                 .map(|_| ())
