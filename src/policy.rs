@@ -118,6 +118,12 @@ pub struct Retention {
     pub keep_year_end: Option<Keep>,
     /// `MM-DD`, default `01-01`.
     pub fiscal_year_start: Option<String>,
+    /// Whether `ivault run` prunes each target after forgetting (default true).
+    pub prune: Option<bool>,
+    /// How long a pack stays marked before a prune deletes it (default 24h): longer than any
+    /// backup into the policy's targets runs.
+    #[serde(default, deserialize_with = "duration::prune_grace")]
+    pub prune_grace: Option<Duration>,
 }
 
 /// A count of periods to keep, or `"all"`.

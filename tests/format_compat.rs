@@ -384,3 +384,85 @@ fn a_version_2_repository_takes_new_snapshots_and_keeps_its_config() {
     let c = env.run(&["check", "--repo", repo, "--identity", key, "--read-data"]);
     assert_eq!(c.code, 0, "{}", c.stdout);
 }
+
+const FIXTURE_V4: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/format-v4");
+const V4_SNAPSHOT: &str = "12c84f379dbc02f23a293abe620f4791e638b713e5bafa7119e0359135e58938";
+const V4_SHA256: &str = "e51b64cd02006765b7f2704d0bbaf6b24e35080b4ed50df0a51a56bac97c24ea";
+
+// format-v4 was written by `ivault` at format version 4: `key generate` and `key generate
+// --signing`; a WAL database with one table of 400 invoices; `init`, `backup` (full), half the
+// rows rewritten, `backup --tag v4` (incremental), `forget --keep-last 1` (the full is
+// forgotten) and `prune` with the default grace period, which marked the full's two packs
+// (`doomed/`) without deleting them.
+
+/// Version 4 adds `doomed/` marks and `locks/`: the marked repository restores and checks
+/// clean, and a prune past the grace period deletes exactly the marked packs.
+#[test]
+fn format_v4_repository_with_marked_packs_restores_and_prunes() {
+    let env = Env::new();
+    let key = env.path("identity.txt");
+    std::fs::copy(format!("{FIXTURE_V4}/identity.txt"), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let key = key.to_str().unwrap();
+    let repo = env.path("repo");
+    copy_dir(std::path::Path::new(&format!("{FIXTURE_V4}/repo")), &repo);
+    let repo = repo.to_str().unwrap();
+    let signer = std::fs::read_to_string(format!("{FIXTURE_V4}/signer.txt")).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{repo}/config")).unwrap()).unwrap();
+    assert_eq!(config["version"], 4);
+    let marked: Vec<String> = common::walk(&std::path::Path::new(repo).join("doomed"))
+        .iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(marked.len(), 2);
+
+    let restore = |name: &str| {
+        let out = env.path(name);
+        env.run(&[
+            "restore",
+            "latest",
+            "--repo",
+            repo,
+            "--identity",
+            key,
+            "--trust-signer",
+            signer.trim(),
+            "--to",
+            out.to_str().unwrap(),
+        ])
+        .ok();
+        assert_eq!(common::sha256_file(&out), V4_SHA256);
+    };
+    restore("before.sqlite");
+    let c = env.run(&["check", "--repo", repo, "--identity", key, "--read-data"]);
+    assert_eq!(c.code, 0, "{}", c.stdout);
+
+    let r = env
+        .run(&[
+            "prune",
+            "--repo",
+            repo,
+            "--identity",
+            key,
+            "--grace",
+            "0s",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        r["packs_deleted"], 2,
+        "the marked packs, and only they: {r}"
+    );
+    for id in &marked {
+        let pack = std::path::Path::new(repo).join(format!("data/{}/{id}", &id[..2]));
+        assert!(!pack.exists(), "marked pack {id} is deleted");
+    }
+    assert!(std::path::Path::new(repo)
+        .join(format!("snapshots/{V4_SNAPSHOT}"))
+        .exists());
+    restore("after.sqlite");
+    let c = env.run(&["check", "--repo", repo, "--identity", key, "--read-data"]);
+    assert_eq!(c.code, 0, "{}", c.stdout);
+}

@@ -324,3 +324,76 @@ fn object_lock_on_a_bucket_without_it_is_refused_before_writing() {
         r.stderr
     );
 }
+
+#[test]
+fn prune_leaves_objects_under_object_lock_in_place_and_reports_them() {
+    let moto = Moto::start();
+    moto.bucket("pruned", true);
+    let env = Env::with_vars(moto.env());
+    let (key, recipient) = env.new_key("id.txt");
+    let repo = "s3://pruned/r";
+    env.run(&["init", repo, "--recipient", &recipient]).ok();
+    let db = env.database("db.sqlite", 2, JournalMode::Wal);
+    let dbs = db.to_str().unwrap();
+    let locked = [
+        "--object-lock-days",
+        "7",
+        "--object-lock-mode",
+        "governance",
+    ];
+    let mut args = vec!["backup", dbs, "--to", repo];
+    args.extend_from_slice(&locked);
+    env.run(&args).ok();
+    let sha = common::sha256_file(&db);
+    // A locked backup killed after its index: locked packs and index that no snapshot uses.
+    let mut full = args.clone();
+    full.push("--full");
+    env.run_env(&full, &[("IVAULT_FAILPOINT", "index-written")])
+        .killed_at("index-written");
+    let before = stored_objects(&moto, "pruned").len();
+
+    let prune = |grace: &str| {
+        env.run(&[
+            "prune",
+            "--repo",
+            repo,
+            "--identity",
+            &key,
+            "--grace",
+            grace,
+            "--json",
+        ])
+    };
+    let marked = prune("0s").ok().json();
+    assert!(marked["marked"].as_u64().unwrap() > 0, "{marked}");
+    for _ in 0..2 {
+        let run = prune("0s");
+        assert_eq!(
+            run.code, 0,
+            "left in place is not a failure: {}",
+            run.stderr
+        );
+        let r = run.json();
+        assert_eq!(r["packs_deleted"], 0, "{r}");
+        let left = r["left_in_place"].as_array().unwrap();
+        assert!(
+            left.iter()
+                .any(|l| l["object"].as_str().unwrap().starts_with("index/")),
+            "{r}"
+        );
+        assert!(
+            left.iter()
+                .any(|l| l["object"].as_str().unwrap().starts_with("data/")),
+            "{r}"
+        );
+        assert!(run.stderr.contains("left in place"), "{}", run.stderr);
+    }
+    // Every locked object is still there and visible; the repository checks clean and restores.
+    let objects = stored_objects(&moto, "pruned");
+    assert!(objects.len() >= before, "no locked object vanished");
+    let check = env.run(&["check", "--repo", repo, "--identity", &key, "--read-data"]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    let out = env.path("restored.sqlite");
+    env.restore("latest", repo, &key, &out);
+    assert_eq!(common::sha256_file(&out), sha);
+}

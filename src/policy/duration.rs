@@ -1,4 +1,4 @@
-//! Durations in policies (`rpo`, `rto`, `keep_within`, `timeout`): how they are written and
+//! Durations in policies (`rpo`, `rto`, `keep_within`, `prune_grace`, `timeout`): how they are written and
 //! read, with one sentence for a value that is not one.
 
 use serde::Deserializer;
@@ -97,6 +97,10 @@ pub(super) fn rto<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D
 
 pub(super) fn keep_within<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     duration(d, "keep_within")
+}
+
+pub(super) fn prune_grace<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d, "prune_grace")
 }
 
 pub(super) fn notify_timeout<'de, D: Deserializer<'de>>(

@@ -5,7 +5,7 @@ use crate::error::{Error, Hint, Hinted, Result};
 use serde::{Deserialize, Serialize};
 
 /// The format this build writes and the newest it reads. See docs/FORMAT.md.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 pub const CONFIG_KEY: &str = "config";
 const FORMAT_NAME: &str = "invoice-vault";
 
@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn every_version_up_to_this_one_opens_and_a_newer_one_is_refused() {
-        assert_eq!(FORMAT_VERSION, 3);
+        assert_eq!(FORMAT_VERSION, 4);
         for v in 1..=FORMAT_VERSION {
             assert_eq!(Config::parse(&config(v), "repo").unwrap().version, v);
         }
@@ -99,7 +99,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("uses repository format version 4, but this ivault reads up to version 3"),
+            e.contains("uses repository format version 5, but this ivault reads up to version 4"),
             "{e}"
         );
     }

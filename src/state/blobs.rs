@@ -55,7 +55,9 @@ impl State {
         for row in rows {
             let (pack, size, blobs) = row.map_err(|e| self.err(e))?;
             let Some(&now_listed) = listed.get(&pack) else {
-                tracing::info!("pack {pack} is no longer in the repository; forgetting its blobs");
+                tracing::info!(
+                    "pack {pack} is no longer listed, or a prune marked it; forgetting its blobs"
+                );
                 forget.push(pack);
                 continue;
             };
