@@ -73,13 +73,28 @@ impl Repo {
     }
 
     /// Every listed snapshot restores to the bytes the database had when it was taken, and
-    /// `check --read-data` finds nothing wrong and nothing left over.
+    /// `check --read-data` finds nothing wrong.
     #[track_caller]
     fn assert_whole(&self) {
         let listed = self.listed();
         assert!(!listed.is_empty());
         for id in &listed {
-            let sha = &self.snapshots.iter().find(|(s, _)| s == id).unwrap().1;
+            assert!(
+                self.snapshots.iter().any(|(s, _)| s == id),
+                "snapshot {id} is not one this test made"
+            );
+        }
+        self.assert_whole_except_other_host();
+    }
+
+    /// [`Self::assert_whole`] for the snapshots this host made, leaving other hosts' alone.
+    #[track_caller]
+    fn assert_whole_except_other_host(&self) {
+        let listed = self.listed();
+        for id in &listed {
+            let Some((_, sha)) = self.snapshots.iter().find(|(s, _)| s == id) else {
+                continue;
+            };
             let out = self.env.path(&format!("restored-{}.sqlite", &id[..12]));
             let _ = std::fs::remove_file(&out);
             self.env.restore(id, &self.repo, &self.key, &out);
@@ -293,5 +308,145 @@ fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(entry.path(), &target).unwrap();
         }
+    }
+}
+
+/// A second database unlike the sample: WITHOUT ROWID, text keys, blobs, rollback journal.
+fn second_schema(path: &Path) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(
+        "PRAGMA journal_mode=DELETE;
+         CREATE TABLE \"Receipts 2025\" (code TEXT NOT NULL, no TEXT NOT NULL, scan BLOB NOT NULL,
+             PRIMARY KEY (code, no)) WITHOUT ROWID;",
+    )
+    .unwrap();
+    grow(path, 0, 300);
+}
+
+fn grow(path: &Path, from: usize, n: usize) {
+    let mut c = rusqlite::Connection::open(path).unwrap();
+    c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let tx = c.transaction().unwrap();
+    for i in from..from + n {
+        let scan: Vec<u8> = (0..900).map(|k| ((i * 31 + k * 7) % 251) as u8).collect();
+        tx.execute(
+            "INSERT OR REPLACE INTO \"Receipts 2025\" VALUES (?1, ?2, ?3)",
+            rusqlite::params![format!("R{}", i % 7), format!("{:08}", i), scan],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+/// Backups, forgets and prunes in a random order on one host while a second host keeps backing
+/// up another database into the same repository: every snapshot that remains restores to its
+/// exact bytes and the repository checks clean.
+#[test]
+fn random_backups_forgets_and_prunes_beside_a_concurrent_backup_lose_nothing() {
+    use rand::{Rng, SeedableRng};
+    let seed: u64 = std::env::var("IVAULT_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::random());
+    eprintln!("IVAULT_TEST_SEED={seed}");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut r = Repo::new();
+    r.backup();
+    let other_db = r.env.path("receipts.sqlite");
+    second_schema(&other_db);
+    let other_state = r.env.path("state-host2");
+    let host2 = [("IVAULT_STATE_DIR", other_state.to_str().unwrap())];
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let other_snapshots = std::sync::Mutex::new(Vec::<(String, String)>::new());
+    let mut mine = Vec::new();
+
+    std::thread::scope(|s| {
+        let host2_loop = s.spawn(|| {
+            let mut round = 300;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                grow(&other_db, round, 40);
+                round += 40;
+                let db = other_db.to_str().unwrap();
+                let run = r
+                    .env
+                    .run_env(&["backup", db, "--to", &r.repo, "--json"], &host2)
+                    .ok();
+                let id = run.json()[0]["snapshot_id"].as_str().unwrap().to_string();
+                let sha = common::sha256_file(&other_db);
+                other_snapshots.lock().unwrap().push((id, sha));
+            }
+        });
+        // Stops the second host however this thread leaves the scope (a failed assertion too).
+        struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let _stop = StopOnDrop(&stop);
+        for step in 0..14 {
+            match rng.gen_range(0..4) {
+                0 | 1 => {
+                    r.change(step);
+                    let b = r.env.backup_report(&r.db, &r.repo, &[]);
+                    let id = b["snapshot_id"].as_str().unwrap().to_string();
+                    mine.push((id, common::sha256_file(Path::new(&r.db))));
+                }
+                2 => {
+                    let keep = rng.gen_range(1..=3).to_string();
+                    r.run("forget", &["--keep-last", &keep]).ok();
+                }
+                _ => {
+                    r.prune(&["--grace", "2s", "--repack-unused-above", "30"]);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(rng.gen_range(0..700)));
+        }
+        drop(_stop);
+        host2_loop.join().unwrap();
+    });
+    r.snapshots.extend(mine);
+    // Forget all but the newest, let every mark pass its grace period, and prune until
+    // nothing is left to do.
+    r.run("forget", &["--keep-last", "1"]).ok();
+    let mut deleted = 0;
+    for _ in 0..3 {
+        r.prune(&["--grace", "2s"]);
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        deleted += r.prune(&["--grace", "2s"])["packs_deleted"]
+            .as_u64()
+            .unwrap();
+    }
+    assert!(deleted > 0, "seed {seed}: the prunes deleted nothing");
+    r.assert_whole_except_other_host();
+    // The second host's snapshots restore too, with the signer it trusts.
+    let listed = r.run("snapshots", &[]).ok().json();
+    let others = other_snapshots.into_inner().unwrap();
+    assert!(!others.is_empty());
+    for s in listed.as_array().unwrap() {
+        let id = s["id"].as_str().unwrap();
+        let Some((_, sha)) = others.iter().find(|(o, _)| o == id) else {
+            continue;
+        };
+        let out = r.env.path(&format!("host2-{}.sqlite", &id[..12]));
+        let run = r.env.run_env(
+            &[
+                "restore",
+                id,
+                "--repo",
+                &r.repo,
+                "--identity",
+                &r.key,
+                "--to",
+                out.to_str().unwrap(),
+            ],
+            &host2,
+        );
+        assert_eq!(run.code, 0, "seed {seed}: {}", run.stderr);
+        assert_eq!(
+            &common::sha256_file(&out),
+            sha,
+            "seed {seed}: snapshot {id}"
+        );
     }
 }

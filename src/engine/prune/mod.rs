@@ -238,18 +238,8 @@ fn take_holdings(
                 .hinted(Hint::CheckStructure),
         )
     };
-    let mut h = Holdings {
-        stored: repo.list::<PackId>()?.into_iter().collect(),
-        ..Holdings::default()
-    };
-    let mut index = Index::default();
-    for (id, _) in repo.list::<IndexId>()? {
-        let records = repo
-            .read_index(keys, &id)
-            .map_err(|e| refuse(format!("index {id} cannot be read ({})", e.message())))?;
-        records.iter().for_each(|r| index.add(r));
-        h.indexes.push((id, records));
-    }
+    // Manifests first, then indexes, then packs: a backup writes them in the opposite order,
+    // so everything a listed manifest needs is in the later listings, even while backups run.
     let snapshot_ids = repo.list::<SnapshotId>()?;
     let mut segments: HashSet<Hash> = HashSet::new();
     for (id, _) in &snapshot_ids {
@@ -258,6 +248,16 @@ fn take_holdings(
             .map_err(|e| refuse(format!("snapshot {id} cannot be read ({})", e.message())))?;
         segments.extend(tree::segment_ids(id, &m)?);
     }
+    let mut h = Holdings::default();
+    let mut index = Index::default();
+    for (id, _) in repo.list::<IndexId>()? {
+        let records = repo
+            .read_index(keys, &id)
+            .map_err(|e| refuse(format!("index {id} cannot be read ({})", e.message())))?;
+        records.iter().for_each(|r| index.add(r));
+        h.indexes.push((id, records));
+    }
+    h.stored = repo.list::<PackId>()?.into_iter().collect();
     let used = Mutex::new(segments.clone());
     let mut damaged = Vec::new();
     reader::read_blobs(repo, keys, &index, segments, 2, &mut damaged, |blobs| {
