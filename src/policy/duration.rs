@@ -1,4 +1,4 @@
-//! Durations in policies (`rpo`, `rto`, `keep_within`, `timeout`): how they are written and
+//! Durations in policies (`rpo`, `rto`, `keep_within`, `timeout`, `jitter`): how they are written and
 //! read, with one sentence for a value that is not one.
 
 use serde::Deserializer;
@@ -103,4 +103,8 @@ pub(super) fn notify_timeout<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Duration>, D::Error> {
     duration(d, "timeout")
+}
+
+pub(super) fn jitter<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d, "jitter")
 }
