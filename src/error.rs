@@ -153,6 +153,8 @@ pub mod exit {
     pub const DRILL_FAILED: i32 = 11;
     /// `status`: a backup is older than the RPO, or the last backup or drill failed.
     pub const STALE: i32 = 12;
+    /// `daemon`: another daemon holds the lock of the state directory.
+    pub const ALREADY_RUNNING: i32 = 13;
 }
 
 impl Error {

@@ -89,13 +89,38 @@ pub struct Encryption {
     pub signers: Vec<String>,
 }
 
-/// Standard 5-field cron expressions, local time.
+/// Standard 5-field cron expressions, in local time or in `time_zone`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
     pub incremental: Option<String>,
     pub full: Option<String>,
     pub drill: Option<String>,
+    /// An IANA time zone name (`Europe/Berlin`) the expressions are read in, instead of the
+    /// host's local time.
+    pub time_zone: Option<String>,
+    /// The daemon starts each due job after a random delay below this, so that many hosts
+    /// on one schedule do not all start at once.
+    #[serde(default, deserialize_with = "duration::jitter")]
+    pub jitter: Option<Duration>,
+}
+
+impl Schedule {
+    /// The zone the expressions are read in, or one sentence on why `time_zone` names none.
+    pub fn zone(&self) -> std::result::Result<crate::scheduler::plan::Zone, String> {
+        use crate::scheduler::plan::Zone;
+        let Some(name) = &self.time_zone else {
+            return Ok(Zone::Local);
+        };
+        name.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
+            let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()).collect();
+            let hint = match nearest(name, &names) {
+                Some(n) => format!("did you mean {n:?}?"),
+                None => "write an IANA name such as \"Europe/Berlin\" or \"Asia/Shanghai\"".into(),
+            };
+            format!("[schedule] time_zone = {name:?} is not a time zone; {hint}")
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -273,6 +298,8 @@ impl Policy {
                     })?;
                 }
             }
+            s.zone()
+                .map_err(|m| self.error_at(text, "schedule", Some("time_zone"), m))?;
         }
         let mut seen = std::collections::HashSet::new();
         for name in self

@@ -168,3 +168,54 @@ fn a_glob_makes_every_matching_database_a_source_and_one_that_matches_nothing_is
         )
     );
 }
+
+#[test]
+fn next_runs_are_shown_in_the_policy_time_zone() {
+    let env = Env::new();
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    // Kathmandu is 5:45 ahead of UTC all year: no host's local zone can pass for it.
+    let text = example
+        .replace(
+            "# time_zone = \"Asia/Shanghai\"",
+            "time_zone = \"Asia/Kathmandu\"",
+        )
+        .replace("# jitter = \"5m\"", "jitter = \"5m\"");
+    assert_ne!(text, example);
+    let file = env.path("p.toml");
+    std::fs::write(&file, &text).unwrap();
+    let r = env.run(&["policy", "check", file.to_str().unwrap()]).ok();
+    assert!(
+        r.stdout.contains("schedules in time zone Asia/Kathmandu"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("up to 5 min 00 s late (jitter)"),
+        "{}",
+        r.stdout
+    );
+    let drill = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("drill (0 3 * * *): next "))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert_eq!(drill.matches(" 03:00 +05:45").count(), 3, "{drill}");
+
+    let wrong = text.replace("Asia/Kathmandu", "Asia/Katmandoo");
+    std::fs::write(&file, &wrong).unwrap();
+    let line = wrong
+        .lines()
+        .position(|l| l.starts_with("time_zone"))
+        .unwrap()
+        + 1;
+    let r = env.run(&["policy", "check", file.to_str().unwrap()]);
+    assert_eq!(r.code, 9, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "policy {}, line {line}: [schedule] time_zone = \"Asia/Katmandoo\" is not a time zone",
+            file.display()
+        )),
+        "{}",
+        r.stderr
+    );
+}

@@ -347,7 +347,7 @@ fn random_backups_forgets_and_prunes_beside_a_concurrent_backup_lose_nothing() {
     let seed: u64 = std::env::var("IVAULT_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::random());
+        .unwrap_or_else(rand::random);
     eprintln!("IVAULT_TEST_SEED={seed}");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut r = Repo::new();

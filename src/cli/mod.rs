@@ -3,6 +3,7 @@
 
 mod backup;
 mod commands;
+mod daemon;
 mod damage;
 mod demo;
 mod drill;
@@ -112,6 +113,9 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// One pass of everything the --policy has due now: backups, drills, then retention.
     Run(run::RunArgs),
+    /// Run every policy's schedules as they come due, until stopped (SIGTERM); SIGHUP reads
+    /// the policies again. Exit 13 when another daemon holds the state directory.
+    Daemon(daemon::DaemonArgs),
     /// The last backup and drill of every source and target, against the objectives; exit 12
     /// when anything is stale or failing.
     Status(status::StatusArgs),
@@ -270,7 +274,12 @@ pub fn run() -> i32 {
             };
         }
     };
-    output::init_logging(cli.verbose);
+    // The daemon's log is its output: what it starts, skips and finishes is logged at info.
+    let verbose = match cli.command {
+        Command::Daemon(_) => cli.verbose.saturating_add(1),
+        _ => cli.verbose,
+    };
+    output::init_logging(verbose);
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -296,7 +305,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             .state_dir
             .clone()
             .unwrap_or_else(invoice_vault::engine::default_state_dir),
-        targets: Targets::new(defaults, policy),
+        targets: Targets::new(defaults.clone(), policy),
         passphrase: Box::new(passphrase::EnvOrTerminal),
         signing_key: cli.signing_key.clone(),
         trust_signers: cli.trust_signers.clone(),
@@ -319,6 +328,15 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Unhold(args) => retention::unhold_cmd(&ctx, args),
         Command::Policy(cmd) => policy::policy_cmd(cmd),
         Command::Run(args) => run::run_cmd(&ctx, args),
+        Command::Daemon(args) => {
+            let around = daemon::Surroundings {
+                state_dir: ctx.state_dir,
+                defaults,
+                signing_key: ctx.signing_key,
+                trust_signers: ctx.trust_signers,
+            };
+            daemon::daemon_cmd(around, args)
+        }
         Command::Status(args) => status::status_cmd(&ctx, args),
         Command::Snapshots { repo, source, json } => {
             commands::snapshots(&ctx, &repo, source.as_deref(), json)

@@ -5,7 +5,7 @@ use super::exit;
 use clap::Subcommand;
 use invoice_vault::engine::keys::collect_recipients;
 use invoice_vault::policy::Policy;
-use invoice_vault::scheduler::plan::{next_times, parse_cron};
+use invoice_vault::scheduler::plan::parse_cron;
 use invoice_vault::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -22,7 +22,7 @@ pub(super) fn policy_cmd(cmd: PolicyCommand) -> Result<i32> {
     let mut wrong = 0;
     for f in &files {
         match check_one(f) {
-            Ok(lines) => {
+            Ok((_, lines)) => {
                 println!("ok: {}", f.display());
                 for l in lines {
                     println!("  {l}");
@@ -40,7 +40,7 @@ pub(super) fn policy_cmd(cmd: PolicyCommand) -> Result<i32> {
 }
 
 /// The file itself, or the `*.toml` files of a directory, sorted.
-fn policy_files(path: &Path) -> Result<Vec<PathBuf>> {
+pub(super) fn policy_files(path: &Path) -> Result<Vec<PathBuf>> {
     if !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
@@ -63,8 +63,8 @@ fn policy_files(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// What the policy will do, or every problem found in it.
-fn check_one(file: &Path) -> std::result::Result<Vec<String>, Vec<String>> {
+/// The policy and what it will do, or every problem found in it.
+pub(super) fn check_one(file: &Path) -> std::result::Result<(Policy, Vec<String>), Vec<String>> {
     let policy = Policy::load(file).map_err(|e| vec![e.to_string()])?;
     let shown = file.display();
     let mut problems = Vec::new();
@@ -104,6 +104,19 @@ fn check_one(file: &Path) -> std::result::Result<Vec<String>, Vec<String>> {
     ));
     if let Some(s) = &policy.schedule {
         let now = chrono::Utc::now();
+        // Checked when the policy was loaded.
+        let zone = s.zone().unwrap_or_default();
+        if let Some(name) = &s.time_zone {
+            lines.push(format!("schedules in time zone {name}"));
+        }
+        if let Some(j) = s.jitter {
+            lines.push(format!(
+                "the daemon starts each due job up to {} late (jitter)",
+                invoice_vault::report::units::duration(
+                    u64::try_from(j.as_millis()).unwrap_or(u64::MAX)
+                )
+            ));
+        }
         for (kind, expr) in [
             ("incremental", &s.incremental),
             ("full", &s.full),
@@ -111,14 +124,11 @@ fn check_one(file: &Path) -> std::result::Result<Vec<String>, Vec<String>> {
         ] {
             let Some(expr) = expr else { continue };
             let Ok(cron) = parse_cron(expr) else { continue };
-            let times: Vec<String> = next_times(&cron, &chrono::Local, now, 3)
-                .iter()
-                .map(|t| t.format("%Y-%m-%d %H:%M %:z").to_string())
-                .collect();
+            let times = zone.next_times_shown(&cron, now, 3);
             lines.push(format!("{kind} ({expr}): next {}", times.join(", ")));
         }
     }
-    Ok(lines)
+    Ok((policy, lines))
 }
 
 fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {

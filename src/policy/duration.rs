@@ -1,5 +1,5 @@
-//! Durations in policies (`rpo`, `rto`, `keep_within`, `prune_grace`, `timeout`): how they are written and
-//! read, with one sentence for a value that is not one.
+//! Durations in policies (`rpo`, `rto`, `keep_within`, `prune_grace`, `timeout`, `jitter`): how
+//! they are written and read, with one sentence for a value that is not one.
 
 use serde::Deserializer;
 use std::time::Duration;
@@ -107,4 +107,8 @@ pub(super) fn notify_timeout<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Duration>, D::Error> {
     duration(d, "timeout")
+}
+
+pub(super) fn jitter<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d, "jitter")
 }

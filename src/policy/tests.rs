@@ -273,3 +273,40 @@ fn a_bad_cron_expression_names_the_schedule() {
         "{e}"
     );
 }
+
+#[test]
+fn a_time_zone_is_an_iana_name_and_a_wrong_one_names_the_line() {
+    use crate::scheduler::plan::Zone;
+    let p = parse("[schedule]\ndrill = \"0 2 * * *\"\ntime_zone = \"Europe/Berlin\"\n").unwrap();
+    let zone = p.schedule.as_ref().unwrap().zone().unwrap();
+    assert_eq!(zone, Zone::Named(chrono_tz::Europe::Berlin));
+    let p = parse("[schedule]\ndrill = \"0 2 * * *\"\n").unwrap();
+    assert_eq!(p.schedule.unwrap().zone().unwrap(), Zone::Local);
+    let e = parse("[schedule]\ndrill = \"0 2 * * *\"\ntime_zone = \"Europe/Berln\"\n").unwrap_err();
+    assert_eq!(e.exit_code(), crate::error::exit::POLICY);
+    assert_eq!(
+        e.to_string(),
+        "policy p.toml, line 3: [schedule] time_zone = \"Europe/Berln\" is not a time zone; did you mean \"Europe/Berlin\"?"
+    );
+    // Names are matched exactly, as the zone database spells them.
+    let e = parse("[schedule]\ntime_zone = \"europe/berlin\"\n").unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "policy p.toml, line 2: [schedule] time_zone = \"europe/berlin\" is not a time zone"
+        ),
+        "{e}"
+    );
+    let e = parse("[schedule]\ntime_zone = \"CEST+2\"\n").unwrap_err();
+    assert!(e.to_string().contains("write an IANA name such as"), "{e}");
+}
+
+#[test]
+fn jitter_is_a_duration() {
+    let p = parse("[schedule]\nincremental = \"0 * * * *\"\njitter = \"5m\"\n").unwrap();
+    assert_eq!(p.schedule.unwrap().jitter, Some(Duration::from_secs(300)));
+    let e = parse("[schedule]\nincremental = \"0 * * * *\"\njitter = \"5 minutes\"\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "policy p.toml, line 3: jitter = \"5 minutes\" is not a duration; write it like 90s, 15m, 26h or 2d"
+    );
+}

@@ -3,13 +3,14 @@
 //! then retention (forget) on every target. One failing source or job does not stop the
 //! others; each job's outcome is returned.
 
-use super::plan::{self, JobKind, LastRuns, Schedules};
+use super::plan::{self, JobKind, LastRuns, Schedules, Zone};
 use crate::engine::backup::{self, BackupJob, BackupOptions};
 use crate::engine::drill::{self, DrillJob};
 use crate::engine::forget::{self, ForgetJob};
 use crate::engine::Context;
 use crate::error::{Error, Result};
 use crate::policy::Policy;
+use crate::state::State;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -68,6 +69,43 @@ pub fn schedules(policy: &Policy) -> Schedules {
     s
 }
 
+/// The zone a policy's schedules are read in (checked when it was loaded).
+pub fn zone(policy: &Policy) -> Zone {
+    policy
+        .schedule
+        .as_ref()
+        .and_then(|s| s.zone().ok())
+        .unwrap_or_default()
+}
+
+/// When each kind of job last ran for `source`: its last start, or a later scheduled run the
+/// daemon skipped because the source was busy (a skipped run counts as done).
+pub fn last_runs(state: &State, source: &str) -> Result<LastRuns> {
+    let kind_named = |name: &str| {
+        [JobKind::Full, JobKind::Incremental, JobKind::Drill]
+            .into_iter()
+            .find(|k| k.name() == name)
+    };
+    let time = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let mut last = LastRuns::new();
+    let started = state.schedule_runs(source)?.into_iter();
+    let skipped = state
+        .schedule_skips(source)?
+        .into_iter()
+        .map(|(kind, t, _)| (kind, t));
+    for (kind, t) in started.chain(skipped) {
+        if let (Some(kind), Some(t)) = (kind_named(&kind), time(&t)) {
+            let entry = last.entry(kind).or_insert(t);
+            *entry = (*entry).max(t);
+        }
+    }
+    Ok(last)
+}
+
 /// Runs what is due (or, with `all`, everything) for every source of the context's policy.
 pub fn run(ctx: &Context, all: bool, now: chrono::DateTime<chrono::Utc>) -> Result<PassReport> {
     let policy = ctx
@@ -75,21 +113,12 @@ pub fn run(ctx: &Context, all: bool, now: chrono::DateTime<chrono::Utc>) -> Resu
         .policy()
         .ok_or_else(|| Error::Usage("ivault run needs a --policy".into()))?;
     let schedules = schedules(policy);
+    let zone = zone(policy);
     let state = ctx.state()?;
     let mut jobs = Vec::new();
     for source in &policy.source {
-        let last: LastRuns = state
-            .schedule_runs(&source.name)?
-            .into_iter()
-            .filter_map(|(kind, t)| {
-                let kind = [JobKind::Full, JobKind::Incremental, JobKind::Drill]
-                    .into_iter()
-                    .find(|k| k.name() == kind)?;
-                let t = chrono::DateTime::parse_from_rfc3339(&t).ok()?;
-                Some((kind, t.with_timezone(&chrono::Utc)))
-            })
-            .collect();
-        let mut due = plan::due(&schedules, &chrono::Local, &last, now);
+        let last = last_runs(&state, &source.name)?;
+        let mut due = zone.due(&schedules, &last, now);
         if all {
             let backup = if due.contains(&JobKind::Full) {
                 JobKind::Full
@@ -98,15 +127,10 @@ pub fn run(ctx: &Context, all: bool, now: chrono::DateTime<chrono::Utc>) -> Resu
             };
             due = vec![backup, JobKind::Drill];
         }
-        let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let stamp = stamp(now);
         for kind in due {
             state.record_schedule_run(&source.name, kind.name(), &stamp)?;
-            match kind {
-                JobKind::Full | JobKind::Incremental => {
-                    jobs.push(back_up(ctx, &source.name, kind == JobKind::Full));
-                }
-                JobKind::Drill => jobs.extend(drill_all(ctx, policy, &source.name)),
-            }
+            jobs.extend(run_job(ctx, policy, &source.name, kind));
         }
         // Retention after the backups, on every pass that backed up or was asked for all.
         let backed_up = jobs
@@ -117,6 +141,21 @@ pub fn run(ctx: &Context, all: bool, now: chrono::DateTime<chrono::Utc>) -> Resu
         }
     }
     Ok(PassReport { jobs })
+}
+
+/// How start times are written in the state (`2026-11-23T10:00:00Z`).
+pub fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// One scheduled job of one source: a backup to every target (one outcome), or a drill of
+/// every target (one outcome per target). The caller records its start and, after a backup,
+/// runs [`retention`].
+pub fn run_job(ctx: &Context, policy: &Policy, source: &str, kind: JobKind) -> Vec<JobOutcome> {
+    match kind {
+        JobKind::Full | JobKind::Incremental => vec![back_up(ctx, source, kind == JobKind::Full)],
+        JobKind::Drill => drill_all(ctx, policy, source),
+    }
 }
 
 fn back_up(ctx: &Context, source: &str, full: bool) -> JobOutcome {
@@ -215,7 +254,9 @@ fn drill_all(ctx: &Context, policy: &Policy, source: &str) -> Vec<JobOutcome> {
     }
 }
 
-fn retention(ctx: &Context, policy: &Policy, source: &str) -> Vec<JobOutcome> {
+/// The policy's `[retention]` for `source` on every target, one outcome per target (none
+/// without a `[retention]`).
+pub fn retention(ctx: &Context, policy: &Policy, source: &str) -> Vec<JobOutcome> {
     let Some(rules) = policy.retention.as_ref().and_then(|r| r.rules().ok()) else {
         return Vec::new();
     };

@@ -4,6 +4,9 @@
 //! - A missed run (downtime, a long job) is done once, not once per missed time.
 //! - A full backup takes the place of an incremental one due at the same time.
 //! - A source that never ran a job is due for it at once.
+//!
+//! Schedules are read in a time zone: the host's local time, or a policy's `time_zone`
+//! ([`Zone`]); every function is generic over chrono's `TimeZone`, and `Zone` picks one.
 
 use chrono::{DateTime, TimeZone, Utc};
 use croner::parser::{CronParser, Seconds, Year};
@@ -48,8 +51,62 @@ pub struct Schedules {
 /// When each kind of job last started, for one source.
 pub type LastRuns = BTreeMap<JobKind, DateTime<Utc>>;
 
+/// The zone a policy's schedules are read in: the host's local time, or a named IANA zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Zone {
+    #[default]
+    Local,
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    /// [`due`] in this zone.
+    pub fn due(&self, schedules: &Schedules, last: &LastRuns, now: DateTime<Utc>) -> Vec<JobKind> {
+        match self {
+            Zone::Local => due(schedules, &chrono::Local, last, now),
+            Zone::Named(tz) => due(schedules, tz, last, now),
+        }
+    }
+
+    /// [`next_wake`] in this zone.
+    pub fn next_wake(&self, schedules: &Schedules, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Zone::Local => next_wake(schedules, &chrono::Local, now),
+            Zone::Named(tz) => next_wake(schedules, tz, now),
+        }
+    }
+
+    /// [`latest_slot`] in this zone.
+    pub fn latest_slot(&self, cron: &Cron, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Zone::Local => latest_slot(cron, &chrono::Local, now),
+            Zone::Named(tz) => latest_slot(cron, tz, now),
+        }
+    }
+
+    /// The next `n` times `cron` fires after `now`, written with this zone's offset
+    /// (`2026-11-24 03:00 +01:00`), for `policy check`.
+    pub fn next_times_shown(&self, cron: &Cron, now: DateTime<Utc>, n: usize) -> Vec<String> {
+        const SHOWN: &str = "%Y-%m-%d %H:%M %:z";
+        match self {
+            Zone::Local => next_times(cron, &chrono::Local, now, n)
+                .iter()
+                .map(|t| t.format(SHOWN).to_string())
+                .collect(),
+            Zone::Named(tz) => next_times(cron, tz, now, n)
+                .iter()
+                .map(|t| t.format(SHOWN).to_string())
+                .collect(),
+        }
+    }
+}
+
 /// The latest scheduled time at or before `now`, in `zone`.
-fn latest<Z: TimeZone>(cron: &Cron, zone: &Z, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub fn latest_slot<Z: TimeZone>(
+    cron: &Cron,
+    zone: &Z,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     cron.find_previous_occurrence(&now.with_timezone(zone), true)
         .ok()
         .map(|t| t.with_timezone(&Utc))
@@ -72,7 +129,7 @@ pub fn due<Z: TimeZone>(
                 .copied(),
             k => last.get(&k).copied(),
         };
-        let is_due = match (ran, latest(cron, zone, now)) {
+        let is_due = match (ran, latest_slot(cron, zone, now)) {
             (None, _) => true,
             (Some(ran), Some(slot)) => ran < slot,
             (Some(_), None) => false,

@@ -1,6 +1,7 @@
-//! When the scheduler last started each kind of job for each source.
+//! When the scheduler last started each kind of job for each source, and the scheduled runs
+//! the daemon skipped because the source was still busy.
 
-use super::State;
+use super::{now, State};
 use crate::error::Result;
 use rusqlite::params;
 use std::collections::BTreeMap;
@@ -25,6 +26,38 @@ impl State {
                 params![source, kind, started],
             )
             .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records that the run of `kind` scheduled at `scheduled` (RFC 3339) was skipped, and why.
+    pub fn record_schedule_skip(
+        &self,
+        source: &str,
+        kind: &str,
+        scheduled: &str,
+        reason: &str,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO schedule_skips (source, kind, scheduled, reason, recorded)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                params![source, kind, scheduled, reason, now()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The skipped runs of `source`, oldest first: (kind, scheduled time, reason).
+    pub fn schedule_skips(&self, source: &str) -> Result<Vec<(String, String, String)>> {
+        self.conn
+            .prepare(
+                "SELECT kind, scheduled, reason FROM schedule_skips WHERE source = ?1
+                 ORDER BY scheduled, kind",
+            )
+            .and_then(|mut s| {
+                s.query_map([source], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
             .map_err(|e| self.err(e))
     }
 }

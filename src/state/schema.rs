@@ -72,6 +72,12 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE schedule_runs (
        source TEXT NOT NULL, kind TEXT NOT NULL, started TEXT NOT NULL,
        PRIMARY KEY (source, kind)) WITHOUT ROWID;",
+    // 8: scheduled runs the daemon skipped because the source's previous job was still
+    // running, so the skip is on record and the slot counts as handled.
+    "CREATE TABLE schedule_skips (
+       source TEXT NOT NULL, kind TEXT NOT NULL, scheduled TEXT NOT NULL,
+       reason TEXT NOT NULL, recorded TEXT NOT NULL,
+       PRIMARY KEY (source, kind, scheduled)) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

@@ -30,7 +30,7 @@ const SCHEMA_V0: &str = "
       started TEXT NOT NULL, ended TEXT, outcome TEXT NOT NULL DEFAULT 'running',
       bytes_read INTEGER, bytes_stored INTEGER, snapshot_id TEXT, error TEXT);";
 
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 12] = [
     "copies",
     "damaged_packs",
     "drills",
@@ -39,6 +39,7 @@ const TABLES: [&str; 11] = [
     "packs",
     "repos",
     "schedule_runs",
+    "schedule_skips",
     "source_names",
     "trusted_signers",
     "unindexed_packs",
@@ -429,4 +430,31 @@ fn drills_are_listed_newest_first_per_source_and_target_with_their_reports() {
     assert_eq!((got.target.as_str(), got.rto_ms), ("s3", 2));
     assert_eq!(got.report, format!("{{\"id\":{b}}}"));
     assert!(st.drill(c + 1).unwrap().is_none());
+}
+
+#[test]
+fn skipped_runs_are_recorded_once_per_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = State::open(dir.path()).unwrap();
+    let why = "the incremental started at 2026-11-23T00:00:00Z was still running";
+    for _ in 0..2 {
+        st.record_schedule_skip("books", "incremental", "2026-11-23T01:00:00Z", why)
+            .unwrap();
+    }
+    st.record_schedule_skip("books", "incremental", "2026-11-23T03:00:00Z", why)
+        .unwrap();
+    st.record_schedule_skip("shop", "drill", "2026-11-23T03:00:00Z", why)
+        .unwrap();
+    let skips = st.schedule_skips("books").unwrap();
+    assert_eq!(
+        skips
+            .iter()
+            .map(|(k, t, _)| (k.as_str(), t.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("incremental", "2026-11-23T01:00:00Z"),
+            ("incremental", "2026-11-23T03:00:00Z")
+        ]
+    );
+    assert_eq!(skips[0].2, why);
 }
