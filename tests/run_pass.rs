@@ -138,6 +138,8 @@ fn a_first_pass_does_everything_once_and_a_second_finds_nothing_due() {
             t("shop", "drill", "far"),
             t("shop", "retention", "near"),
             t("shop", "retention", "far"),
+            t("", "prune", "near"),
+            t("", "prune", "far"),
         ]
     );
     for target in ["near", "far"] {
@@ -148,12 +150,33 @@ fn a_first_pass_does_everything_once_and_a_second_finds_nothing_due() {
     let second = s.env.run(&["run", "--policy", &s.policy]).ok();
     assert_eq!(second.stdout.trim(), "nothing is due");
 
-    // --all runs everything again; retention keeps the two newest of each source.
+    // --all runs everything again; retention keeps the two newest of each source, and the
+    // prune after it marks what the forgotten snapshots alone used.
+    let mut marked = 0;
     for _ in 0..2 {
         let again = s.pass(&["--all"]).ok().json();
-        assert_eq!(jobs(&again).len(), 10);
+        assert_eq!(jobs(&again).len(), 12);
         assert_eq!(again["jobs"][0]["job"], "incremental");
+        let prunes = again["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["job"] == "prune");
+        for p in prunes {
+            let summary = p["summary"].as_str().unwrap();
+            let n: usize = summary
+                .split("marked ")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            marked += n;
+        }
     }
+    assert!(marked > 0, "the prunes marked nothing");
     for target in ["near", "far"] {
         for source in ["books", "shop"] {
             assert_eq!(s.snapshots(target, source), 2, "{source} on {target}");

@@ -282,7 +282,7 @@ impl Policies {
 }
 
 /// Runs each job as `ivault run` does, on the blocking pool: a backup followed by the
-/// source's retention, or a drill of every target.
+/// source's retention (and a prune of targets not pruned tonight), or a drill of every target.
 struct PolicyRunner {
     around: Surroundings,
 }
@@ -297,6 +297,8 @@ impl Runner<Arc<Policy>> for PolicyRunner {
                 let mut outcomes = pass::run_job(&ctx, &job.payload, &job.source, job.kind);
                 if matches!(job.kind, JobKind::Full | JobKind::Incremental) {
                     outcomes.extend(pass::retention(&ctx, &job.payload, &job.source));
+                    let now = chrono::Utc::now();
+                    outcomes.extend(pass::prune(&ctx, &job.payload, false, now));
                 }
                 outcomes
             })

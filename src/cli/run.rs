@@ -25,10 +25,9 @@ pub(super) fn run_cmd(ctx: &Context, args: RunArgs) -> Result<i32> {
     } else {
         for j in &report.jobs {
             println!(
-                "{:<6}  {} {}{}: {}",
+                "{:<6}  {}{}: {}",
                 if j.ok { "ok" } else { "FAILED" },
-                j.source,
-                j.job,
+                format!("{} {}", j.source, j.job).trim_start(),
                 j.target
                     .as_deref()
                     .map(|t| format!(" on {t}"))

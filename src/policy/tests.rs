@@ -310,3 +310,16 @@ fn jitter_is_a_duration() {
         "policy p.toml, line 3: jitter = \"5 minutes\" is not a duration; write it like 90s, 15m, 26h or 2d"
     );
 }
+
+#[test]
+fn prune_settings_are_read_and_a_bad_grace_names_its_line() {
+    let p = parse("[retention]\nkeep_last = 3\nprune = false\nprune_grace = \"36h\"\n").unwrap();
+    let r = p.retention.unwrap();
+    assert_eq!(r.prune, Some(false));
+    assert_eq!(r.prune_grace, Some(Duration::from_secs(36 * 3600)));
+    let e = parse("[retention]\nkeep_last = 3\nprune_grace = \"0h\"\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "policy p.toml, line 3: prune_grace = \"0h\" is zero; give a longer duration, write it like 90s, 15m, 26h or 2d"
+    );
+}

@@ -1,7 +1,7 @@
 //! One pass over a policy (`ivault run`): for every source, what is due now (or everything):
 //! a backup to every target (full when the full schedule is due), a drill of every target,
-//! then retention (forget) on every target. One failing source or job does not stop the
-//! others; each job's outcome is returned.
+//! then retention (forget) on every target, and a prune of each target once a night. One
+//! failing source or job does not stop the others; each job's outcome is returned.
 
 use super::plan::{self, JobKind, LastRuns, Schedules, Zone};
 use crate::engine::backup::{self, BackupJob, BackupOptions};
@@ -86,11 +86,6 @@ pub fn last_runs(state: &State, source: &str) -> Result<LastRuns> {
             .into_iter()
             .find(|k| k.name() == name)
     };
-    let time = |t: &str| {
-        chrono::DateTime::parse_from_rfc3339(t)
-            .ok()
-            .map(|t| t.with_timezone(&chrono::Utc))
-    };
     let mut last = LastRuns::new();
     let started = state.schedule_runs(source)?.into_iter();
     let skipped = state
@@ -140,7 +135,17 @@ pub fn run(ctx: &Context, all: bool, now: chrono::DateTime<chrono::Utc>) -> Resu
             jobs.extend(retention(ctx, policy, &source.name));
         }
     }
+    if jobs.iter().any(|j| j.job == "retention") {
+        jobs.extend(prune(ctx, policy, all, now));
+    }
     Ok(PassReport { jobs })
+}
+
+/// A start time as the state holds it.
+fn time(t: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 /// How start times are written in the state (`2026-11-23T10:00:00Z`).
@@ -297,4 +302,84 @@ pub fn retention(ctx: &Context, policy: &Policy, source: &str) -> Vec<JobOutcome
             }
         })
         .collect()
+}
+
+/// How often the scheduler prunes a target: once a night, whatever the number of sources.
+const PRUNE_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(20);
+
+/// Prunes every target of the policy not pruned by this host in the last [`PRUNE_EVERY`] (or
+/// every target, with `all`), unless the policy's `[retention]` says `prune = false`: one
+/// outcome per target pruned. Objects left under Object Lock do not make it a failure.
+pub fn prune(
+    ctx: &Context,
+    policy: &Policy,
+    all: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<JobOutcome> {
+    let Some(retention) = &policy.retention else {
+        return Vec::new();
+    };
+    if retention.prune == Some(false) {
+        return Vec::new();
+    }
+    let grace = retention
+        .prune_grace
+        .and_then(|g| chrono::TimeDelta::from_std(g).ok())
+        .unwrap_or(crate::engine::prune::DEFAULT_GRACE);
+    let state = match ctx.state() {
+        Ok(s) => s,
+        Err(e) => return vec![failed_prune("", &e)],
+    };
+    let mut out = Vec::new();
+    for t in &policy.target {
+        // Keyed apart from source names: a target is pruned once for all its sources.
+        let key = format!("target {}", t.name);
+        let last = state
+            .schedule_runs(&key)
+            .ok()
+            .and_then(|runs| runs.get("prune").and_then(|t| time(t)));
+        if !all && last.is_some_and(|l| now - l < PRUNE_EVERY) {
+            continue;
+        }
+        if let Err(e) = state.record_schedule_run(&key, "prune", &stamp(now)) {
+            out.push(failed_prune(&t.name, &e));
+            continue;
+        }
+        let job = crate::engine::prune::PruneJob {
+            repo: t.name.clone(),
+            identity: None,
+            grace,
+            repack_unused_above: crate::engine::prune::DEFAULT_REPACK_UNUSED_ABOVE,
+            dry_run: false,
+        };
+        out.push(match crate::engine::prune::run(ctx, &job) {
+            Ok(r) => JobOutcome {
+                source: String::new(),
+                job: "prune".into(),
+                target: Some(t.name.clone()),
+                ok: true,
+                summary: format!(
+                    "deleted {} packs ({}), marked {}, {} left under Object Lock",
+                    r.packs_deleted,
+                    crate::report::units::bytes(r.bytes_freed),
+                    r.marked,
+                    r.left_in_place.len()
+                ),
+                exit_code: 0,
+            },
+            Err(e) => failed_prune(&t.name, &e),
+        });
+    }
+    out
+}
+
+fn failed_prune(target: &str, e: &Error) -> JobOutcome {
+    JobOutcome {
+        source: String::new(),
+        job: "prune".into(),
+        target: (!target.is_empty()).then(|| target.to_string()),
+        ok: false,
+        summary: e.message().to_string(),
+        exit_code: e.exit_code(),
+    }
 }
