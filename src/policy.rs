@@ -45,6 +45,8 @@ pub struct SourcePolicy {
     pub path: PathBuf,
     /// What an invoice is in this database: drives drill checks and period restore.
     pub business: Option<Business>,
+    /// The targets this source goes to, by name; empty means every target of the policy.
+    pub targets: Vec<String>,
 }
 
 /// A `[[source]]` as written: `name` and `path`, or a `glob` (`/srv/branches/*.sqlite`) whose
@@ -57,6 +59,8 @@ struct SourceEntry {
     glob: Option<String>,
     name_prefix: Option<String>,
     business: Option<Business>,
+    #[serde(default)]
+    targets: Vec<String>,
 }
 
 /// What an invoice is in a source database (`[source.business]`).
@@ -319,6 +323,30 @@ impl Policy {
                 )));
             }
         }
+        for (name, target) in self
+            .source
+            .iter()
+            .flat_map(|s| s.targets.iter().map(move |t| (&s.name, t)))
+        {
+            if self.target.iter().all(|t| &t.name != target) {
+                let names: Vec<&str> = self.target.iter().map(|t| t.name.as_str()).collect();
+                let hint = match crate::typo::nearest(target, &names) {
+                    Some(n) => format!("did you mean {n}?"),
+                    None => format!("the targets are: {}", names.join(", ")),
+                };
+                let quoted = format!("\"{target}\"");
+                let line = text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with("targets") && l.contains(&quoted));
+                let what = format!("source {name} names the target {target}, which this policy does not define; {hint}");
+                return Err(match line {
+                    Some(i) => Error::Policy(
+                        format!("policy {}, line {}: {what}", self.file.display(), i + 1).into(),
+                    ),
+                    None => self.error(what),
+                });
+            }
+        }
         for t in &self.target {
             if t.url.is_empty() {
                 return Err(self.error(format!(
@@ -372,6 +400,14 @@ impl Policy {
 
     pub fn source(&self, name: &str) -> Option<&SourcePolicy> {
         self.source.iter().find(|s| s.name == name)
+    }
+
+    /// The names of the targets a source goes to: those it names, else every target.
+    pub fn targets_of(&self, source: Option<&str>) -> Vec<String> {
+        match source.and_then(|n| self.source(n)) {
+            Some(s) if !s.targets.is_empty() => s.targets.clone(),
+            _ => self.target.iter().map(|t| t.name.clone()).collect(),
+        }
     }
 
     /// The error for a target or source name the policy does not define.

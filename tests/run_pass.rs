@@ -202,3 +202,27 @@ fn a_failing_source_does_not_stop_the_other() {
     assert_eq!(s.snapshots("near", "books"), 1);
     assert_eq!(s.snapshots("far", "books"), 1);
 }
+
+#[test]
+fn a_source_goes_only_to_the_targets_it_names() {
+    let s = setup();
+    let text = std::fs::read_to_string(&s.policy).unwrap();
+    let shop_path = format!("path = {:?}\n", s.shop);
+    assert!(text.contains(&shop_path));
+    let text = text.replace(&shop_path, &format!("{shop_path}targets = [\"far\"]\n"));
+    std::fs::write(&s.policy, text).unwrap();
+    let v = s.pass(&[]).ok().json();
+    let shop: Vec<(String, String, String)> =
+        jobs(&v).into_iter().filter(|j| j.0 == "shop").collect();
+    assert_eq!(
+        shop,
+        vec![
+            t("shop", "full", ""),
+            t("shop", "drill", "far"),
+            t("shop", "retention", "far"),
+        ]
+    );
+    assert_eq!(s.snapshots("far", "shop"), 1);
+    assert_eq!(s.snapshots("near", "shop"), 0);
+    assert_eq!(s.snapshots("near", "books"), 1);
+}

@@ -97,8 +97,8 @@ pub fn run(ctx: &Context, objectives: &Objectives) -> Result<Status> {
     if let Some(p) = ctx.targets.policy() {
         for s in &p.source {
             names.insert(s.path.display().to_string(), s.name.clone());
-            for t in &p.target {
-                entry(&mut lines, s.name.clone(), t.name.clone());
+            for t in p.targets_of(Some(&s.name)) {
+                entry(&mut lines, s.name.clone(), t);
             }
         }
     }

@@ -17,6 +17,7 @@ impl Policy {
                     name: name.clone(),
                     path: path.clone(),
                     business: e.business.clone(),
+                    targets: e.targets.clone(),
                 }),
                 (None, None, Some(glob)) => {
                     let files = glob_files(glob).map_err(at)?;
@@ -34,6 +35,7 @@ impl Policy {
                             name: format!("{}{stem}", e.name_prefix.as_deref().unwrap_or("")),
                             path,
                             business: e.business.clone(),
+                            targets: e.targets.clone(),
                         });
                     }
                 }

@@ -323,3 +323,23 @@ fn prune_settings_are_read_and_a_bad_grace_names_its_line() {
         "policy p.toml, line 3: prune_grace = \"0h\" is zero; give a longer duration, write it like 90s, 15m, 26h or 2d"
     );
 }
+
+#[test]
+fn a_source_may_name_its_targets_and_an_unknown_one_names_the_line_and_the_nearest() {
+    let text = SKETCH.replace(
+        "path = \"/srv/invoices/beijing.sqlite\"",
+        "path = \"/srv/invoices/beijing.sqlite\"\ntargets = [\"offsite\"]",
+    );
+    let p = parse(&text).unwrap();
+    assert_eq!(p.targets_of(Some("invoices-beijing")), vec!["offsite"]);
+    assert_eq!(p.targets_of(Some("elsewhere")), vec!["local", "offsite"]);
+
+    let text = text.replace("targets = [\"offsite\"]", "targets = [\"ofsite\"]");
+    let n = text.lines().position(|l| l.starts_with("targets")).unwrap() + 1;
+    assert_eq!(
+        parse(&text).unwrap_err().to_string(),
+        format!(
+            "policy p.toml, line {n}: source invoices-beijing names the target ofsite, which this policy does not define; did you mean offsite?"
+        )
+    );
+}

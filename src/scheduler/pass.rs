@@ -266,11 +266,11 @@ pub fn retention(ctx: &Context, policy: &Policy, source: &str) -> Vec<JobOutcome
         return Vec::new();
     };
     policy
-        .target
-        .iter()
-        .map(|t| {
+        .targets_of(Some(source))
+        .into_iter()
+        .map(|target| {
             let job = ForgetJob {
-                repo: t.name.clone(),
+                repo: target.clone(),
                 identity: None,
                 source: Some(source.to_string()),
                 rules: rules.clone(),
@@ -295,7 +295,7 @@ pub fn retention(ctx: &Context, policy: &Policy, source: &str) -> Vec<JobOutcome
             JobOutcome {
                 source: source.to_string(),
                 job: "retention".into(),
-                target: Some(t.name.clone()),
+                target: Some(target),
                 ok,
                 summary,
                 exit_code,

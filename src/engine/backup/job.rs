@@ -47,7 +47,7 @@ impl BackupRun {
 pub fn run(ctx: &Context, job: &BackupJob) -> Result<BackupRun> {
     let (path, policy_name) = policy::resolve_source(ctx.targets.policy(), &job.source)?;
     let targets = match (&job.targets[..], ctx.targets.policy()) {
-        ([], Some(p)) if !p.target.is_empty() => p.target.iter().map(|t| t.name.clone()).collect(),
+        ([], Some(p)) if !p.target.is_empty() => p.targets_of(policy_name.as_deref()),
         ([], _) => {
             return Err(Error::Usage(
                 "give at least one --to TARGET (a directory, s3://bucket/prefix, or a target of the --policy)".into(),

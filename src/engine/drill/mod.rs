@@ -132,7 +132,7 @@ pub fn run(ctx: &Context, job: &DrillJob) -> Result<DrillRun> {
         None => (job.source.clone(), None),
     };
     let targets: Vec<String> = match (&job.targets[..], policy) {
-        ([], Some(p)) if !p.target.is_empty() => p.target.iter().map(|t| t.name.clone()).collect(),
+        ([], Some(p)) if !p.target.is_empty() => p.targets_of(named.map(|s| s.name.as_str())),
         ([], _) => {
             return Err(Error::Usage(
                 "give at least one --repo TARGET to drill (a directory, s3://bucket/prefix, or a target of the --policy)".into(),

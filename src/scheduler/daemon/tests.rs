@@ -384,7 +384,8 @@ async fn schedules_follow_the_policy_time_zone_across_daylight_saving_changes() 
     let berlin = Zone::Named(chrono_tz::Europe::Berlin);
     let mut sim = Sim::new(
         "2026-03-27T00:00:00Z",
-        4 * 24 * HOUR,
+        // Up to a minute before the fifth day's run: an end exactly on a slot is a race.
+        4 * 24 * HOUR - MIN,
         vec![plan("books", berlin, &[(JobKind::Drill, "0 2 * * *")])],
     );
     sim.initial = [("books".into(), everything_ran_at("2026-03-26T23:00:00Z"))].into();
