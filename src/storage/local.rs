@@ -96,25 +96,11 @@ impl Storage for LocalStorage {
         if !start.exists() {
             return Ok(out);
         }
-        for entry in walkdir::WalkDir::new(&start).min_depth(1) {
-            let entry = entry.map_err(|e| StorageError::Other {
-                key: prefix.to_string(),
-                message: e.to_string(),
-                transient: false,
-            })?;
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let Ok(rel) = entry.path().strip_prefix(&self.root) else {
-                continue;
-            };
-            let key = rel.to_string_lossy().replace('\\', "/");
-            if key.split('/').any(|p| p.starts_with('.')) || !key.starts_with(prefix) {
-                continue;
-            }
-            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            out.push(ObjectInfo { key, size });
-        }
+        list_dir(&self.root, &start, prefix, &mut out).map_err(|e| StorageError::Other {
+            key: prefix.to_string(),
+            message: e.to_string(),
+            transient: false,
+        })?;
         Ok(out)
     }
 
@@ -134,18 +120,58 @@ impl Storage for LocalStorage {
             .into_iter()
             .flatten()
         {
+            // Only temporary files are looked at closely: a stat of every object would make
+            // each backup's sweep cost grow with the repository.
             let is_temp = entry.file_type().is_file()
                 && entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX);
+            if !is_temp {
+                continue;
+            }
             let old = entry
                 .metadata()
                 .ok()
                 .and_then(|m| m.modified().ok())
                 .is_some_and(|t| t <= cutoff);
-            if is_temp && old && fs::remove_file(entry.path()).is_ok() {
+            if old && fs::remove_file(entry.path()).is_ok() {
                 removed += 1;
                 failpoint::hit("leftover-removed");
             }
         }
         Ok(removed)
     }
+}
+
+/// Adds the files under `dir` whose key starts with `prefix`, leaving out dot files and dot
+/// directories. Sizes come from `DirEntry::metadata`, a stat relative to the open directory
+/// rather than a walk of the whole path for every object.
+fn list_dir(
+    root: &Path,
+    dir: &Path,
+    prefix: &str,
+    out: &mut Vec<ObjectInfo>,
+) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        let path = entry.path();
+        if kind.is_dir() {
+            list_dir(root, &path, prefix, out)?;
+            continue;
+        }
+        if !kind.is_file() {
+            continue;
+        }
+        let Ok(rel) = path.strip_prefix(root) else {
+            continue;
+        };
+        let key = rel.to_string_lossy().replace('\\', "/");
+        if key.starts_with(prefix) {
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            out.push(ObjectInfo { key, size });
+        }
+    }
+    Ok(())
 }

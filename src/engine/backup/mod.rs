@@ -282,15 +282,19 @@ fn plan(repo: &Repository, state: &State, opts: &BackupOptions, source_key: &str
                 .flat_map(|f| f.blobs.iter().map(|b| b.0)),
         );
     }
-    let snapshots: HashSet<SnapshotId> = repo
-        .list::<SnapshotId>()?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    let parent = state
+    // The previous snapshot is the parent if it is still there (one small read, rather than
+    // a listing that grows with the repository).
+    let last = state
         .last_snapshot(&config.id, source_key)?
-        .and_then(|id| SnapshotId::parse(&id))
-        .filter(|id| snapshots.contains(id));
+        .and_then(|id| SnapshotId::parse(&id));
+    let parent = match last {
+        Some(id) => match repo.storage().get(&crate::repo::ids::ObjectId::key(&id)) {
+            Ok(_) => Some(id),
+            Err(crate::storage::StorageError::NotFound(_)) => None,
+            Err(e) => return Err(crate::repo::storage_error(&repo.location(), e)),
+        },
+        None => None,
+    };
     let kind = if opts.full || known.is_empty() {
         SnapshotKind::Full
     } else {
