@@ -16,6 +16,7 @@ mod policy;
 mod retention;
 mod run;
 mod status;
+mod trace;
 
 use backup::{backup_cmd, BackupArgs};
 use clap::{Args, Parser, Subcommand};
@@ -119,6 +120,8 @@ enum Command {
     /// The last backup and drill of every source and target, against the objectives; exit 12
     /// when anything is stale or failing.
     Status(status::StatusArgs),
+    /// One invoice through every snapshot of a source: present, changed, missing.
+    Trace(trace::TraceArgs),
     /// List snapshots.
     Snapshots {
         #[command(flatten)]
@@ -338,6 +341,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             daemon::daemon_cmd(around, args)
         }
         Command::Status(args) => status::status_cmd(&ctx, args),
+        Command::Trace(args) => trace::trace_cmd(&ctx, args),
         Command::Snapshots { repo, source, json } => {
             commands::snapshots(&ctx, &repo, source.as_deref(), json)
         }

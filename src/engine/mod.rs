@@ -17,6 +17,7 @@ pub mod repair;
 pub mod restore;
 pub mod snapshots;
 pub mod status;
+pub mod trace;
 
 pub use crate::state::{default_dir as default_state_dir, STATE_DIR_ENV};
 pub use context::Context;

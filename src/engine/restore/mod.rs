@@ -3,7 +3,7 @@
 //! `PRAGMA integrity_check`), and only then renamed into place. On any failure nothing is left.
 
 mod destination;
-mod rebuild;
+pub(crate) mod rebuild;
 mod verify;
 
 pub(crate) use rebuild::rebuild_into;

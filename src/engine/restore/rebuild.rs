@@ -40,7 +40,7 @@ pub(crate) fn rebuild_into(
         repo,
         keys,
         &index,
-        &pages,
+        (&pages, &[]),
         m.page_size,
         (out, write_error),
         damaged,
@@ -50,17 +50,50 @@ pub(crate) fn rebuild_into(
     Ok(read)
 }
 
+/// Turns `out`, which holds a copy of a snapshot whose page list is `previous` (with the same
+/// page size), into a copy of snapshot `m`, reading and writing only the pages that differ.
+/// Every page read is checked against its id. Returns the new page list, for the next update.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn update_into(
+    repo: &Repository,
+    keys: &Keyring,
+    index: &Index,
+    id: &SnapshotId,
+    m: &Manifest,
+    previous: &[Hash],
+    out: &File,
+    write_error: &(dyn Fn(std::io::Error) -> Error + Sync),
+    damaged: &mut Vec<reader::DamagedPack>,
+) -> Result<Vec<Hash>> {
+    let (pages, _) = tree::page_list(repo, keys, index, id, m, damaged)?;
+    out.set_len(m.page_count * m.page_size as u64)
+        .map_err(write_error)?;
+    write_pages(
+        repo,
+        keys,
+        index,
+        (&pages, previous),
+        m.page_size,
+        (out, write_error),
+        damaged,
+    )?;
+    Ok(pages)
+}
+
+/// Writes the pages of `pages` that differ from `previous` (all of them when it is empty).
 fn write_pages(
     repo: &Repository,
     keys: &Keyring,
     index: &Index,
-    pages: &[Hash],
+    (pages, previous): (&[Hash], &[Hash]),
     page_size: u32,
     (out, write_error): (&File, &(dyn Fn(std::io::Error) -> Error + Sync)),
     damaged: &mut Vec<reader::DamagedPack>,
 ) -> Result<reader::BlobsRead> {
     // Page numbers ordered by blob id: 4 bytes a page, where a map of lists would cost ~90.
-    let mut by_blob: Vec<u32> = (0..pages.len() as u32).collect();
+    let mut by_blob: Vec<u32> = (0..pages.len() as u32)
+        .filter(|&i| previous.get(i as usize) != Some(&pages[i as usize]))
+        .collect();
     by_blob.sort_unstable_by(|a, b| pages[*a as usize].cmp(&pages[*b as usize]));
     let unique = by_blob
         .iter()

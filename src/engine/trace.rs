@@ -1,0 +1,265 @@
+//! `ivault trace`: one invoice through every snapshot of a source in a target, oldest first:
+//! whether it was there, with its status and amount, so a user sees when it changed and the
+//! first snapshot it was missing from.
+//!
+//! One scratch copy is rebuilt for the oldest snapshot and then brought forward snapshot by
+//! snapshot, reading and writing only the pages that differ (every page checked against its
+//! id, the page lists coming from signed manifests), so thirty snapshots cost about one restore
+//! plus their changes.
+
+use crate::engine::context::Context;
+use crate::engine::restore::rebuild;
+use crate::error::{Error, Result};
+use crate::facts::Description;
+use crate::hash::Hash;
+use crate::repo::ids::SnapshotId;
+use crate::source::facts::quote;
+use rusqlite::types::Value;
+use serde::Serialize;
+use std::path::PathBuf;
+
+pub struct TraceJob {
+    /// A source name (or path) as the snapshots record it.
+    pub source: String,
+    pub repo: String,
+    pub identity: Option<PathBuf>,
+    /// The invoice's key columns' values, `/`-separated for a composite key (`A-1/00000123`).
+    pub invoice: String,
+    /// Where the scratch copy lives [default: the state directory].
+    pub scratch_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceReport {
+    pub source: String,
+    pub repository: String,
+    pub invoice: Vec<String>,
+    pub snapshots: Vec<Sighting>,
+    /// The first snapshot after one that had the invoice and that lacks it.
+    pub first_missing: Option<SnapshotId>,
+}
+
+/// The invoice as one snapshot has it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sighting {
+    pub snapshot: SnapshotId,
+    pub time: String,
+    pub present: bool,
+    pub status: Option<String>,
+    pub amount: Option<String>,
+    pub date: Option<String>,
+    /// `first seen`, `unchanged`, `changed`, `missing`, `still missing`, `back` or `absent`.
+    pub change: &'static str,
+}
+
+pub fn run(ctx: &Context, job: &TraceJob) -> Result<TraceReport> {
+    let (repo, keys) = ctx.open_repo_with_key(&job.repo, job.identity.as_deref())?;
+    let trust = ctx.trust(&repo, false)?;
+    let catalog = repo.catalog(&keys, Some(&job.source), &trust)?;
+    let entries: Vec<_> = catalog.accepted(&trust).collect();
+    if entries.is_empty() {
+        return Err(Error::Usage(
+            format!(
+                "{} has no snapshot of {} signed by a trusted signer; check the source name with ivault snapshots",
+                repo.location(),
+                job.source
+            )
+            .into(),
+        ));
+    }
+    let from_policy = ctx
+        .targets
+        .policy()
+        .and_then(|p| p.source(&job.source))
+        .and_then(|s| s.business.clone());
+    let newest = entries.iter().rev();
+    let description = from_policy
+        .or_else(|| newest.filter_map(|e| e.manifest.business.as_ref()).map(|b| b.description.clone()).next())
+        .ok_or_else(|| {
+            Error::Usage(
+                format!(
+                    "no business description for {}: its snapshots record none; give --policy with a [source.business]",
+                    job.source
+                )
+                .into(),
+            )
+        })?;
+    let key = parse_key(&job.invoice, &description)?;
+    let (index, _) = repo.load_index(&keys)?;
+
+    let base = job
+        .scratch_dir
+        .clone()
+        .unwrap_or_else(|| ctx.state_dir.clone());
+    let scratch = Scratch::create(&base)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&scratch.file)
+        .map_err(|e| scratch_error(&scratch.file, e))?;
+    let write_error = |e: std::io::Error| scratch_error(&scratch.file, e);
+    let mut pages: Vec<Hash> = Vec::new();
+    let mut page_size = 0;
+    let mut damaged = Vec::new();
+    let query = lookup_sql(&description);
+    let mut sightings: Vec<Sighting> = Vec::new();
+    for e in &entries {
+        if e.manifest.page_size != page_size {
+            pages.clear();
+            page_size = e.manifest.page_size;
+        }
+        pages = rebuild::update_into(
+            &repo,
+            &keys,
+            &index,
+            &e.id,
+            &e.manifest,
+            &pages,
+            &file,
+            &write_error,
+            &mut damaged,
+        )?;
+        let row = look_up(&scratch.file, &query, &key).map_err(|err| {
+            Error::Usage(
+                format!(
+                    "snapshot {} cannot be searched for the invoice ({err}); check the business description",
+                    e.id
+                )
+                .into(),
+            )
+        })?;
+        sightings.push(sighting(e.id, &e.manifest.time, row, sightings.last()));
+    }
+    let first_missing = sightings
+        .iter()
+        .find(|s| s.change == "missing")
+        .map(|s| s.snapshot);
+    Ok(TraceReport {
+        source: job.source.clone(),
+        repository: repo.location(),
+        invoice: key,
+        snapshots: sightings,
+        first_missing,
+    })
+}
+
+/// The key's parts, one per key column.
+fn parse_key(text: &str, d: &Description) -> Result<Vec<String>> {
+    let parts: Vec<String> = if d.key_columns.len() == 1 {
+        vec![text.to_string()]
+    } else {
+        text.split('/').map(str::to_string).collect()
+    };
+    if parts.len() != d.key_columns.len() || parts.iter().any(String::is_empty) {
+        return Err(Error::Usage(
+            format!(
+                "the invoice {text:?} does not match the key ({}); give one value per key column, separated by '/'",
+                d.key_columns.join(", ")
+            )
+            .into(),
+        ));
+    }
+    Ok(parts)
+}
+
+fn lookup_sql(d: &Description) -> String {
+    let status = d
+        .status_column
+        .as_deref()
+        .map(quote)
+        .unwrap_or_else(|| "NULL".into());
+    let wheres: Vec<String> = d
+        .key_columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{} = ?{}", quote(c), i + 1))
+        .collect();
+    format!(
+        "SELECT {status}, {}, {} FROM {} WHERE {} LIMIT 1",
+        quote(&d.amount_column),
+        quote(&d.date_column),
+        quote(&d.invoice_table),
+        wheres.join(" AND ")
+    )
+}
+
+type Row = Option<(Option<String>, Option<String>, Option<String>)>;
+
+fn look_up(db: &std::path::Path, sql: &str, key: &[String]) -> rusqlite::Result<Row> {
+    let conn = crate::paths::open_immutable(db)?;
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(key))?;
+    let Some(r) = rows.next()? else {
+        return Ok(None);
+    };
+    let text = |i: usize| -> rusqlite::Result<Option<String>> {
+        Ok(match r.get::<_, Value>(i)? {
+            Value::Null => None,
+            Value::Integer(n) => Some(n.to_string()),
+            Value::Real(x) => Some(x.to_string()),
+            Value::Text(t) => Some(t),
+            Value::Blob(b) => Some(format!("x'{}'", hex::encode(b))),
+        })
+    };
+    Ok(Some((text(0)?, text(1)?, text(2)?)))
+}
+
+fn sighting(snapshot: SnapshotId, time: &str, row: Row, before: Option<&Sighting>) -> Sighting {
+    let present = row.is_some();
+    let (status, amount, date) = row.unwrap_or_default();
+    let mut s = Sighting {
+        snapshot,
+        time: time.to_string(),
+        present,
+        status,
+        amount,
+        date,
+        change: "",
+    };
+    s.change = match (before, present) {
+        (None, true) => "first seen",
+        (None, false) => "absent",
+        (Some(b), true) if !b.present && b.change != "absent" => "back",
+        (Some(b), true) if !b.present => "first seen",
+        (Some(b), true) if (&b.status, &b.amount, &b.date) == (&s.status, &s.amount, &s.date) => {
+            "unchanged"
+        }
+        (Some(_), true) => "changed",
+        (Some(b), false) if b.present => "missing",
+        (Some(b), false) if b.change == "absent" => "absent",
+        (Some(_), false) => "still missing",
+    };
+    s
+}
+
+/// The scratch copy's directory, removed with everything in it when the trace ends.
+struct Scratch {
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+impl Scratch {
+    fn create(base: &std::path::Path) -> Result<Scratch> {
+        let dir = base.join(format!("trace-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).map_err(|e| scratch_error(&dir, e))?;
+        let file = dir.join("copy.sqlite");
+        Ok(Scratch { dir, file })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn scratch_error(path: &std::path::Path, e: std::io::Error) -> Error {
+    Error::Destination(
+        format!(
+            "cannot write the scratch copy {}: {e}; give a --scratch-dir with room for one copy of the database",
+            path.display()
+        )
+        .into(),
+    )
+}

@@ -1,0 +1,255 @@
+//! `ivault trace` with the real binary, on two schemas: an invoice is followed through a
+//! sequence of snapshots (present, changed, unchanged, missing, still missing, back), with the
+//! status and amount each snapshot holds, and the first snapshot it is missing from.
+
+mod common;
+use common::Env;
+use invoice_vault::sample::JournalMode;
+use rusqlite::Connection;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const DEMO_BUSINESS: &str = r#"
+[source.business]
+invoice_table = "invoices"
+date_column = "issue_date"
+amount_column = "total_cents"
+key_columns = ["invoice_code", "invoice_no"]
+children = [{ table = "invoice_items", fk = "invoice_id" }, { table = "tax_uploads", fk = "invoice_id" }]
+status_column = "status"
+"#;
+
+/// A WITHOUT ROWID table with a composite text key, names that need quoting, Unix-second
+/// dates and REAL amounts, in rollback-journal mode.
+const LEDGER_BUSINESS: &str = r#"
+[source.business]
+invoice_table = "Sales Invoice"
+date_column = "Issued At"
+amount_column = "Amount (CNY)"
+key_columns = ["Code", "No"]
+status_column = "State"
+utc_offset = "+08:00"
+"#;
+
+struct Setup {
+    env: Env,
+    key: String,
+    repo: String,
+    db: PathBuf,
+    policy: String,
+    snapshots: Vec<String>,
+}
+
+fn setup(db: PathBuf, env: Env, business: &str) -> Setup {
+    let (key, repo) = env.key_and_repo();
+    let policy = env.path("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[[source]]\nname = \"books\"\npath = {db:?}\n{business}\n[[target]]\nname = \"local\"\nurl = {repo:?}\n[encryption]\nidentity_file = {key:?}\n"
+        ),
+    )
+    .unwrap();
+    Setup {
+        env,
+        key,
+        repo,
+        db,
+        policy: policy.to_str().unwrap().to_string(),
+        snapshots: Vec::new(),
+    }
+}
+
+impl Setup {
+    fn backup(&mut self, change: &str) {
+        if !change.is_empty() {
+            let c = Connection::open(&self.db).unwrap();
+            c.execute_batch(change).unwrap();
+        }
+        let r = self
+            .env
+            .run(&["backup", "books", "--policy", &self.policy, "--json"])
+            .ok()
+            .json();
+        self.snapshots
+            .push(r[0]["snapshot_id"].as_str().unwrap().to_string());
+    }
+
+    fn trace(&self, invoice: &str) -> Value {
+        self.env
+            .run(&[
+                "trace",
+                "books",
+                "--invoice",
+                invoice,
+                "--repo",
+                &self.repo,
+                "--identity",
+                &self.key,
+                "--json",
+            ])
+            .ok()
+            .json()
+    }
+}
+
+fn changes(v: &Value) -> Vec<String> {
+    v["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["change"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn column(v: &Value, name: &str) -> Vec<Value> {
+    v["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s[name].clone())
+        .collect()
+}
+
+#[test]
+fn an_invoice_is_followed_from_present_through_changed_to_missing() {
+    let env = Env::new();
+    let db = env.database("books.sqlite", 2, JournalMode::Wal);
+    let mut s = setup(db, env, DEMO_BUSINESS);
+    let (code, no, amount, status): (String, String, i64, String) = Connection::open(&s.db)
+        .unwrap()
+        .query_row(
+            "SELECT invoice_code, invoice_no, total_cents, status FROM invoices ORDER BY id LIMIT 1 OFFSET 40",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    let key = format!("{code}/{no}");
+    let matching = format!("invoice_code = '{code}' AND invoice_no = '{no}'");
+    s.backup("");
+    s.backup(&format!(
+        "UPDATE invoices SET total_cents = total_cents + 500, status = 'red-flushed' WHERE {matching}"
+    ));
+    // Other invoices change; this one does not.
+    s.backup("UPDATE invoices SET remark = 'x' WHERE id % 50 = 1");
+    s.backup(&format!(
+        "DELETE FROM invoice_items WHERE invoice_id IN (SELECT id FROM invoices WHERE {matching});
+         DELETE FROM tax_uploads WHERE invoice_id IN (SELECT id FROM invoices WHERE {matching});
+         DELETE FROM invoices WHERE {matching};"
+    ));
+    s.backup("UPDATE invoices SET remark = 'y' WHERE id % 50 = 2");
+
+    let v = s.trace(&key);
+    assert_eq!(
+        changes(&v),
+        [
+            "first seen",
+            "changed",
+            "unchanged",
+            "missing",
+            "still missing"
+        ]
+    );
+    let ids: Vec<Value> = s
+        .snapshots
+        .iter()
+        .map(|i| Value::from(i.as_str()))
+        .collect();
+    assert_eq!(column(&v, "snapshot"), ids);
+    assert_eq!(
+        column(&v, "amount"),
+        [
+            Value::from(amount.to_string()),
+            Value::from((amount + 500).to_string()),
+            Value::from((amount + 500).to_string()),
+            Value::Null,
+            Value::Null
+        ]
+    );
+    assert_eq!(column(&v, "status")[0], Value::from(status));
+    assert_eq!(column(&v, "status")[1], Value::from("red-flushed"));
+    assert_eq!(v["first_missing"], Value::from(s.snapshots[3].as_str()));
+
+    // The table for people says the same.
+    let text = s
+        .env
+        .run(&[
+            "trace",
+            "books",
+            "--invoice",
+            &key,
+            "--repo",
+            &s.repo,
+            "--identity",
+            &s.key,
+        ])
+        .ok()
+        .stdout;
+    assert!(
+        text.contains(&format!("first missing from snapshot {}", s.snapshots[3])),
+        "{text}"
+    );
+    // The scratch copy is gone.
+    assert!(s.env.files_named("trace-").is_empty());
+}
+
+#[test]
+fn a_composite_key_on_a_second_schema_is_seen_absent_new_missing_and_back() {
+    let env = Env::new();
+    let db = env.path("ledger.sqlite");
+    {
+        let c = Connection::open(&db).unwrap();
+        c.execute_batch(
+            "PRAGMA journal_mode=DELETE;
+             CREATE TABLE \"Sales Invoice\" (\"Code\" TEXT NOT NULL, \"No\" TEXT NOT NULL,
+               \"Issued At\" INTEGER NOT NULL, \"Amount (CNY)\" REAL NOT NULL, \"State\" TEXT,
+               PRIMARY KEY (\"Code\", \"No\")) WITHOUT ROWID;",
+        )
+        .unwrap();
+        for i in 0..500 {
+            c.execute(
+                "INSERT INTO \"Sales Invoice\" VALUES (?1, ?2, ?3, ?4, 'open')",
+                rusqlite::params![
+                    format!("A-{}", i % 3),
+                    format!("{i:08}"),
+                    1_711_915_200 - i * 3600,
+                    100.25 + i as f64
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let mut s = setup(db, env, LEDGER_BUSINESS);
+    let row = "\"Code\" = 'B-7' AND \"No\" = '00000123'";
+    s.backup("");
+    s.backup("INSERT INTO \"Sales Invoice\" VALUES ('B-7', '00000123', 1711915200, 99.5, 'open')");
+    s.backup(&format!("DELETE FROM \"Sales Invoice\" WHERE {row}"));
+    s.backup(
+        "INSERT INTO \"Sales Invoice\" VALUES ('B-7', '00000123', 1711915200, 99.5, 'reissued')",
+    );
+    let v = s.trace("B-7/00000123");
+    assert_eq!(changes(&v), ["absent", "first seen", "missing", "back"]);
+    assert_eq!(column(&v, "amount")[1], Value::from("99.5"));
+    assert_eq!(column(&v, "status")[3], Value::from("reissued"));
+    assert_eq!(v["first_missing"], Value::from(s.snapshots[2].as_str()));
+
+    // A key with the wrong number of parts is one sentence, exit 2.
+    let bad = s.env.run(&[
+        "trace",
+        "books",
+        "--invoice",
+        "B-7",
+        "--repo",
+        &s.repo,
+        "--identity",
+        &s.key,
+    ]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr
+            .contains("does not match the key (Code, No); give one value per key column"),
+        "{}",
+        bad.stderr
+    );
+    assert!(Path::new(&s.db).exists());
+}
