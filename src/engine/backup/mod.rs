@@ -282,17 +282,20 @@ fn plan(repo: &Repository, state: &State, opts: &BackupOptions, source_key: &str
                 .flat_map(|f| f.blobs.iter().map(|b| b.0)),
         );
     }
-    // The previous snapshot is the parent if it is still there (one small read, rather than
-    // a listing that grows with the repository).
+    // The previous snapshot is the parent if it is still there: a listing of its own key
+    // (a backup host reads no object but `config`), not of every snapshot.
     let last = state
         .last_snapshot(&config.id, source_key)?
         .and_then(|id| SnapshotId::parse(&id));
     let parent = match last {
-        Some(id) => match repo.storage().get(&crate::repo::ids::ObjectId::key(&id)) {
-            Ok(_) => Some(id),
-            Err(crate::storage::StorageError::NotFound(_)) => None,
-            Err(e) => return Err(crate::repo::storage_error(&repo.location(), e)),
-        },
+        Some(id) => {
+            let key = crate::repo::ids::ObjectId::key(&id);
+            let listed = repo
+                .storage()
+                .list(&key)
+                .map_err(|e| crate::repo::storage_error(&repo.location(), e))?;
+            listed.iter().any(|o| o.key == key).then_some(id)
+        }
         None => None,
     };
     let kind = if opts.full || known.is_empty() {
