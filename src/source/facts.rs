@@ -3,7 +3,8 @@
 //! with the same queries so the two compare exactly. Every identifier is quoted.
 
 use crate::facts::{
-    BusinessFacts, Description, SeriesFacts, SourceCheck, SOURCE_CHECK_PROBLEMS, UNKNOWN_MONTH,
+    BusinessFacts, ChildTable, Description, SeriesFacts, SourceCheck, SOURCE_CHECK_PROBLEMS,
+    UNKNOWN_MONTH,
 };
 use rusqlite::Connection;
 use std::collections::BTreeMap;
@@ -124,7 +125,7 @@ pub fn describe_problem(conn: &Connection, d: &Description) -> rusqlite::Result<
                 )));
             }
         }
-        if let Err(why) = parent_columns(conn, d, &child.table, &child.fk.names())? {
+        if let Err(why) = link(conn, d, child)? {
             return Ok(Some(why));
         }
     }
@@ -156,6 +157,51 @@ fn offset_seconds(s: &str) -> Option<i64> {
     let (h, m) = rest.split_once(':')?;
     let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
     ((0..=14).contains(&h) && (0..60).contains(&m)).then_some(sign * (h * 3600 + m * 60))
+}
+
+/// How a child table's rows belong to invoices: pairs of (child column, invoice column). An
+/// empty `fk` takes the columns of the child's one declared FOREIGN KEY to the invoice table.
+/// `Err` says why the link cannot be told.
+pub fn link(
+    conn: &Connection,
+    d: &Description,
+    child: &ChildTable,
+) -> rusqlite::Result<Result<Vec<(String, String)>, String>> {
+    let mut fk: Vec<String> = child.fk.names().iter().map(|c| c.to_string()).collect();
+    if fk.is_empty() {
+        let mut declared: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        let mut stmt = conn.prepare(
+            "SELECT id, \"from\" FROM pragma_foreign_key_list(?1) WHERE \"table\" = ?2 COLLATE NOCASE ORDER BY id, seq",
+        )?;
+        let rows = stmt.query_map([child.table.as_str(), d.invoice_table.as_str()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (id, from) = row?;
+            declared.entry(id).or_default().push(from);
+        }
+        let mut keys = declared.into_values();
+        match (keys.next(), keys.next()) {
+            (Some(one), None) => fk = one,
+            (None, _) => {
+                return Ok(Err(format!(
+                    "the child table {} declares no FOREIGN KEY to the invoice table {}; name its columns in fk",
+                    quote(&child.table),
+                    quote(&d.invoice_table)
+                )))
+            }
+            (Some(_), Some(_)) => {
+                return Ok(Err(format!(
+                    "the child table {} declares several FOREIGN KEYs to the invoice table {}; name the columns of one in fk",
+                    quote(&child.table),
+                    quote(&d.invoice_table)
+                )))
+            }
+        }
+    }
+    let names: Vec<&str> = fk.iter().map(String::as_str).collect();
+    Ok(parent_columns(conn, d, &child.table, &names)?
+        .map(|parent| fk.iter().cloned().zip(parent).collect()))
 }
 
 /// The invoice columns a child's `fk` columns refer to: its declared FOREIGN KEY to the
@@ -239,17 +285,27 @@ fn parent_columns(
 /// text that SQLite reads as a date and starts `YYYY-MM-DD` is the month as written (any zone
 /// it names is ignored); text of digits only is Unix seconds; anything else is NULL.
 pub fn month_expr(d: &Description, alias: &str) -> String {
+    calendar_expr(d, alias, false)
+}
+
+/// As [`month_expr`], the invoice's calendar day (`YYYY-MM-DD`, or NULL), read the same way.
+pub fn day_expr(d: &Description, alias: &str) -> String {
+    calendar_expr(d, alias, true)
+}
+
+fn calendar_expr(d: &Description, alias: &str, day: bool) -> String {
     let c = format!("{alias}.{}", quote(&d.date_column));
     let shift = d
         .utc_offset
         .as_deref()
         .and_then(offset_seconds)
         .unwrap_or(0);
+    let (fmt, len) = if day { ("%Y-%m-%d", 10) } else { ("%Y-%m", 7) };
     format!(
-        "CASE WHEN typeof({c}) IN ('integer', 'real') THEN strftime('%Y-%m', {c}, 'unixepoch', '{shift} seconds') \
+        "CASE WHEN typeof({c}) IN ('integer', 'real') THEN strftime('{fmt}', {c}, 'unixepoch', '{shift} seconds') \
          WHEN typeof({c}) <> 'text' THEN NULL \
-         WHEN {c} GLOB '[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]*' THEN CASE WHEN julianday({c}) IS NOT NULL THEN substr({c}, 1, 7) END \
-         WHEN length({c}) > 4 AND {c} NOT GLOB '*[^0-9]*' THEN strftime('%Y-%m', CAST({c} AS INTEGER), 'unixepoch', '{shift} seconds') \
+         WHEN {c} GLOB '[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]*' THEN CASE WHEN julianday({c}) IS NOT NULL THEN substr({c}, 1, {len}) END \
+         WHEN length({c}) > 4 AND {c} NOT GLOB '*[^0-9]*' THEN strftime('{fmt}', CAST({c} AS INTEGER), 'unixepoch', '{shift} seconds') \
          END"
     )
 }
@@ -282,13 +338,14 @@ pub fn measure(conn: &Connection, d: &Description) -> rusqlite::Result<BusinessF
     // Children keyed by one integer column on the invoices' rowid are merged in the pass.
     let mut merge = Vec::new();
     for child in &d.children {
-        let fk = child.fk.names();
-        if let (1, Ok(parent)) = (fk.len(), parent_columns(conn, d, &child.table, &fk)?) {
-            if rowid_alias(conn, &d.invoice_table, &parent[0])? {
-                merge.push(scan::MergeChild {
-                    table: child.table.clone(),
-                    fk: fk[0].to_string(),
-                });
+        if let Ok(pairs) = link(conn, d, child)? {
+            if let [(fk, parent)] = &pairs[..] {
+                if rowid_alias(conn, &d.invoice_table, parent)? {
+                    merge.push(scan::MergeChild {
+                        table: child.table.clone(),
+                        fk: fk.clone(),
+                    });
+                }
             }
         }
     }
@@ -304,9 +361,8 @@ pub fn measure(conn: &Connection, d: &Description) -> rusqlite::Result<BusinessF
         for e in months.values_mut() {
             e.children.remove(&child.table);
         }
-        let fk = child.fk.names();
-        let parent = match parent_columns(conn, d, &child.table, &fk)? {
-            Ok(p) => p,
+        let (fk, parent): (Vec<String>, Vec<String>) = match link(conn, d, child)? {
+            Ok(pairs) => pairs.into_iter().unzip(),
             Err(why) => return Err(rusqlite::Error::ToSqlConversionFailure(why.into())),
         };
         // Child rows are counted per parent key first (along the child's index on it, when
