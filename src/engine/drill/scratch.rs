@@ -20,7 +20,8 @@ impl Scratch {
         std::fs::create_dir_all(&dir).map_err(|e| {
             Error::Destination(
                 format!(
-                    "cannot create the scratch directory {}: {e}; give a scratch directory that can be written",
+                    "cannot create the {}'s scratch directory {}: {e}; give a scratch directory that can be written",
+                    if kind == "period" { "period restore" } else { kind },
                     dir.display()
                 )
                 .into(),
