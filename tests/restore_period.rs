@@ -192,3 +192,34 @@ fn a_lost_month_comes_back_row_for_row_while_another_writer_keeps_inserting() {
     let state = env.path("state").join("state.sqlite");
     assert_eq!(number(&state, "SELECT count(*) FROM period_restores"), 1);
 }
+
+#[test]
+fn the_demo_loses_a_month_and_brings_it_back() {
+    let env = Env::new();
+    let dir = env.path("demo");
+    let r = env
+        .run(&["demo", "--dir", dir.to_str().unwrap(), "--size-mb", "4"])
+        .ok();
+    let lost = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("9. lost 2024-03"))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(
+        lost.contains("invoices missing") || lost.contains(" invoices, "),
+        "{lost}"
+    );
+    let back = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("10. restore-period --apply"))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(back.ends_with("as the snapshot does"), "{back}");
+    let db = dir.join("invoices.sqlite");
+    assert!(
+        number(
+            &db,
+            "SELECT count(*) FROM invoices WHERE issue_date LIKE '2024-03%'"
+        ) > 0
+    );
+}

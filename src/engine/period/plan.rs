@@ -14,7 +14,8 @@ pub(super) struct TablePlan {
     /// `invoices` or `child`.
     pub role: &'static str,
     pub shape: Shape,
-    /// The identifying columns: names as shown, and as SQL (`rowid` for a hidden rowid).
+    /// The identifying columns: names as shown, and as SQL (`rowid` for a hidden rowid). For a
+    /// child, its primary key (or rowid) and the columns that link it to its invoice.
     pub identity: Vec<(String, String)>,
     /// The condition that the snapshot row aliased `s` is in the period.
     pub snap_scope: String,
@@ -57,10 +58,18 @@ impl TablePlan {
                 period.sql(&day_expr(d, "p"))
             )
         };
+        // A row is the same row only under the same invoice too: a key a new row reused for
+        // another invoice is a collision, never a change to overwrite.
+        let mut identity = shape.identity();
+        for (c, _) in link {
+            if !identity.iter().any(|(n, _)| n == c) {
+                identity.push((c.clone(), column(c)));
+            }
+        }
         TablePlan {
             table: shape.name.clone(),
             role: "child",
-            identity: shape.identity(),
+            identity,
             snap_scope: scope("snap", "s"),
             live_scope: scope("main", "l"),
             shape,
