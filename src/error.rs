@@ -23,6 +23,10 @@ pub enum Error {
     Destination(Fault),
     /// The policy file is unreadable or invalid, or names no such source or target.
     Policy(Fault),
+    /// A period restore refused to write: the live database and the snapshot do not fit
+    /// together (schema, source, description, an empty period, a colliding key). Nothing was
+    /// written.
+    Refused(Fault),
     /// A bug or an environment problem ivault cannot classify.
     Internal(Fault),
     /// The job stopped before finishing because it was asked to: a shutdown, or another stage
@@ -155,6 +159,12 @@ pub mod exit {
     pub const STALE: i32 = 12;
     /// `daemon`: another daemon holds the lock of the state directory.
     pub const ALREADY_RUNNING: i32 = 13;
+    /// `restore-period` without `--apply`: the snapshot holds rows of the period that the live
+    /// database lacks or holds otherwise; nothing was changed.
+    pub const DIFFERENCES: i32 = 14;
+    /// `restore-period` refused (schema, source, description, empty period, colliding key);
+    /// nothing was written.
+    pub const REFUSED: i32 = 15;
 }
 
 impl Error {
@@ -167,6 +177,7 @@ impl Error {
             Error::Key(_) => exit::KEY,
             Error::Destination(_) => exit::DESTINATION,
             Error::Policy(_) => exit::POLICY,
+            Error::Refused(_) => exit::REFUSED,
             Error::Internal(_) => exit::INTERNAL,
             Error::Cancelled => exit::CANCELLED,
         }
@@ -181,6 +192,7 @@ impl Error {
             | Error::Key(f)
             | Error::Destination(f)
             | Error::Policy(f)
+            | Error::Refused(f)
             | Error::Internal(f) => Some(f),
             Error::Cancelled => None,
         }

@@ -33,11 +33,13 @@ pub struct Description {
     pub utc_offset: Option<String>,
 }
 
-/// A table whose rows belong to an invoice through the column(s) `fk`.
+/// A table whose rows belong to an invoice through the column(s) `fk`; without `fk` (or
+/// with an empty list), through the child's one declared FOREIGN KEY to the invoice table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChildTable {
     pub table: String,
+    #[serde(default)]
     pub fk: Columns,
 }
 
@@ -47,6 +49,12 @@ pub struct ChildTable {
 pub enum Columns {
     One(String),
     Many(Vec<String>),
+}
+
+impl Default for Columns {
+    fn default() -> Self {
+        Columns::Many(Vec::new())
+    }
 }
 
 impl Columns {

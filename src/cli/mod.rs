@@ -12,6 +12,7 @@ mod output;
 
 use output::print_json;
 mod passphrase;
+mod period;
 mod policy;
 mod retention;
 mod run;
@@ -132,6 +133,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare a period of the live database with a snapshot by invoice key (missing, changed,
+    /// extra); with --apply, back it up and insert the lost rows. Exit 14 when rows differ and
+    /// nothing was applied, 15 when refused.
+    RestorePeriod(period::PeriodArgs),
     /// Restore a snapshot into a new database file.
     Restore {
         /// Snapshot id, unique id prefix, or `latest`.
@@ -342,6 +347,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Status(args) => status::status_cmd(&ctx, args),
         Command::Trace(args) => trace::trace_cmd(&ctx, args),
+        Command::RestorePeriod(args) => period::period_cmd(&ctx, args),
         Command::Snapshots { repo, source, json } => {
             commands::snapshots(&ctx, &repo, source.as_deref(), json)
         }

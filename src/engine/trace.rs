@@ -8,6 +8,7 @@
 //! plus their changes.
 
 use crate::engine::context::Context;
+use crate::engine::drill::scratch::Scratch;
 use crate::engine::restore::rebuild;
 use crate::error::{Error, Result};
 use crate::facts::Description;
@@ -91,14 +92,15 @@ pub fn run(ctx: &Context, job: &TraceJob) -> Result<TraceReport> {
         .scratch_dir
         .clone()
         .unwrap_or_else(|| ctx.state_dir.clone());
-    let scratch = Scratch::create(&base)?;
+    let scratch = Scratch::named(&base, "trace", false)?;
+    let copy = scratch.database();
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
-        .open(&scratch.file)
-        .map_err(|e| scratch_error(&scratch.file, e))?;
-    let write_error = |e: std::io::Error| scratch_error(&scratch.file, e);
+        .open(&copy)
+        .map_err(|e| scratch_error(&copy, e))?;
+    let write_error = |e: std::io::Error| scratch_error(&copy, e);
     let mut pages: Vec<Hash> = Vec::new();
     let mut page_size = 0;
     let mut damaged = Vec::new();
@@ -120,7 +122,7 @@ pub fn run(ctx: &Context, job: &TraceJob) -> Result<TraceReport> {
             &write_error,
             &mut damaged,
         )?;
-        let row = look_up(&scratch.file, &query, &key).map_err(|err| {
+        let row = look_up(&copy, &query, &key).map_err(|err| {
             Error::Usage(
                 format!(
                     "snapshot {} cannot be searched for the invoice ({err}); check the business description",
@@ -231,27 +233,6 @@ fn sighting(snapshot: SnapshotId, time: &str, row: Row, before: Option<&Sighting
         (Some(_), false) => "still missing",
     };
     s
-}
-
-/// The scratch copy's directory, removed with everything in it when the trace ends.
-struct Scratch {
-    dir: PathBuf,
-    file: PathBuf,
-}
-
-impl Scratch {
-    fn create(base: &std::path::Path) -> Result<Scratch> {
-        let dir = base.join(format!("trace-{:016x}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).map_err(|e| scratch_error(&dir, e))?;
-        let file = dir.join("copy.sqlite");
-        Ok(Scratch { dir, file })
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 fn scratch_error(path: &std::path::Path, e: std::io::Error) -> Error {

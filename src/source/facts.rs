@@ -6,7 +6,6 @@ use crate::facts::{
     BusinessFacts, Description, SeriesFacts, SourceCheck, SOURCE_CHECK_PROBLEMS, UNKNOWN_MONTH,
 };
 use rusqlite::Connection;
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// Which of SQLite's checks a backup runs on the source's image.
@@ -124,7 +123,7 @@ pub fn describe_problem(conn: &Connection, d: &Description) -> rusqlite::Result<
                 )));
             }
         }
-        if let Err(why) = parent_columns(conn, d, &child.table, &child.fk.names())? {
+        if let Err(why) = link(conn, d, child)? {
             return Ok(Some(why));
         }
     }
@@ -158,98 +157,32 @@ fn offset_seconds(s: &str) -> Option<i64> {
     ((0..=14).contains(&h) && (0..60).contains(&m)).then_some(sign * (h * 3600 + m * 60))
 }
 
-/// The invoice columns a child's `fk` columns refer to: its declared FOREIGN KEY to the
-/// invoice table, else the invoice table's primary key (or rowid) or key columns of the same
-/// width. `Err` says why none fits.
-fn parent_columns(
-    conn: &Connection,
-    d: &Description,
-    child: &str,
-    fk: &[&str],
-) -> rusqlite::Result<Result<Vec<String>, String>> {
-    let mut declared: BTreeMap<i64, Vec<(String, Option<String>)>> = BTreeMap::new();
-    let mut stmt = conn.prepare(
-        "SELECT id, \"from\", \"to\" FROM pragma_foreign_key_list(?1) WHERE \"table\" = ?2 COLLATE NOCASE ORDER BY id, seq",
-    )?;
-    let rows = stmt.query_map([child, d.invoice_table.as_str()], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<String>>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (id, from, to) = row?;
-        declared.entry(id).or_default().push((from, to));
-    }
-    let primary: Vec<String> = conn
-        .prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?
-        .query_map([d.invoice_table.as_str()], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for cols in declared.values() {
-        // The description's fk columns, in its order, matched to a declared key's columns.
-        let at: Option<Vec<usize>> = fk
-            .iter()
-            .map(|f| {
-                cols.iter()
-                    .position(|(from, _)| f.eq_ignore_ascii_case(from))
-            })
-            .collect();
-        let Some(at) = at.filter(|_| cols.len() == fk.len()) else {
-            continue;
-        };
-        if cols.iter().all(|(_, to)| to.is_some()) {
-            return Ok(Ok(at.iter().filter_map(|&k| cols[k].1.clone()).collect()));
-        }
-        // `REFERENCES t` without columns: the primary key, column by column in key order.
-        if primary.len() == fk.len() {
-            return Ok(Ok(at.iter().map(|&k| primary[k].clone()).collect()));
-        }
-    }
-    let without_rowid: bool = conn
-        .query_row(
-            "SELECT sql LIKE '%WITHOUT%ROWID%' FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
-            [d.invoice_table.as_str()],
-            |r| r.get(0),
-        )
-        .unwrap_or(false);
-    if fk.len() == 1 && !without_rowid && primary.len() <= 1 {
-        return Ok(Ok(vec![primary
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| "rowid".into())]));
-    }
-    if primary.len() == fk.len() {
-        return Ok(Ok(primary));
-    }
-    if d.key_columns.len() == fk.len() {
-        return Ok(Ok(d.key_columns.clone()));
-    }
-    let fk: Vec<String> = fk.iter().map(|c| quote(c)).collect();
-    Ok(Err(format!(
-        "cannot tell which columns of the invoice table {} the child table {}'s {} refer to; declare a FOREIGN KEY",
-        quote(&d.invoice_table),
-        quote(child),
-        fk.join(", ")
-    )))
-}
-
 /// The SQL expression of an invoice's month (`YYYY-MM`, or NULL) from the date column of
 /// the table aliased `alias`: integers and reals are Unix seconds, shifted by `utc_offset`;
 /// text that SQLite reads as a date and starts `YYYY-MM-DD` is the month as written (any zone
 /// it names is ignored); text of digits only is Unix seconds; anything else is NULL.
 pub fn month_expr(d: &Description, alias: &str) -> String {
+    calendar_expr(d, alias, false)
+}
+
+/// As [`month_expr`], the invoice's calendar day (`YYYY-MM-DD`, or NULL), read the same way.
+pub fn day_expr(d: &Description, alias: &str) -> String {
+    calendar_expr(d, alias, true)
+}
+
+fn calendar_expr(d: &Description, alias: &str, day: bool) -> String {
     let c = format!("{alias}.{}", quote(&d.date_column));
     let shift = d
         .utc_offset
         .as_deref()
         .and_then(offset_seconds)
         .unwrap_or(0);
+    let (fmt, len) = if day { ("%Y-%m-%d", 10) } else { ("%Y-%m", 7) };
     format!(
-        "CASE WHEN typeof({c}) IN ('integer', 'real') THEN strftime('%Y-%m', {c}, 'unixepoch', '{shift} seconds') \
+        "CASE WHEN typeof({c}) IN ('integer', 'real') THEN strftime('{fmt}', {c}, 'unixepoch', '{shift} seconds') \
          WHEN typeof({c}) <> 'text' THEN NULL \
-         WHEN {c} GLOB '[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]*' THEN CASE WHEN julianday({c}) IS NOT NULL THEN substr({c}, 1, 7) END \
-         WHEN length({c}) > 4 AND {c} NOT GLOB '*[^0-9]*' THEN strftime('%Y-%m', CAST({c} AS INTEGER), 'unixepoch', '{shift} seconds') \
+         WHEN {c} GLOB '[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]*' THEN CASE WHEN julianday({c}) IS NOT NULL THEN substr({c}, 1, {len}) END \
+         WHEN length({c}) > 4 AND {c} NOT GLOB '*[^0-9]*' THEN strftime('{fmt}', CAST({c} AS INTEGER), 'unixepoch', '{shift} seconds') \
          END"
     )
 }
@@ -282,13 +215,14 @@ pub fn measure(conn: &Connection, d: &Description) -> rusqlite::Result<BusinessF
     // Children keyed by one integer column on the invoices' rowid are merged in the pass.
     let mut merge = Vec::new();
     for child in &d.children {
-        let fk = child.fk.names();
-        if let (1, Ok(parent)) = (fk.len(), parent_columns(conn, d, &child.table, &fk)?) {
-            if rowid_alias(conn, &d.invoice_table, &parent[0])? {
-                merge.push(scan::MergeChild {
-                    table: child.table.clone(),
-                    fk: fk[0].to_string(),
-                });
+        if let Ok(pairs) = link(conn, d, child)? {
+            if let [(fk, parent)] = &pairs[..] {
+                if rowid_alias(conn, &d.invoice_table, parent)? {
+                    merge.push(scan::MergeChild {
+                        table: child.table.clone(),
+                        fk: fk.clone(),
+                    });
+                }
             }
         }
     }
@@ -304,9 +238,8 @@ pub fn measure(conn: &Connection, d: &Description) -> rusqlite::Result<BusinessF
         for e in months.values_mut() {
             e.children.remove(&child.table);
         }
-        let fk = child.fk.names();
-        let parent = match parent_columns(conn, d, &child.table, &fk)? {
-            Ok(p) => p,
+        let (fk, parent): (Vec<String>, Vec<String>) = match link(conn, d, child)? {
+            Ok(pairs) => pairs.into_iter().unzip(),
             Err(why) => return Err(rusqlite::Error::ToSqlConversionFailure(why.into())),
         };
         // Child rows are counted per parent key first (along the child's index on it, when
@@ -450,7 +383,10 @@ pub fn missing_numbers(
     Ok((count, first))
 }
 
+mod link;
 mod scan;
+
+pub use link::link;
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@
 //! This file opens the database; each concern lives in its own file as an `impl State` block,
 //! and `schema` brings the tables up to date.
 
+mod audit;
 mod blobs;
 mod drills;
 mod jobs;
@@ -16,6 +17,7 @@ mod tests;
 mod trust;
 mod unindexed;
 
+pub use audit::PeriodRestoreRow;
 pub use blobs::{CachedPack, KnownBlobs};
 pub use drills::DrillRow;
 pub use jobs::JobRecord;

@@ -78,6 +78,14 @@ const MIGRATIONS: &[&str] = &[
        source TEXT NOT NULL, kind TEXT NOT NULL, scheduled TEXT NOT NULL,
        reason TEXT NOT NULL, recorded TEXT NOT NULL,
        PRIMARY KEY (source, kind, scheduled)) WITHOUT ROWID;",
+    // 9: every period restore applied to a live database: who, where, from which snapshot,
+    // which period, the backup taken before it, and the rows inserted and replaced per table
+    // (JSON objects), with the whole audit record.
+    "CREATE TABLE period_restores (
+       id INTEGER PRIMARY KEY, time TEXT NOT NULL, user TEXT NOT NULL, host TEXT NOT NULL,
+       source TEXT NOT NULL, target TEXT NOT NULL, snapshot_id TEXT NOT NULL,
+       backup_snapshot_id TEXT NOT NULL, period_from TEXT NOT NULL, period_to TEXT NOT NULL,
+       inserted TEXT NOT NULL, replaced TEXT NOT NULL, record TEXT NOT NULL);",
 ];
 
 /// The schema version this build writes.

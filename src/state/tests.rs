@@ -30,13 +30,14 @@ const SCHEMA_V0: &str = "
       started TEXT NOT NULL, ended TEXT, outcome TEXT NOT NULL DEFAULT 'running',
       bytes_read INTEGER, bytes_stored INTEGER, snapshot_id TEXT, error TEXT);";
 
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 13] = [
     "copies",
     "damaged_packs",
     "drills",
     "jobs",
     "last_snapshots",
     "packs",
+    "period_restores",
     "repos",
     "schedule_runs",
     "schedule_skips",

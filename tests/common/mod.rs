@@ -7,6 +7,8 @@ pub mod damaged;
 pub mod fault_proxy;
 pub mod ledger;
 pub mod moto;
+pub mod period;
+pub mod period_schemas;
 pub mod s3;
 pub mod webhook;
 

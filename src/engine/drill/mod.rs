@@ -7,7 +7,7 @@
 mod checks;
 mod history;
 mod live;
-mod scratch;
+pub(crate) mod scratch;
 
 pub use history::{history, reports, write_reports};
 use scratch::Scratch;

@@ -203,3 +203,53 @@ fn the_check_reports_ok_or_the_problems() {
 // ---------------------------------------------------------------------------------------------
 // Speed on a demo database: `IVAULT_FACTS_DB=demo.sqlite cargo test --lib facts -- --ignored`
 // (make one with `ivault demo generate --out demo.sqlite --size-mb 256`).
+
+#[test]
+fn a_child_without_fk_follows_its_declared_foreign_key_and_days_read_like_months() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        r#"CREATE TABLE inv (code TEXT, no INTEGER, d, amount INTEGER, PRIMARY KEY (code, no)) WITHOUT ROWID;
+           CREATE TABLE line (id INTEGER PRIMARY KEY, c TEXT, n INTEGER,
+             FOREIGN KEY (c, n) REFERENCES inv (code, no));
+           INSERT INTO inv VALUES ('a', 1, '2024-03-31T23:30:00+08:00', 1), ('a', 2, 1711900800, 2),
+             ('a', 3, '2024-02-29 23:59:59.999', 3), ('a', 4, '1711900799', 4);"#,
+    )
+    .unwrap();
+    let d = Description {
+        invoice_table: "inv".into(),
+        date_column: "d".into(),
+        amount_column: "amount".into(),
+        key_columns: vec!["code".into(), "no".into()],
+        children: vec![ChildTable {
+            table: "line".into(),
+            fk: Columns::default(),
+        }],
+        status_column: None,
+        number_column: None,
+        series_column: None,
+        utc_offset: Some("+08:00".into()),
+    };
+    assert_eq!(describe_problem(&conn, &d).unwrap(), None);
+    let pairs = link(&conn, &d, &d.children[0]).unwrap().unwrap();
+    assert_eq!(
+        pairs,
+        vec![
+            ("c".to_string(), "code".to_string()),
+            ("n".into(), "no".into())
+        ]
+    );
+    let days: Vec<String> = conn
+        .prepare(&format!(
+            "SELECT {} FROM inv AS i ORDER BY no",
+            day_expr(&d, "i")
+        ))
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(
+        days,
+        ["2024-03-31", "2024-04-01", "2024-02-29", "2024-03-31"]
+    );
+}

@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+mod lost_month;
+
 /// Marks a directory the demo created, so a rerun may replace it and nothing else.
 const MARKER: &str = ".ivault-demo";
 
@@ -209,6 +211,7 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
         ));
     }
     let html = drill::write_reports(&dir.join("reports"), report, crate::report::Lang::En)?;
+    lost_month::lose_and_restore_a_month(&ctx, &db, &repo_dir, &key, &incr, out)?;
 
     let stored = full.bytes_stored + incr.bytes_stored;
     say(out, format!(

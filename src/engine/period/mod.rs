@@ -1,0 +1,319 @@
+//! `restore-period`: bring back a lost period of invoices from a snapshot into the live
+//! database. The snapshot is restored into scratch space and attached beside the live database
+//! (read-only); the invoices whose day falls in the period, and their child rows, are compared
+//! by key: missing live, changed, extra live. `--apply` backs the live database up first, then
+//! inserts what is missing (and with `--overwrite-changed` replaces what changed) in one short
+//! transaction, never deletes, re-checks the period's count and total, and leaves an audit
+//! record. Anything that does not fit refuses before a byte of the live database is written.
+
+mod apply;
+mod audit;
+mod choose;
+mod dates;
+mod diff;
+mod live;
+mod plan;
+mod tables;
+
+pub use audit::AuditRecord;
+pub use dates::Period;
+pub use diff::{ChangedRow, ColumnChange, Figures, TableDiff};
+
+use crate::engine::backup::{self, BackupJob, BackupOptions};
+use crate::engine::drill::scratch::Scratch;
+use crate::engine::restore::{self, RestoreOptions};
+use crate::engine::Context;
+use crate::error::{Error, Result};
+use crate::facts::Description;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub struct PeriodJob {
+    /// A database path, or a source name of the context's policy.
+    pub source: String,
+    /// `YYYY-MM-DD` or `YYYY-MM`.
+    pub from: String,
+    pub to: String,
+    /// `latest`, `auto`, or a snapshot id (prefix).
+    pub snapshot: String,
+    /// The target to read from (and back up to before applying); default: the policy's first
+    /// target of the source.
+    pub target: Option<String>,
+    pub identity: Option<PathBuf>,
+    pub apply: bool,
+    pub overwrite_changed: bool,
+    /// Apply even though live tables have triggers (they fire for every row written).
+    pub allow_triggers: bool,
+    pub allow_unverified: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodReport {
+    pub source: String,
+    pub live_path: String,
+    pub target: String,
+    pub snapshot_id: String,
+    pub snapshot_time: String,
+    /// Why this snapshot.
+    pub choice: String,
+    pub from: String,
+    pub to: String,
+    /// The period's invoices in the snapshot and live (before any repair).
+    pub snapshot: Figures,
+    pub live: Figures,
+    pub tables: Vec<TableDiff>,
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<Applied>,
+}
+
+impl PeriodReport {
+    /// Whether the snapshot holds rows the live database lacks or holds otherwise.
+    pub fn to_restore(&self) -> bool {
+        self.tables
+            .iter()
+            .any(|t| !t.missing.is_empty() || !t.changed.is_empty())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    /// The backup of the live database taken before writing (none when nothing was written).
+    pub backup_snapshot_id: Option<String>,
+    pub inserted: BTreeMap<String, u64>,
+    pub replaced: BTreeMap<String, u64>,
+    /// The period's invoices live after the repair, and whether they equal the snapshot's.
+    pub after: Figures,
+    pub matches: bool,
+    pub audit_id: Option<i64>,
+    pub audit_file: Option<String>,
+}
+
+/// The live database as the job names it.
+struct Live {
+    path: PathBuf,
+    /// What snapshots of it are listed under: the policy's source name, else the path.
+    filter: String,
+    policy_name: Option<String>,
+    description: Option<Description>,
+}
+
+fn resolve_live(ctx: &Context, source: &str) -> Result<Live> {
+    let policy = ctx.targets.policy();
+    if let Some(s) = policy.and_then(|p| p.source(source)) {
+        return Ok(Live {
+            path: s.path.clone(),
+            filter: s.name.clone(),
+            policy_name: Some(s.name.clone()),
+            description: s.business.clone(),
+        });
+    }
+    if let Some(p) = policy.filter(|_| crate::policy::looks_like_a_name(source)) {
+        if !Path::new(source).exists() {
+            return Err(p.unknown("source", source));
+        }
+    }
+    let path = std::fs::canonicalize(source).map_err(|e| {
+        Error::Source(
+            format!("the live database {source} cannot be opened ({e}); check the path").into(),
+        )
+    })?;
+    Ok(Live {
+        filter: path.display().to_string(),
+        path,
+        policy_name: None,
+        description: None,
+    })
+}
+
+/// Compares, and with `apply` repairs. Refusals are [`Error::Refused`].
+pub fn run(ctx: &Context, job: &PeriodJob) -> Result<PeriodReport> {
+    let period = Period::parse(&job.from, &job.to)?;
+    let live = resolve_live(ctx, &job.source)?;
+    let policy = ctx.targets.policy();
+    let target = match (&job.target, policy) {
+        (Some(t), _) => t.clone(),
+        (None, Some(p)) => p
+            .targets_of(live.policy_name.as_deref())
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Usage("give --repo TARGET: the policy names no target".into()))?,
+        (None, None) => {
+            return Err(Error::Usage(
+                "give --repo TARGET (a directory, s3://bucket/prefix, or a target of the --policy)"
+                    .into(),
+            ))
+        }
+    };
+    let (repo, keys) = ctx.open_repo_with_key(&target, job.identity.as_deref())?;
+    let trust = ctx.trust(&repo, job.allow_unverified)?;
+    let scratch = Scratch::named(&ctx.state_dir, "period", false)?;
+    let restore_opts = RestoreOptions {
+        integrity_check: false,
+        trust: trust.clone(),
+        ..Default::default()
+    };
+    let mut measured = 0u32;
+    let mut measure = |id: &crate::repo::ids::SnapshotId,
+                       m: &crate::repo::manifest::Manifest|
+     -> Result<Figures> {
+        measured += 1;
+        let file = scratch.dir.join(format!("measure-{measured}.sqlite"));
+        restore::restore(&repo, &keys, &id.to_string(), &file, &restore_opts)?;
+        let d = live
+            .description
+            .clone()
+            .or_else(|| m.business.as_ref().map(|b| b.description.clone()));
+        let figures = match d {
+            Some(d) => live::measure(&file, &d, &period),
+            None => Ok(Figures {
+                invoices: 0,
+                total: crate::facts::Amount::Integer(0),
+            }),
+        };
+        let _ = std::fs::remove_file(&file);
+        figures
+    };
+    let chosen = choose::choose(
+        &repo,
+        &keys,
+        &trust,
+        &choose::Wanted {
+            spec: &job.snapshot,
+            filter: &live.filter,
+            description: live.description.as_ref(),
+            period: &period,
+        },
+        &mut measure,
+    )?;
+    let m = &chosen.manifest;
+    let live_text = live.path.display().to_string();
+    if m.source.name != live.filter && m.source.path != live_text {
+        return Err(Error::Refused(
+            format!(
+                "snapshot {} is of the source {} ({}), not of the live database {live_text}; give a snapshot of this database (ivault snapshots --source {})",
+                chosen.id, m.source.name, m.source.path, live.filter
+            )
+            .into(),
+        ));
+    }
+    let Some(d) = live
+        .description
+        .clone()
+        .or_else(|| m.business.as_ref().map(|b| b.description.clone()))
+    else {
+        return Err(Error::Refused(
+            format!(
+                "neither the policy nor snapshot {} describes the invoices of {}; give the source a [source.business] description in the policy and pass --policy",
+                chosen.id, live.filter
+            )
+            .into(),
+        ));
+    };
+    let restored = scratch.database();
+    restore::restore(
+        &repo,
+        &keys,
+        &chosen.id.to_string(),
+        &restored,
+        &restore_opts,
+    )?;
+    let compared = live::compare(&live.path, &restored, &d, &period, chosen.id)?;
+    let mut report = PeriodReport {
+        source: live.filter.clone(),
+        live_path: live_text.clone(),
+        target: crate::secret::redact(&target).into_owned(),
+        snapshot_id: chosen.id.to_string(),
+        snapshot_time: m.time.clone(),
+        choice: chosen.why.clone(),
+        from: period.from_text(),
+        to: period.to_text(),
+        snapshot: compared.snapshot,
+        live: compared.live,
+        tables: compared.tables,
+        warnings: chosen.warnings.clone(),
+        applied: None,
+    };
+    if !job.apply {
+        return Ok(report);
+    }
+    let writes = report
+        .tables
+        .iter()
+        .any(|t| !t.missing.is_empty() || (job.overwrite_changed && !t.changed.is_empty()));
+    let session = live::Writer::open(&live.path, &restored, &d, &period)?;
+    session.refuse_triggers(job.allow_triggers)?;
+    session.refuse_collisions(job.overwrite_changed)?;
+    if !writes {
+        let after = session.figures()?;
+        report.applied = Some(Applied {
+            backup_snapshot_id: None,
+            inserted: BTreeMap::new(),
+            replaced: BTreeMap::new(),
+            matches: after.same_as(&report.snapshot),
+            after,
+            audit_id: None,
+            audit_file: None,
+        });
+        return Ok(report);
+    }
+    // The repair can be undone: the live database as it was goes to the same target first.
+    let backed_up = backup::run(
+        ctx,
+        &BackupJob {
+            source: PathBuf::from(live.policy_name.as_deref().unwrap_or(&live_text)),
+            targets: vec![target.clone()],
+            options: BackupOptions {
+                name: Some(m.source.name.clone()),
+                tags: vec!["before-restore-period".into()],
+                read: backup::ReadOptions {
+                    business: Some(d.clone()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        },
+    )?;
+    let backup_id = match backed_up.targets.into_iter().next().map(|t| t.result) {
+        Some(Ok(r)) => r.snapshot_id.to_string(),
+        Some(Err(e)) => return Err(e),
+        None => {
+            return Err(Error::Internal(
+                "the backup before the repair reported nothing".into(),
+            ))
+        }
+    };
+    let written = session.write(job.overwrite_changed)?;
+    let after = session.figures()?;
+    drop(session);
+    let record = AuditRecord {
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        user: audit::user(),
+        host: crate::host::name(),
+        source: live.filter.clone(),
+        live_path: live_text,
+        target: report.target.clone(),
+        snapshot_id: report.snapshot_id.clone(),
+        backup_snapshot_id: backup_id.clone(),
+        from: report.from.clone(),
+        to: report.to.clone(),
+        overwrite_changed: job.overwrite_changed,
+        inserted: written.inserted.clone(),
+        replaced: written.replaced.clone(),
+        snapshot_figures: report.snapshot,
+        live_figures_after: after,
+    };
+    let state = ctx.state()?;
+    let (audit_id, file) = audit::record(&state, &ctx.state_dir, &record)?;
+    report.applied = Some(Applied {
+        backup_snapshot_id: Some(backup_id),
+        inserted: written.inserted,
+        replaced: written.replaced,
+        matches: after.same_as(&report.snapshot),
+        after,
+        audit_id: Some(audit_id),
+        audit_file: Some(file.display().to_string()),
+    });
+    Ok(report)
+}
