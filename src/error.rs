@@ -155,6 +155,8 @@ pub mod exit {
     pub const STALE: i32 = 12;
     /// `daemon`: another daemon holds the lock of the state directory.
     pub const ALREADY_RUNNING: i32 = 13;
+    /// `reconcile`: the invoice list and the live database differ (the report says how).
+    pub const RECONCILE_DIFFERENCES: i32 = 14;
 }
 
 impl Error {

@@ -13,6 +13,7 @@ mod output;
 use output::print_json;
 mod passphrase;
 mod policy;
+mod reconcile;
 mod retention;
 mod run;
 mod status;
@@ -122,6 +123,10 @@ enum Command {
     Status(status::StatusArgs),
     /// One invoice through every snapshot of a source: present, changed, missing.
     Trace(trace::TraceArgs),
+    /// An external invoice list (CSV or XLSX, e.g. the tax authority's) against the live
+    /// database: what only one side has, what differs, and which snapshots still hold the
+    /// missing; exit 14 when anything differs.
+    Reconcile(reconcile::ReconcileArgs),
     /// List snapshots.
     Snapshots {
         #[command(flatten)]
@@ -342,6 +347,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Status(args) => status::status_cmd(&ctx, args),
         Command::Trace(args) => trace::trace_cmd(&ctx, args),
+        Command::Reconcile(args) => reconcile::reconcile_cmd(&ctx, args),
         Command::Snapshots { repo, source, json } => {
             commands::snapshots(&ctx, &repo, source.as_deref(), json)
         }

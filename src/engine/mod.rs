@@ -13,6 +13,7 @@ pub mod forget;
 pub mod init;
 pub mod keys;
 pub mod prune;
+pub mod reconcile;
 pub mod repair;
 pub mod restore;
 pub mod snapshots;

@@ -91,7 +91,7 @@ pub fn run(ctx: &Context, job: &TraceJob) -> Result<TraceReport> {
         .scratch_dir
         .clone()
         .unwrap_or_else(|| ctx.state_dir.clone());
-    let scratch = Scratch::create(&base)?;
+    let scratch = Scratch::create(&base, "trace")?;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -233,15 +233,16 @@ fn sighting(snapshot: SnapshotId, time: &str, row: Row, before: Option<&Sighting
     s
 }
 
-/// The scratch copy's directory, removed with everything in it when the trace ends.
-struct Scratch {
+/// The scratch copy's directory, removed with everything in it when the job ends.
+pub(crate) struct Scratch {
     dir: PathBuf,
-    file: PathBuf,
+    pub(crate) file: PathBuf,
 }
 
 impl Scratch {
-    fn create(base: &std::path::Path) -> Result<Scratch> {
-        let dir = base.join(format!("trace-{:016x}", rand::random::<u64>()));
+    /// A new directory `{prefix}-{random}` under `base`.
+    pub(crate) fn create(base: &std::path::Path, prefix: &str) -> Result<Scratch> {
+        let dir = base.join(format!("{prefix}-{:016x}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).map_err(|e| scratch_error(&dir, e))?;
         let file = dir.join("copy.sqlite");
         Ok(Scratch { dir, file })
@@ -254,7 +255,7 @@ impl Drop for Scratch {
     }
 }
 
-fn scratch_error(path: &std::path::Path, e: std::io::Error) -> Error {
+pub(crate) fn scratch_error(path: &std::path::Path, e: std::io::Error) -> Error {
     Error::Destination(
         format!(
             "cannot write the scratch copy {}: {e}; give a --scratch-dir with room for one copy of the database",
