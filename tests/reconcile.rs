@@ -6,6 +6,7 @@
 //! dates, and a single integer key with REAL yuan and Unix-second dates in +08:00.
 
 mod common;
+use common::lists::{gb18030, keys, thousands, write_xlsx};
 use common::{Env, Run};
 use rusqlite::Connection;
 use serde_json::Value;
@@ -136,25 +137,6 @@ fn rows_a() -> Vec<(String, String, (u32, u32), f64)> {
         .collect()
 }
 
-fn keys(v: &Value, section: &str) -> Vec<String> {
-    let mut k: Vec<String> = v[section]
-        .as_array()
-        .unwrap_or_else(|| panic!("no {section}: {v}"))
-        .iter()
-        .map(|m| {
-            let parts: Vec<&str> = m["key"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p.as_str().unwrap())
-                .collect();
-            parts.join("/")
-        })
-        .collect();
-    k.sort();
-    k
-}
-
 /// Every planted difference of schema A, exactly, and the snapshot that still has invoice 3.
 fn assert_planted_a(run: &Run, first: &str, second: &str) {
     assert_eq!(run.code, DIFFERENCES, "{}\n{}", run.stdout, run.stderr);
@@ -191,10 +173,6 @@ fn assert_planted_a(run: &Run, first: &str, second: &str) {
     // Live in March: 1–8 without 3, with 9.
     assert_eq!(v["totals"]["database"]["invoices"], 8);
     assert_eq!(v["totals"]["database"]["amount"], 33 * 100_055 + 12345);
-}
-
-fn gb18030(text: &str) -> Vec<u8> {
-    encoding_rs::GB18030.encode(text).0.into_owned()
 }
 
 #[test]
@@ -248,45 +226,6 @@ fn a_gb18030_csv_with_chinese_headers_shows_each_planted_difference() {
     let wrong = c.reconcile(&list, &["--encoding", "utf-8"]);
     assert_eq!(wrong.code, 2, "{}", wrong.stderr);
     assert!(wrong.stderr.contains("not valid UTF-8"), "{}", wrong.stderr);
-}
-
-fn thousands(yuan: f64) -> String {
-    let s = format!("{yuan:.2}");
-    let (int, frac) = s.split_once('.').unwrap();
-    let mut out = String::new();
-    for (i, ch) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    format!("{out}.{frac}")
-}
-
-/// Writes an XLSX file with openpyxl: real dates (Excel serials) and numbers, keys as text.
-fn write_xlsx(path: &Path, header: &[&str], rows: &[Value]) {
-    let script = r#"
-import json, sys, datetime, openpyxl
-path, header, rows = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-wb = openpyxl.Workbook()
-ws = wb.active
-ws.title = "发票"
-ws.append(header)
-for r in rows:
-    ws.append([datetime.date(*c["date"]) if isinstance(c, dict) else c for c in r])
-wb.save(path)
-"#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, path.to_str().unwrap()])
-        .arg(serde_json::to_string(header).unwrap())
-        .arg(Value::Array(rows.to_vec()).to_string())
-        .output()
-        .expect("python3 (scripts/test installs it with openpyxl)");
-    assert!(
-        out.status.success(),
-        "writing the XLSX fixture needs python3 with openpyxl (scripts/test installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
@@ -395,31 +334,6 @@ fn a_header_the_mapping_names_but_the_list_lacks_is_one_sentence_and_nothing_is_
     );
     assert!(run.stdout.is_empty());
     assert!(!reports.exists());
-}
-
-#[test]
-fn an_unknown_key_in_the_list_section_names_the_file_the_line_and_the_nearest_key() {
-    let c = live_a();
-    let text = std::fs::read_to_string(&c.policy)
-        .unwrap()
-        .replace("amount_scale = 100", "amount_sacle = 100");
-    std::fs::write(&c.policy, &text).unwrap();
-    let line = text
-        .lines()
-        .position(|l| l.starts_with("amount_sacle"))
-        .unwrap()
-        + 1;
-    let list = c.env.path("list.csv");
-    std::fs::write(&list, "x\n").unwrap();
-    let run = c.reconcile(&list, &[]);
-    assert_eq!(run.code, 9, "{}", run.stderr);
-    assert!(
-        run.stderr.contains(&format!(
-            "line {line}: unknown key amount_sacle; did you mean amount_scale?"
-        )),
-        "{}",
-        run.stderr
-    );
 }
 
 #[test]

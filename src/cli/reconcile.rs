@@ -112,12 +112,14 @@ fn print_table(r: &ReconcileReport) {
         .find(|m| !m.snapshots.is_empty())
     {
         let h = &m.snapshots[0];
+        let (from, to) = r
+            .period
+            .as_ref()
+            .map_or(("", ""), |p| (p.from.as_str(), p.to.as_str()));
         println!(
-            "\nrestore-period {} --snapshot {} brings back what the snapshots hold (from {} to {})",
+            "\nivault restore-period {} --from {from} --to {to} --snapshot {} brings back what that snapshot holds",
             r.source.name,
             &h.last.id[..12.min(h.last.id.len())],
-            r.period.as_ref().map_or("", |p| p.from.as_str()),
-            r.period.as_ref().map_or("", |p| p.to.as_str()),
         );
     }
 }

@@ -56,7 +56,10 @@ pub fn render(r: &ReconcileReport) -> String {
         for row in &t.rows {
             let _ = write!(out, "<tr{class}>");
             for c in row {
-                let _ = write!(out, "<td>{}</td>", esc(c));
+                // Counts and amounts line up on the right, as in the drill report.
+                let num = !c.is_empty() && c.parse::<f64>().is_ok();
+                let td = if num { "<td class=\"num\">" } else { "<td>" };
+                let _ = write!(out, "{td}{}</td>", esc(c));
             }
             out.push_str("</tr>\n");
         }
