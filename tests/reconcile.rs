@@ -277,6 +277,25 @@ fn an_xlsx_list_with_chinese_headers_shows_each_planted_difference_and_writes_re
         "{html}"
     );
     assert!(html.contains(&first[..12]), "the snapshot to restore from");
+
+    // Labels in Chinese for finance staff; the data is the same.
+    let zh = c.env.path("reports-zh");
+    let run = c.reconcile(
+        &list,
+        &["--lang", "zh-CN", "--report-dir", zh.to_str().unwrap()],
+    );
+    assert_eq!(run.code, DIFFERENCES, "{}", run.stderr);
+    assert!(run.stdout.contains("清单有、数据库无"), "{}", run.stdout);
+    for entry in std::fs::read_dir(&zh).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(text.contains("00000003"), "{text}");
+        if text.starts_with("<!DOCTYPE") {
+            assert!(
+                text.contains("<html lang=\"zh-CN\">") && text.contains("金额或日期不一致"),
+                "{text}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@ use invoice_vault::engine::Context;
 use invoice_vault::facts::ListEncoding;
 use invoice_vault::report::reconcile::model::{ReconcileReport, Verdict};
 use invoice_vault::report::reconcile::{facts, summary, tables, verdict_word};
+use invoice_vault::report::Lang;
 use invoice_vault::Result;
 use std::path::PathBuf;
 
@@ -33,8 +34,16 @@ pub(super) struct ReconcileArgs {
     /// Write the report as Markdown, JSON and HTML into this directory.
     #[arg(long, value_name = "DIR")]
     report_dir: Option<PathBuf>,
+    /// The language of the table and the report files' labels: en or zh-CN.
+    #[arg(long, default_value = "en", value_parser = parse_lang)]
+    lang: Lang,
     #[arg(long)]
     json: bool,
+}
+
+fn parse_lang(s: &str) -> std::result::Result<Lang, String> {
+    s.parse()
+        .map_err(|e: invoice_vault::report::ParseError| e.to_string())
 }
 
 fn parse_encoding(s: &str) -> std::result::Result<ListEncoding, String> {
@@ -52,7 +61,7 @@ pub(super) fn reconcile_cmd(ctx: &Context, args: ReconcileArgs) -> Result<i32> {
     };
     let r = reconcile::run(ctx, &job)?;
     if let Some(dir) = &args.report_dir {
-        let written = reconcile::write_reports(dir, &r)?;
+        let written = reconcile::write_reports(dir, &r, args.lang)?;
         if !args.json {
             for p in written {
                 println!("report: {}", p.display());
@@ -62,7 +71,7 @@ pub(super) fn reconcile_cmd(ctx: &Context, args: ReconcileArgs) -> Result<i32> {
     if args.json {
         print_json(&r);
     } else {
-        print_table(&r);
+        print_table(&r, args.lang);
     }
     Ok(match r.verdict {
         Verdict::Matches => exit::OK,
@@ -71,18 +80,18 @@ pub(super) fn reconcile_cmd(ctx: &Context, args: ReconcileArgs) -> Result<i32> {
 }
 
 /// One screen: the verdict, what was compared, the totals and every difference.
-fn print_table(r: &ReconcileReport) {
+fn print_table(r: &ReconcileReport, lang: Lang) {
     println!(
         "reconcile {} against {}: {}",
         r.source.name,
         r.list.file,
-        verdict_word(r.verdict).to_uppercase()
+        verdict_word(r.verdict, lang).to_uppercase()
     );
-    println!("  {}", summary(r));
-    for (key, value) in facts(r).into_iter().skip(1).take(3) {
+    println!("  {}", summary(r, lang));
+    for (key, value) in facts(r, lang).into_iter().skip(1).take(3) {
         println!("  {key}: {value}");
     }
-    for t in tables(r) {
+    for t in tables(r, lang) {
         if t.rows.is_empty() {
             continue;
         }

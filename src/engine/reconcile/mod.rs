@@ -186,9 +186,13 @@ pub fn run(ctx: &Context, job: &ReconcileJob) -> Result<ReconcileReport> {
     Ok(report)
 }
 
-/// Writes the report as Markdown, JSON and HTML into `dir` (created if need be); returns the
+/// Writes the report as Markdown, JSON and HTML (labels in `lang`) into `dir` (created if need be); returns the
 /// files written.
-pub fn write_reports(dir: &std::path::Path, report: &ReconcileReport) -> Result<Vec<PathBuf>> {
+pub fn write_reports(
+    dir: &std::path::Path,
+    report: &ReconcileReport,
+    lang: crate::report::Lang,
+) -> Result<Vec<PathBuf>> {
     use crate::report::reconcile::{file_stem, render};
     use crate::report::Format;
     std::fs::create_dir_all(dir).map_err(|e| {
@@ -204,7 +208,7 @@ pub fn write_reports(dir: &std::path::Path, report: &ReconcileReport) -> Result<
         (Format::Html, "html"),
     ] {
         let path = dir.join(format!("{stem}.{ext}"));
-        crate::engine::status::write_atomically(&path, &render(report, format))?;
+        crate::engine::status::write_atomically(&path, &render(report, format, lang))?;
         written.push(path);
     }
     Ok(written)

@@ -1,19 +1,22 @@
 //! HTML: one self-contained page in the drill report's style (its CSS, no scripts, fonts or
 //! links to fetch). Every data value goes through [`esc`].
 
+use super::labels::tr;
 use super::model::{ReconcileReport, Verdict};
 use super::{facts, summary, tables, verdict_word};
 use crate::report::html::{esc, CSS};
+use crate::report::Lang;
 use std::fmt::Write;
 
-pub fn render(r: &ReconcileReport) -> String {
+pub fn render(r: &ReconcileReport, lang: Lang) -> String {
     let (class, word) = match r.verdict {
         Verdict::Matches => ("passed", "matches"),
         Verdict::Differences => ("failed", "differences"),
     };
     let title = format!(
-        "Reconciliation — {} — {} ↔ {}",
-        verdict_word(r.verdict),
+        "{} — {} — {} ↔ {}",
+        tr("Reconciliation", lang),
+        verdict_word(r.verdict, lang),
         r.source.name,
         r.list.file
     );
@@ -21,23 +24,24 @@ pub fn render(r: &ReconcileReport) -> String {
     // `write!` into a String cannot fail; the results are ignored for that reason.
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
+        lang.tag(),
         esc(&title)
     );
     let _ = writeln!(
         out,
         "<section class=\"drill reconcile\">\n<div id=\"verdict\" class=\"verdict {class}\" data-verdict=\"{word}\"><span class=\"word\">{}</span> <span class=\"route\">{} ↔ {}</span></div>",
-        esc(verdict_word(r.verdict)),
+        esc(verdict_word(r.verdict, lang)),
         esc(&r.source.name),
         esc(&r.list.file)
     );
-    let _ = writeln!(out, "<p class=\"summary\">{}</p>", esc(&summary(r)));
+    let _ = writeln!(out, "<p class=\"summary\">{}</p>", esc(&summary(r, lang)));
     out.push_str("<dl class=\"facts\">\n");
-    for (key, value) in facts(r) {
+    for (key, value) in facts(r, lang) {
         let _ = writeln!(out, "<dt>{}</dt><dd>{}</dd>", esc(key), esc(&value));
     }
     out.push_str("</dl>\n");
-    for t in tables(r) {
+    for t in tables(r, lang) {
         let _ = writeln!(out, "<h2>{}</h2>", esc(t.title));
         if t.rows.is_empty() {
             let _ = writeln!(out, "<p>{}</p>", esc(t.none));

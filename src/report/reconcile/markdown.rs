@@ -1,12 +1,14 @@
 //! Markdown, for tickets and chat: the verdict on the first line, then the facts, the totals
 //! and every difference.
 
+use super::labels::tr;
 use super::model::{ReconcileReport, Verdict};
 use super::{facts, summary, tables, verdict_word};
 use crate::report::markdown::{cell, inline, table_head, table_row};
+use crate::report::Lang;
 use std::fmt::Write;
 
-pub fn render(r: &ReconcileReport) -> String {
+pub fn render(r: &ReconcileReport, lang: Lang) -> String {
     let mut out = String::new();
     let mark = match r.verdict {
         Verdict::Matches => "✅",
@@ -15,16 +17,18 @@ pub fn render(r: &ReconcileReport) -> String {
     // `write!` into a String cannot fail; the results are ignored for that reason.
     let _ = writeln!(
         out,
-        "# {mark} {} — Source: {} ↔ List: {}\n",
-        verdict_word(r.verdict),
+        "# {mark} {} — {}: {} ↔ {}: {}\n",
+        verdict_word(r.verdict, lang),
+        tr("Source", lang),
         inline(&r.source.name),
+        tr("List", lang),
         inline(&r.list.file)
     );
-    let _ = writeln!(out, "{}\n", cell(&summary(r)));
-    for (key, value) in facts(r) {
+    let _ = writeln!(out, "{}\n", cell(&summary(r, lang)));
+    for (key, value) in facts(r, lang) {
         let _ = writeln!(out, "- **{key}:** {}", cell(&value));
     }
-    for t in tables(r) {
+    for t in tables(r, lang) {
         let _ = writeln!(out, "\n## {}\n", t.title);
         if t.rows.is_empty() {
             let _ = writeln!(out, "{}", t.none);

@@ -3,21 +3,24 @@
 //! auditors. Both text renderings are built from the same [`Table`]s, so they say the same.
 
 mod html;
+pub mod labels;
 mod markdown;
 pub mod model;
 
-use super::Format;
+use super::{Format, Lang};
 use crate::facts::Amount;
+use labels::tr;
 use model::{Held, ReconcileReport, SnapshotRef, Verdict};
 
-pub fn render(r: &ReconcileReport, format: Format) -> String {
+/// Renders the report; labels follow `lang`, data does not (JSON has no labels).
+pub fn render(r: &ReconcileReport, format: Format, lang: Lang) -> String {
     match format {
-        Format::Markdown => markdown::render(r),
+        Format::Markdown => markdown::render(r, lang),
         Format::Json => serde_json::to_string_pretty(r).unwrap_or_else(|e| {
             let message = serde_json::Value::String(format!("report could not be written: {e}"));
             format!("{{\"error\": {message}}}")
         }),
-        Format::Html => html::render(r),
+        Format::Html => html::render(r, lang),
     }
 }
 
@@ -32,82 +35,90 @@ pub struct Table {
     pub differences: bool,
 }
 
-pub fn verdict_word(v: Verdict) -> &'static str {
+pub fn verdict_word(v: Verdict, lang: Lang) -> &'static str {
     match v {
-        Verdict::Matches => "Matches",
-        Verdict::Differences => "Differences",
+        Verdict::Matches => tr("Matches", lang),
+        Verdict::Differences => tr("Differences", lang),
     }
 }
 
 /// One line under the verdict: the period and how many differences of each kind.
-pub fn summary(r: &ReconcileReport) -> String {
+pub fn summary(r: &ReconcileReport, lang: Lang) -> String {
     let period = match &r.period {
-        Some(p) => format!("period {} … {}", p.from, p.to),
-        None => "the list holds no invoices".to_string(),
+        Some(p) => labels::period(&p.from, &p.to, lang),
+        None => tr("the list holds no invoices", lang).to_string(),
     };
-    format!(
-        "Reconciliation · {period} · {} in the list only, {} in the database only, {} differing, {} duplicated",
+    let counts = [
         r.missing_in_database.len(),
         r.missing_in_list.len(),
         r.differing.len(),
-        r.duplicates.len()
+        r.duplicates.len(),
+    ];
+    format!(
+        "{} · {period} · {}",
+        tr("Reconciliation", lang),
+        labels::counts(counts, lang)
     )
 }
 
 /// The facts block: what was compared with what.
-pub fn facts(r: &ReconcileReport) -> Vec<(&'static str, String)> {
+pub fn facts(r: &ReconcileReport, lang: Lang) -> Vec<(&'static str, String)> {
     let l = &r.list;
     let mut how = vec![l.format.clone()];
     how.extend(l.encoding.clone());
-    how.extend(l.sheet.as_ref().map(|s| format!("sheet {s}")));
-    how.push(format!("header row {}", l.header_row));
+    how.extend(l.sheet.as_ref().map(|s| labels::sheet(s, lang)));
+    how.push(labels::header_row(l.header_row, lang));
     if !l.skipped_rows.is_empty() {
         let rows: Vec<String> = l.skipped_rows.iter().map(usize::to_string).collect();
-        how.push(format!("rows without a key skipped: {}", rows.join(", ")));
+        how.push(labels::skipped(&rows.join(", "), lang));
     }
     let searched = if r.searched.is_empty() {
-        "none (no invoice needed it)".to_string()
+        tr("none (no invoice needed it)", lang).to_string()
     } else {
         let each: Vec<String> = r
             .searched
             .iter()
-            .map(|s| format!("{} ({} snapshots)", s.target, s.snapshots))
+            .map(|s| labels::snapshots(&s.target, s.snapshots, lang))
             .collect();
         each.join(", ")
     };
     vec![
-        ("Source", format!("{} ({})", r.source.name, r.source.path)),
-        ("List", format!("{} ({})", l.file, how.join(", "))),
         (
-            "Period",
+            tr("Source", lang),
+            format!("{} ({})", r.source.name, r.source.path),
+        ),
+        (tr("List", lang), format!("{} ({})", l.file, how.join(", "))),
+        (
+            tr("Period", lang),
             r.period
                 .as_ref()
                 .map_or("—".into(), |p| format!("{} … {}", p.from, p.to)),
         ),
-        ("Snapshots searched", searched),
-        ("Started", r.started.clone()),
-        ("Host", r.host.clone()),
+        (tr("Snapshots searched", lang), searched),
+        (tr("Started", lang), r.started.clone()),
+        (tr("Host", lang), r.host.clone()),
     ]
 }
 
-pub fn tables(r: &ReconcileReport) -> Vec<Table> {
+pub fn tables(r: &ReconcileReport, lang: Lang) -> Vec<Table> {
+    let word = |en| tr(en, lang);
     let t = &r.totals;
     let totals = Table {
-        title: "Totals",
-        head: vec!["", "Invoices", "Amount"],
+        title: word("Totals"),
+        head: vec!["", word("Invoices"), word("Amount")],
         rows: vec![
             vec![
-                "List".into(),
+                word("List").into(),
                 t.list.invoices.to_string(),
                 t.list.amount.to_string(),
             ],
             vec![
-                "Database".into(),
+                word("Database").into(),
                 t.database.invoices.to_string(),
                 t.database.amount.to_string(),
             ],
             vec![
-                "List − database".into(),
+                word("List − database").into(),
                 (i128::from(t.list.invoices) - i128::from(t.database.invoices)).to_string(),
                 t.list.amount.minus(t.database.amount).to_string(),
             ],
@@ -116,14 +127,14 @@ pub fn tables(r: &ReconcileReport) -> Vec<Table> {
         differences: false,
     };
     let missing_db = Table {
-        title: "In the list, not in the database",
+        title: word("In the list, not in the database"),
         head: vec![
-            "Invoice",
-            "Row",
-            "Date",
-            "Amount",
-            "Newest snapshot with it",
-            "Since",
+            word("Invoice"),
+            word("Row"),
+            word("Date"),
+            word("Amount"),
+            word("Newest snapshot with it"),
+            word("Since"),
         ],
         rows: r
             .missing_in_database
@@ -135,56 +146,64 @@ pub fn tables(r: &ReconcileReport) -> Vec<Table> {
                             "{} {}{}",
                             h.target,
                             snapshot(&h.last),
-                            if h.in_latest { " (the newest)" } else { "" }
+                            if h.in_latest {
+                                word("(the newest)")
+                            } else {
+                                ""
+                            }
                         ),
                         snapshot(&h.first),
                     ),
-                    None => ("none".into(), "—".into()),
+                    None => (word("none").into(), "—".into()),
                 };
                 let mut row = vec![m.key.join("/"), m.row.to_string()];
-                row.extend(held(&m.list));
+                row.extend(held(&m.list, lang));
                 row.extend([last, since]);
                 row
             })
             .collect(),
-        none: "None.",
+        none: word("None."),
         differences: true,
     };
     let missing_list = Table {
-        title: "In the database, not in the list",
-        head: vec!["Invoice", "Date", "Amount"],
+        title: word("In the database, not in the list"),
+        head: vec![word("Invoice"), word("Date"), word("Amount")],
         rows: r
             .missing_in_list
             .iter()
             .map(|m| {
                 let mut row = vec![m.key.join("/")];
-                row.extend(held(&m.database));
+                row.extend(held(&m.database, lang));
                 row
             })
             .collect(),
-        none: "None.",
+        none: word("None."),
         differences: true,
     };
     let differing = Table {
-        title: "Amount or date differs",
+        title: word("Amount or date differs"),
         head: vec![
-            "Invoice",
-            "Row",
-            "Differs",
-            "List date",
-            "Database date",
-            "List amount",
-            "Database amount",
+            word("Invoice"),
+            word("Row"),
+            word("Differs"),
+            word("List date"),
+            word("Database date"),
+            word("List amount"),
+            word("Database amount"),
         ],
         rows: r
             .differing
             .iter()
             .map(|d| {
-                let (l, b) = (held(&d.list), held(&d.database));
+                let (l, b) = (held(&d.list, lang), held(&d.database, lang));
                 vec![
                     d.key.join("/"),
                     d.row.to_string(),
-                    d.fields.join(", "),
+                    d.fields
+                        .iter()
+                        .map(|f| field(f, lang))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     l[0].clone(),
                     b[0].clone(),
                     l[1].clone(),
@@ -192,12 +211,12 @@ pub fn tables(r: &ReconcileReport) -> Vec<Table> {
                 ]
             })
             .collect(),
-        none: "None.",
+        none: word("None."),
         differences: true,
     };
     let duplicates = Table {
-        title: "In the list more than once",
-        head: vec!["Invoice", "Rows"],
+        title: word("In the list more than once"),
+        head: vec![word("Invoice"), word("Rows")],
         rows: r
             .duplicates
             .iter()
@@ -206,14 +225,14 @@ pub fn tables(r: &ReconcileReport) -> Vec<Table> {
                 vec![d.key.join("/"), rows.join(", ")]
             })
             .collect(),
-        none: "None.",
+        none: word("None."),
         differences: true,
     };
     let warnings = Table {
-        title: "Warnings",
-        head: vec!["Warning"],
+        title: word("Warnings"),
+        head: vec![word("Warning")],
         rows: r.warnings.iter().map(|w| vec![w.clone()]).collect(),
-        none: "None.",
+        none: word("None."),
         differences: false,
     };
     vec![
@@ -230,12 +249,21 @@ fn snapshot(s: &SnapshotRef) -> String {
     format!("{} ({})", &s.id[..12.min(s.id.len())], s.time)
 }
 
-fn held(h: &Held) -> [String; 2] {
+fn held(h: &Held, lang: Lang) -> [String; 2] {
     [
-        h.date.clone().unwrap_or_else(|| "no date".into()),
+        h.date.clone().unwrap_or_else(|| tr("no date", lang).into()),
         h.amount
-            .map_or("no amount".into(), |a: Amount| a.to_string()),
+            .map_or(tr("no amount", lang).into(), |a: Amount| a.to_string()),
     ]
+}
+
+/// A differing field's name (`amount`, `date`) in `lang`.
+fn field(f: &str, lang: Lang) -> &'static str {
+    match f {
+        "amount" => tr("amount", lang),
+        "date" => tr("date", lang),
+        _ => "?",
+    }
 }
 
 /// A file name part made of the source's name: letters, digits, `-`, `_` and `.` only.
