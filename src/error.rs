@@ -160,7 +160,8 @@ pub mod exit {
     /// `daemon`: another daemon holds the lock of the state directory.
     pub const ALREADY_RUNNING: i32 = 13;
     /// `restore-period` without `--apply`: the snapshot holds rows of the period that the live
-    /// database lacks or holds otherwise; nothing was changed.
+    /// database lacks or holds otherwise; `reconcile`: the invoice list and the live database
+    /// differ. Nothing was changed either way.
     pub const DIFFERENCES: i32 = 14;
     /// `restore-period` refused (schema, source, description, empty period, colliding key);
     /// nothing was written.

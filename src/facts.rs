@@ -6,6 +6,10 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod list;
+
+pub use list::{ListEncoding, ListMapping};
+
 /// The policy's `[source.business]`: which table holds invoices and how to read them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +35,10 @@ pub struct Description {
     /// The zone Unix-second dates fall into months in, as `+08:00` (default UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub utc_offset: Option<String>,
+    /// How an external invoice list maps onto these invoices (`reconcile`). A setting of the
+    /// policy, not a fact of a snapshot: never stored in manifests.
+    #[serde(default, skip_serializing)]
+    pub list: Option<ListMapping>,
 }
 
 /// A table whose rows belong to an invoice through the column(s) `fk`; without `fk` (or

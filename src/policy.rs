@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod duration;
+mod list;
 mod sources;
 
 pub use duration::parse_duration;
@@ -263,6 +264,7 @@ impl Policy {
         policy.file = file.to_path_buf();
         policy.source = policy.expand_sources(text)?;
         policy.validate(text)?;
+        policy.validate_lists(text)?;
         Ok(policy)
     }
 

@@ -14,6 +14,7 @@ use output::print_json;
 mod passphrase;
 mod period;
 mod policy;
+mod reconcile;
 mod retention;
 mod run;
 mod status;
@@ -123,6 +124,10 @@ enum Command {
     Status(status::StatusArgs),
     /// One invoice through every snapshot of a source: present, changed, missing.
     Trace(trace::TraceArgs),
+    /// An external invoice list (CSV or XLSX, e.g. the tax authority's) against the live
+    /// database: what only one side has, what differs, and which snapshots still hold the
+    /// missing; exit 14 when anything differs.
+    Reconcile(reconcile::ReconcileArgs),
     /// List snapshots.
     Snapshots {
         #[command(flatten)]
@@ -348,6 +353,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Status(args) => status::status_cmd(&ctx, args),
         Command::Trace(args) => trace::trace_cmd(&ctx, args),
         Command::RestorePeriod(args) => period::period_cmd(&ctx, args),
+        Command::Reconcile(args) => reconcile::reconcile_cmd(&ctx, args),
         Command::Snapshots { repo, source, json } => {
             commands::snapshots(&ctx, &repo, source.as_deref(), json)
         }

@@ -14,6 +14,7 @@ pub mod init;
 pub mod keys;
 pub mod period;
 pub mod prune;
+pub mod reconcile;
 pub mod repair;
 pub mod restore;
 pub mod snapshots;

@@ -235,7 +235,7 @@ fn sighting(snapshot: SnapshotId, time: &str, row: Row, before: Option<&Sighting
     s
 }
 
-fn scratch_error(path: &std::path::Path, e: std::io::Error) -> Error {
+pub(crate) fn scratch_error(path: &std::path::Path, e: std::io::Error) -> Error {
     Error::Destination(
         format!(
             "cannot write the scratch copy {}: {e}; give a --scratch-dir with room for one copy of the database",

@@ -9,7 +9,7 @@ use super::view::{self, MonthDiff};
 use std::fmt::Write;
 
 /// System fonts only, CJK ones included, so Chinese labels render without a download.
-const CSS: &str = r#"
+pub(crate) const CSS: &str = r#"
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif; margin: 0; padding: 24px; color: #111827; background: #f9fafb; }
 main { max-width: 1200px; margin: 0 auto; }
 section.drill { background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; padding: 0 24px 24px; margin-bottom: 32px; }

@@ -221,7 +221,7 @@ pub fn cell(text: &str) -> String {
 
 /// A data value outside tables shown as code (ids, names, paths), so `*` or `_` in it are
 /// not markup; a backtick would end the code span, a line break the line.
-fn inline(text: &str) -> String {
+pub(crate) fn inline(text: &str) -> String {
     let text: String = text
         .chars()
         .filter(|&c| c != '\r')
@@ -234,13 +234,13 @@ fn inline(text: &str) -> String {
     format!("`{text}`")
 }
 
-fn table_head(out: &mut String, head: &[&str]) {
+pub(crate) fn table_head(out: &mut String, head: &[&str]) {
     let row: Vec<String> = head.iter().map(|h| cell(h)).collect();
     let _ = writeln!(out, "| {} |", row.join(" | "));
     let _ = writeln!(out, "|{}", " --- |".repeat(head.len()));
 }
 
-fn table_row(out: &mut String, row: &[String]) {
+pub(crate) fn table_row(out: &mut String, row: &[String]) {
     let _ = writeln!(out, "| {} |", row.join(" | "));
 }
 

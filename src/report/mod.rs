@@ -10,6 +10,7 @@ mod json;
 pub mod labels;
 mod markdown;
 pub mod model;
+pub mod reconcile;
 pub mod units;
 mod view;
 

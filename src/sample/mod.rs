@@ -56,6 +56,7 @@ pub fn business_description() -> crate::facts::Description {
         number_column: Some("invoice_no".into()),
         series_column: Some("invoice_code".into()),
         utc_offset: None,
+        list: None,
     }
 }
 

@@ -146,7 +146,7 @@ fn did_you_mean(word: &str, names: &[String]) -> String {
 }
 
 /// `+08:00` or `-05:30` as seconds.
-fn offset_seconds(s: &str) -> Option<i64> {
+pub(crate) fn offset_seconds(s: &str) -> Option<i64> {
     let (sign, rest) = match s.as_bytes().first()? {
         b'+' => (1, &s[1..]),
         b'-' => (-1, &s[1..]),

@@ -6,6 +6,7 @@ pub mod crashed_writer;
 pub mod damaged;
 pub mod fault_proxy;
 pub mod ledger;
+pub mod lists;
 pub mod moto;
 pub mod period;
 pub mod period_schemas;

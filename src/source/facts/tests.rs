@@ -72,6 +72,7 @@ fn description_a() -> Description {
         number_column: Some("invoice_no".into()),
         series_column: Some("invoice_code".into()),
         utc_offset: None,
+        list: None,
     }
 }
 
@@ -360,6 +361,7 @@ fn dates_in_every_form_fall_in_their_months_and_the_rest_in_unknown() {
         number_column: None,
         series_column: None,
         utc_offset: Some("+08:00".into()),
+        list: None,
     };
     assert_eq!(describe_problem(&conn, &d).unwrap(), None);
     let got: BTreeMap<String, (u64, i64)> = measure(&conn, &d)
@@ -521,6 +523,7 @@ fn the_single_pass_counts_what_the_joins_count() {
         number_column: Some("no".into()),
         series_column: Some("code".into()),
         utc_offset: None,
+        list: None,
     };
     let f = measure(&conn, &d).unwrap();
     for table in ["items", "loose"] {

@@ -127,6 +127,7 @@ fn numbers_spanning_all_of_i64_do_not_overflow() {
         number_column: Some("n".into()),
         series_column: None,
         utc_offset: None,
+        list: None,
     };
     let facts = measure(&conn, &d).unwrap();
     assert_eq!(facts.series[0].missing(), u64::MAX - 3);
@@ -153,6 +154,7 @@ fn amounts_that_overflow_to_infinity_are_refused_not_recorded() {
         number_column: None,
         series_column: None,
         utc_offset: None,
+        list: None,
     };
     let e = measure(&conn, &d).unwrap_err().to_string();
     assert!(e.contains("2024-01") && e.contains("finite"), "{e}");
@@ -228,6 +230,7 @@ fn a_child_without_fk_follows_its_declared_foreign_key_and_days_read_like_months
         number_column: None,
         series_column: None,
         utc_offset: Some("+08:00".into()),
+        list: None,
     };
     assert_eq!(describe_problem(&conn, &d).unwrap(), None);
     let pairs = link(&conn, &d, &d.children[0]).unwrap().unwrap();

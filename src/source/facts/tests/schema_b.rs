@@ -36,6 +36,7 @@ pub(super) fn description_b() -> Description {
         number_column: Some("Invoice No".into()),
         series_column: Some("Invoice Code".into()),
         utc_offset: Some("+08:00".into()),
+        list: None,
     }
 }
 
