@@ -8,11 +8,9 @@
 //! plus their changes.
 
 use crate::engine::context::Context;
-use crate::engine::drill::scratch::Scratch;
-use crate::engine::restore::rebuild;
+use crate::engine::restore::walk::ScratchCopy;
 use crate::error::{Error, Result};
 use crate::facts::Description;
-use crate::hash::Hash;
 use crate::repo::ids::SnapshotId;
 use crate::source::facts::quote;
 use rusqlite::types::Value;
@@ -92,37 +90,12 @@ pub fn run(ctx: &Context, job: &TraceJob) -> Result<TraceReport> {
         .scratch_dir
         .clone()
         .unwrap_or_else(|| ctx.state_dir.clone());
-    let scratch = Scratch::named(&base, "trace", false)?;
-    let copy = scratch.database();
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&copy)
-        .map_err(|e| scratch_error(&copy, e))?;
-    let write_error = |e: std::io::Error| scratch_error(&copy, e);
-    let mut pages: Vec<Hash> = Vec::new();
-    let mut page_size = 0;
-    let mut damaged = Vec::new();
+    let mut copy = ScratchCopy::create(&base, "trace")?;
     let query = lookup_sql(&description);
     let mut sightings: Vec<Sighting> = Vec::new();
     for e in &entries {
-        if e.manifest.page_size != page_size {
-            pages.clear();
-            page_size = e.manifest.page_size;
-        }
-        pages = rebuild::update_into(
-            &repo,
-            &keys,
-            &index,
-            &e.id,
-            &e.manifest,
-            &pages,
-            &file,
-            &write_error,
-            &mut damaged,
-        )?;
-        let row = look_up(&copy, &query, &key).map_err(|err| {
+        let db = copy.advance(&repo, &keys, &index, &e.id, &e.manifest)?;
+        let row = look_up(db, &query, &key).map_err(|err| {
             Error::Usage(
                 format!(
                     "snapshot {} cannot be searched for the invoice ({err}); check the business description",
@@ -233,14 +206,4 @@ fn sighting(snapshot: SnapshotId, time: &str, row: Row, before: Option<&Sighting
         (Some(_), false) => "still missing",
     };
     s
-}
-
-pub(crate) fn scratch_error(path: &std::path::Path, e: std::io::Error) -> Error {
-    Error::Destination(
-        format!(
-            "cannot write the scratch copy {}: {e}; give a --scratch-dir with room for one copy of the database",
-            path.display()
-        )
-        .into(),
-    )
 }

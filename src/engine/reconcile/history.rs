@@ -4,12 +4,9 @@
 
 use super::db::Lookup;
 use crate::engine::context::Context;
-use crate::engine::drill::scratch::Scratch;
-use crate::engine::restore::rebuild;
-use crate::engine::trace::scratch_error;
+use crate::engine::restore::walk::ScratchCopy;
 use crate::error::{Error, Result};
 use crate::facts::Description;
-use crate::hash::Hash;
 use crate::report::reconcile::model::{Holding, Searched, SnapshotRef};
 use std::path::Path;
 
@@ -52,41 +49,17 @@ pub fn search(s: &Search, target: &str, found: &mut [Vec<Holding>]) -> Result<Se
         return Ok(searched);
     }
     let (index, _) = repo.load_index(&ring)?;
-    let scratch = Scratch::named(scratch_dir, "reconcile", false)?;
-    let copy = scratch.database();
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&copy)
-        .map_err(|e| scratch_error(&copy, e))?;
-    let write_error = |e: std::io::Error| scratch_error(&copy, e);
-    let (mut pages, mut page_size): (Vec<Hash>, u32) = (Vec::new(), 0);
-    let mut damaged = Vec::new();
+    let mut copy = ScratchCopy::create(scratch_dir, "reconcile")?;
     // Per key: the first and the last snapshot holding it.
     let mut seen: Vec<Option<(SnapshotRef, SnapshotRef)>> = vec![None; keys.len()];
     let mut in_latest = vec![false; keys.len()];
     for (n, e) in entries.iter().enumerate() {
-        if e.manifest.page_size != page_size {
-            pages.clear();
-            page_size = e.manifest.page_size;
-        }
-        pages = rebuild::update_into(
-            &repo,
-            &ring,
-            &index,
-            &e.id,
-            &e.manifest,
-            &pages,
-            &file,
-            &write_error,
-            &mut damaged,
-        )?;
+        let db = copy.advance(&repo, &ring, &index, &e.id, &e.manifest)?;
         let here = SnapshotRef {
             id: e.id.to_string(),
             time: e.manifest.time.clone(),
         };
-        let held = look_up_all(&copy, d, keys).map_err(|err| {
+        let held = look_up_all(db, d, keys).map_err(|err| {
             Error::Usage(
                 format!(
                     "snapshot {} cannot be searched for invoices ({err}); check the business description",

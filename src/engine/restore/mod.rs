@@ -5,6 +5,7 @@
 mod destination;
 pub(crate) mod rebuild;
 mod verify;
+pub(crate) mod walk;
 
 pub(crate) use rebuild::rebuild_into;
 pub(crate) use verify::{file_sha256, verify_sha256};
