@@ -124,17 +124,17 @@ pub fn prune(
         marked: plan.mark.len() + plan.repack.len(),
         repacked: plan.repack.len(),
         unmarked: plan.unmark.len(),
-        packs_deleted: plan.delete.len(),
-        bytes_freed: plan
-            .delete
-            .iter()
-            .filter_map(|p| holdings.stored.get(p))
-            .sum(),
         waiting: plan.waiting.len(),
         next_deletion: plan.waiting.first().map(|(_, t)| *t),
         ..PruneReport::default()
     };
     if dry_run {
+        report.packs_deleted = plan.delete.len();
+        report.bytes_freed = plan
+            .delete
+            .iter()
+            .filter_map(|p| holdings.stored.get(p))
+            .sum();
         report.indexes_deleted = plan.rewrite.len();
         report.indexes_written = usize::from(!plan.kept_records.is_empty());
         return Ok(report);
@@ -171,8 +171,6 @@ pub fn prune(
     if plan.delete.is_empty() {
         return Ok(report);
     }
-    report.packs_deleted = 0;
-    report.bytes_freed = 0;
     if !plan.kept_records.is_empty() {
         let sealer = codec::Sealer::new(&repo.config().recipients)?;
         index::store(repo, &sealer, &plan.kept_records)?;
