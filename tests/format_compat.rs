@@ -399,11 +399,9 @@ const V4_SHA256: &str = "e51b64cd02006765b7f2704d0bbaf6b24e35080b4ed50df0a51a56b
 /// clean, and a prune past the grace period deletes exactly the marked packs.
 #[test]
 fn format_v4_repository_with_marked_packs_restores_and_prunes() {
-    let env = Env::new();
-    let key = env.path("identity.txt");
-    std::fs::copy(format!("{FIXTURE_V4}/identity.txt"), &key).unwrap();
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let key = key.to_str().unwrap();
+    // The fixture's key, and a copy of its repository: the prune below writes into it.
+    let Fixture { env, key, .. } = fixture("format-v4");
+    let key = key.as_str();
     let repo = env.path("repo");
     copy_dir(std::path::Path::new(&format!("{FIXTURE_V4}/repo")), &repo);
     let repo = repo.to_str().unwrap();
