@@ -8,26 +8,13 @@ mod common;
 use common::damaged;
 use common::ledger;
 use common::moto::Moto;
-use common::{Env, Run};
+use common::{Env, Run, DEMO_BUSINESS};
 use invoice_vault::sample::JournalMode;
 use rusqlite::Connection;
 use serde_json::Value;
 use std::path::Path;
 
 const DRILL_FAILED: i32 = 11;
-
-/// The demo schema's business description (quoted into a policy).
-const DEMO_BUSINESS: &str = r#"
-[source.business]
-invoice_table = "invoices"
-date_column = "issue_date"
-amount_column = "total_cents"
-key_columns = ["invoice_code", "invoice_no"]
-children = [{ table = "invoice_items", fk = "invoice_id" }, { table = "tax_uploads", fk = "invoice_id" }]
-status_column = "status"
-series_column = "invoice_code"
-number_column = "invoice_no"
-"#;
 
 struct Setup {
     env: Env,

@@ -3,21 +3,11 @@
 //! status and amount each snapshot holds, and the first snapshot it is missing from.
 
 mod common;
-use common::Env;
+use common::{Env, DEMO_BUSINESS};
 use invoice_vault::sample::JournalMode;
 use rusqlite::Connection;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-const DEMO_BUSINESS: &str = r#"
-[source.business]
-invoice_table = "invoices"
-date_column = "issue_date"
-amount_column = "total_cents"
-key_columns = ["invoice_code", "invoice_no"]
-children = [{ table = "invoice_items", fk = "invoice_id" }, { table = "tax_uploads", fk = "invoice_id" }]
-status_column = "status"
-"#;
 
 /// A WITHOUT ROWID table with a composite text key, names that need quoting, Unix-second
 /// dates and REAL amounts, in rollback-journal mode.

@@ -17,6 +17,19 @@ use invoice_vault::sample::{self, GenerateOptions, JournalMode};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The demo schema's business description (quoted into a policy).
+pub const DEMO_BUSINESS: &str = r#"
+[source.business]
+invoice_table = "invoices"
+date_column = "issue_date"
+amount_column = "total_cents"
+key_columns = ["invoice_code", "invoice_no"]
+children = [{ table = "invoice_items", fk = "invoice_id" }, { table = "tax_uploads", fk = "invoice_id" }]
+status_column = "status"
+series_column = "invoice_code"
+number_column = "invoice_no"
+"#;
+
 const SIGABRT: i32 = 6;
 
 pub struct Env {
