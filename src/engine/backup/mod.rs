@@ -12,13 +12,13 @@ pub use job::{run, BackupJob, BackupRun, TargetOutcome};
 use crate::error::{Error, Hint, Hinted, Result};
 use crate::facts::SourceCheck;
 use crate::hash::Hash;
-use crate::repo::ids::{PackId, SnapshotId};
+use crate::repo::ids::{ObjectId, PackId, SnapshotId};
 use crate::repo::index::{self, PackRecord};
 use crate::repo::manifest::{BackupStats, CopyOrigin, Manifest, SnapshotKind, SourceInfo};
 use crate::repo::signing::SigningKey;
 use crate::repo::tree;
 use crate::repo::writer::SnapshotWriter;
-use crate::repo::{config::FORMAT_VERSION, Repository};
+use crate::repo::{config::FORMAT_VERSION, storage_error, Repository};
 use crate::source::{self, StagedImage};
 use crate::state::{CachedPack, State};
 use pipeline::Pages;
@@ -289,11 +289,11 @@ fn plan(repo: &Repository, state: &State, opts: &BackupOptions, source_key: &str
         .and_then(|id| SnapshotId::parse(&id));
     let parent = match last {
         Some(id) => {
-            let key = crate::repo::ids::ObjectId::key(&id);
+            let key = id.key();
             let listed = repo
                 .storage()
                 .list(&key)
-                .map_err(|e| crate::repo::storage_error(&repo.location(), e))?;
+                .map_err(|e| storage_error(&repo.location(), e))?;
             listed.iter().any(|o| o.key == key).then_some(id)
         }
         None => None,
