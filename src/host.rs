@@ -2,12 +2,17 @@
 //! the process that started a job still runs (from `/proc`, so Linux only; elsewhere it
 //! cannot be told and is taken to run).
 
-/// The host name, as the kernel has it.
+/// The host name, as the kernel had it when this process first asked (a pass over many
+/// sources asks for every job).
 pub fn name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "unknown".into())
+    })
+    .clone()
 }
 
 /// When process `pid` started, in clock ticks since boot: with the pid, it tells a process

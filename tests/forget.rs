@@ -55,20 +55,8 @@ impl Setup {
     }
 
     fn listed(&self) -> Vec<String> {
-        let v: Value = self
-            .env
-            .run(&[
-                "snapshots",
-                "--repo",
-                &self.repo,
-                "--identity",
-                &self.key,
-                "--json",
-            ])
-            .ok()
-            .json();
-        v.as_array()
-            .unwrap()
+        self.env
+            .snapshot_list(&self.repo, &self.key)
             .iter()
             .map(|s| s["id"].as_str().unwrap().to_string())
             .collect()

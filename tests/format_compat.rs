@@ -39,19 +39,7 @@ fn fixture(name: &str) -> Fixture {
 impl Fixture {
     /// Lists the two snapshots, checks what they record, restores each to its exact bytes.
     fn restores_both_snapshots(&self, full: &str, incremental: &str) {
-        let list = self
-            .env
-            .run(&[
-                "snapshots",
-                "--repo",
-                &self.repo,
-                "--identity",
-                &self.key,
-                "--json",
-            ])
-            .ok()
-            .json();
-        let list = list.as_array().unwrap();
+        let list = self.env.snapshot_list(&self.repo, &self.key);
         assert_eq!(list.len(), 2);
         assert_eq!(list[0]["id"], full);
         assert_eq!(list[0]["kind"], "full");

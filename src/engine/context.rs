@@ -145,11 +145,33 @@ pub(crate) fn recorded_judged<T>(
     summary: impl Fn(&T) -> ((u64, u64, Option<String>), Option<String>),
     job: impl FnOnce(&mut State) -> Result<T>,
 ) -> Result<T> {
+    let id = job_started(state, kind, source, target)?;
+    let res = job(state);
+    job_finished(state, id, &res, summary)?;
+    res
+}
+
+/// Adds a row for a job that starts now to the history; [`job_finished`] completes it. For
+/// jobs that do not fit one closure (a batch of backups); the others use [`recorded`].
+pub(crate) fn job_started(
+    state: &State,
+    kind: &str,
+    source: Option<&str>,
+    target: Option<&str>,
+) -> Result<i64> {
     let redacted = |s: Option<&str>| s.map(|s| crate::secret::redact(s).into_owned());
     let (source, target) = (redacted(source), redacted(target));
-    let id = state.job_start(kind, source.as_deref(), target.as_deref())?;
-    let res = job(state);
-    let record = match &res {
+    state.job_start(kind, source.as_deref(), target.as_deref())
+}
+
+/// Says in the history how the job `id` ended.
+pub(crate) fn job_finished<T>(
+    state: &State,
+    id: i64,
+    res: &Result<T>,
+    summary: impl Fn(&T) -> ((u64, u64, Option<String>), Option<String>),
+) -> Result<()> {
+    let record = match res {
         Ok(v) => {
             let ((bytes_read, bytes_stored, snapshot_id), failure) = summary(v);
             JobRecord {
@@ -166,8 +188,7 @@ pub(crate) fn recorded_judged<T>(
             ..Default::default()
         },
     };
-    state.job_finish(id, &record)?;
-    res
+    state.job_finish(id, &record)
 }
 
 /// Records packs a job found missing or damaged, so that backups from this host stop

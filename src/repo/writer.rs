@@ -5,7 +5,9 @@
 //! The caller hands over compressed frames; the writer gathers them into packs of about
 //! 8 MiB, encrypts each, and stores them on two uploader threads, so that on S3 the next pack
 //! is built while the previous one is in flight (memory stays bounded: one pack queued, two
-//! uploading).
+//! uploading). Several sources may hand over frames one after another (a batch, see
+//! `engine::backup::batch`): a pack that is not full yet waits for the next source's frames
+//! until the index is written, and one index then lists the packs of all of them.
 
 use super::codec::Sealer;
 use super::ids::{PackId, SnapshotId};
@@ -49,8 +51,14 @@ pub struct SnapshotWriter<'r> {
     repo: &'r Repository,
     sealer: Sealer,
     packs: Vec<PackRecord>,
-    indexed: bool,
+    /// How many of `packs` an index written by this writer lists.
+    indexed: usize,
+    /// Packs being filled, kept from one call of `store_frames` to the next.
+    open_data: PackBuilder,
+    open_tree: PackBuilder,
     bytes_stored: u64,
+    /// Set once a store failed: the frames handed over since may be lost.
+    failed: Option<Error>,
     on_stored: Option<OnPackStored<'r>>,
 }
 
@@ -61,8 +69,11 @@ impl<'r> SnapshotWriter<'r> {
             repo,
             sealer: Sealer::new(recipients)?,
             packs: Vec::new(),
-            indexed: false,
+            indexed: 0,
+            open_data: PackBuilder::new(BlobKind::Data, capacity(BlobKind::Data)),
+            open_tree: PackBuilder::new(BlobKind::Tree, capacity(BlobKind::Tree)),
             bytes_stored: 0,
+            failed: None,
             on_stored: None,
         })
     }
@@ -79,15 +90,24 @@ impl<'r> SnapshotWriter<'r> {
         self.packs.extend(packs);
     }
 
-    /// Packs, encrypts and stores frames until `frames` closes. On error `frames` is dropped,
-    /// which stops whoever feeds it.
+    /// Packs, encrypts and stores frames until `frames` closes. A pack that is not full yet
+    /// stays open for the next call; the index stores it. On error `frames` is dropped, which
+    /// stops whoever feeds it, and every later call fails alike.
     pub fn store_frames(&mut self, frames: Receiver<Frame>) -> Result<()> {
+        self.store(frames, false)
+    }
+
+    fn store(&mut self, frames: Receiver<Frame>, close_packs: bool) -> Result<()> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         let (up_tx, up_rx) = sync_channel::<SealedPack>(1);
         let up_rx = Arc::new(Mutex::new(up_rx));
         let stored = Mutex::new(Vec::new());
         let failed = AtomicBool::new(false);
         let (repo, sealer, on_stored) = (self.repo, &self.sealer, self.on_stored.as_deref());
-        std::thread::scope(|s| {
+        let open = (&mut self.open_data, &mut self.open_tree);
+        let result = std::thread::scope(|s| {
             let uploaders: Vec<_> = (0..UPLOADERS)
                 .map(|_| {
                     let rx = Arc::clone(&up_rx);
@@ -97,7 +117,7 @@ impl<'r> SnapshotWriter<'r> {
                 .collect();
             // Only the uploaders hold the receiver: if they all stop, the packer's sends fail.
             drop(up_rx);
-            let packed = pack_frames(frames, sealer, up_tx);
+            let packed = pack_frames(frames, sealer, open, close_packs, up_tx);
             let uploaded: Vec<Result<()>> = uploaders
                 .into_iter()
                 .map(|u| u.join().unwrap_or_else(|_| Err(panicked())))
@@ -107,11 +127,14 @@ impl<'r> SnapshotWriter<'r> {
                 r?;
             }
             packed
-        })?;
+        });
         let records = stored.into_inner().unwrap_or_else(|p| p.into_inner());
         self.bytes_stored += records.iter().map(|r| r.size).sum::<u64>();
         self.packs.extend(records);
-        Ok(())
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
     }
 
     /// Bytes written so far: packs, and the index once written.
@@ -119,28 +142,45 @@ impl<'r> SnapshotWriter<'r> {
         self.bytes_stored
     }
 
-    /// Writes the index of the packs stored so far, and returns them (a cache of what the
-    /// repository holds may record them now: they are reachable through an index).
+    /// Stores the packs still open, then writes an index of the packs no index of this writer
+    /// lists yet, and returns them (a cache of what the repository holds may record them now:
+    /// they are reachable through an index).
     pub fn write_index(&mut self) -> Result<&[PackRecord]> {
-        if !self.indexed && !self.packs.is_empty() {
-            let (_, size) = index::store(self.repo, &self.sealer, &self.packs)?;
+        let (_, none) = sync_channel::<Frame>(0);
+        self.store(none, true)?;
+        let new = &self.packs[self.indexed..];
+        if !new.is_empty() {
+            let (_, size) = index::store(self.repo, &self.sealer, new)?;
             self.bytes_stored += size;
             failpoint::hit("index-written");
         }
-        self.indexed = true;
-        Ok(&self.packs)
+        let from = std::mem::replace(&mut self.indexed, self.packs.len());
+        Ok(&self.packs[from..])
     }
 
-    /// Writes the manifest, signed with `key` when there is one, last, and returns the
-    /// snapshot id and the bytes written in all.
-    pub fn commit(mut self, m: &Manifest, key: Option<&SigningKey>) -> Result<(SnapshotId, u64)> {
+    /// Writes a manifest, signed with `key` when there is one, after the index of every pack
+    /// stored so far, and returns the snapshot id and the manifest's size.
+    pub fn write_manifest(
+        &mut self,
+        m: &Manifest,
+        key: Option<&SigningKey>,
+    ) -> Result<(SnapshotId, u64)> {
         self.write_index()?;
         let plain = manifest::encode(m, key)
             .map_err(|e| Error::Internal(format!("cannot encode manifest: {e}").into()))?;
         let sealed = self.sealer.seal(&plain, METADATA_LEVEL)?;
         let id = self.repo.put_object::<SnapshotId>(&sealed)?;
+        self.bytes_stored += sealed.len() as u64;
         failpoint::hit("manifest-written");
-        Ok((id, self.bytes_stored + sealed.len() as u64))
+        Ok((id, sealed.len() as u64))
+    }
+}
+
+/// Bytes a pack of `kind` is built to hold before it is stored.
+fn capacity(kind: BlobKind) -> usize {
+    match kind {
+        BlobKind::Data => PACK_BYTES + MAX_FRAME_BYTES,
+        BlobKind::Tree => 0,
     }
 }
 
@@ -151,14 +191,16 @@ struct SealedPack {
     table: PackTable,
 }
 
-fn pack_frames(rx: Receiver<Frame>, sealer: &Sealer, out: SyncSender<SealedPack>) -> Result<()> {
+/// Adds frames to the open packs, storing each pack that fills up, and with `close` the
+/// rest too.
+fn pack_frames(
+    rx: Receiver<Frame>,
+    sealer: &Sealer,
+    (data, tree): (&mut PackBuilder, &mut PackBuilder),
+    close: bool,
+    out: SyncSender<SealedPack>,
+) -> Result<()> {
     let mut busy = Duration::ZERO;
-    let capacity = |kind: BlobKind| match kind {
-        BlobKind::Data => PACK_BYTES + MAX_FRAME_BYTES,
-        BlobKind::Tree => 0,
-    };
-    let mut data = PackBuilder::new(BlobKind::Data, capacity(BlobKind::Data));
-    let mut tree = PackBuilder::new(BlobKind::Tree, capacity(BlobKind::Tree));
     let mut flush = |builder: &mut PackBuilder, kind: BlobKind| -> Result<()> {
         if builder.is_empty() {
             return Ok(());
@@ -176,16 +218,18 @@ fn pack_frames(rx: Receiver<Frame>, sealer: &Sealer, out: SyncSender<SealedPack>
     // On error, returning drops `rx`, which stops the producers upstream.
     for frame in rx {
         let builder = match frame.kind {
-            BlobKind::Data => &mut data,
-            BlobKind::Tree => &mut tree,
+            BlobKind::Data => &mut *data,
+            BlobKind::Tree => &mut *tree,
         };
         builder.push(&frame.compressed, frame.uncompressed_len, frame.blobs);
         if builder.len() >= PACK_BYTES {
             flush(builder, frame.kind)?;
         }
     }
-    flush(&mut data, BlobKind::Data)?;
-    flush(&mut tree, BlobKind::Tree)?;
+    if close {
+        flush(data, BlobKind::Data)?;
+        flush(tree, BlobKind::Tree)?;
+    }
     tracing::debug!("packer busy {busy:?}");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! One pass over a policy (`ivault run`): for every source, what is due now (or everything):
-//! a backup to every target (full when the full schedule is due), a drill of every target,
-//! then retention (forget) on every target, and a prune of each target once a night. One
+//! a backup to every target (full when the full schedule is due; all sources' backups run
+//! together), a drill of every target, then retention (forget) on every target, and a prune of
+//! each target once a night. One
 //! failing source or job does not stop the others; each job's outcome is returned.
 
 use super::plan::{self, JobKind, LastRuns, Schedules, Zone};
@@ -110,7 +111,7 @@ pub fn run(ctx: &Context, all: bool, now: chrono::DateTime<chrono::Utc>) -> Resu
     let schedules = schedules(policy);
     let zone = zone(policy);
     let state = ctx.state()?;
-    let mut jobs = Vec::new();
+    let mut due_now = Vec::new();
     for source in &policy.source {
         let last = last_runs(&state, &source.name)?;
         let mut due = zone.due(&schedules, &last, now);
@@ -123,14 +124,30 @@ pub fn run(ctx: &Context, all: bool, now: chrono::DateTime<chrono::Utc>) -> Resu
             due = vec![backup, JobKind::Drill];
         }
         let stamp = stamp(now);
-        for kind in due {
+        for kind in &due {
             state.record_schedule_run(&source.name, kind.name(), &stamp)?;
-            jobs.extend(run_job(ctx, policy, &source.name, kind));
         }
-        // Retention after the backups, on every pass that backed up or was asked for all.
-        let backed_up = jobs
-            .iter()
-            .any(|j| j.source == source.name && (j.job == "full" || j.job == "incremental"));
+        due_now.push((source.name.as_str(), due));
+    }
+    // Every backup first, together: sources that share a target share its listing, known
+    // blobs, packs and index (see `backup::run_many`).
+    let backups: Vec<(&str, bool)> = due_now
+        .iter()
+        .flat_map(|(source, due)| {
+            due.iter()
+                .filter(|k| **k != JobKind::Drill)
+                .map(|k| (*source, *k == JobKind::Full))
+        })
+        .collect();
+    let mut jobs = back_up(ctx, &backups);
+    for (source, due) in &due_now {
+        if due.contains(&JobKind::Drill) {
+            jobs.extend(drill_all(ctx, policy, source));
+        }
+    }
+    // Retention after the backups, for every source that backed up or when asked for all.
+    for source in &policy.source {
+        let backed_up = backups.iter().any(|(s, _)| *s == source.name);
         if backed_up || all {
             jobs.extend(retention(ctx, policy, &source.name));
         }
@@ -158,20 +175,34 @@ pub fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
 /// runs [`retention`].
 pub fn run_job(ctx: &Context, policy: &Policy, source: &str, kind: JobKind) -> Vec<JobOutcome> {
     match kind {
-        JobKind::Full | JobKind::Incremental => vec![back_up(ctx, source, kind == JobKind::Full)],
+        JobKind::Full | JobKind::Incremental => back_up(ctx, &[(source, kind == JobKind::Full)]),
         JobKind::Drill => drill_all(ctx, policy, source),
     }
 }
 
-fn back_up(ctx: &Context, source: &str, full: bool) -> JobOutcome {
-    let job = BackupJob {
-        source: PathBuf::from(source),
-        targets: Vec::new(),
-        options: BackupOptions {
-            full,
-            ..BackupOptions::default()
-        },
-    };
+/// Backs up each `(source, full)` to every target of the source, all in one run: one outcome
+/// per source.
+fn back_up(ctx: &Context, sources: &[(&str, bool)]) -> Vec<JobOutcome> {
+    let jobs: Vec<BackupJob> = sources
+        .iter()
+        .map(|(source, full)| BackupJob {
+            source: PathBuf::from(source),
+            targets: Vec::new(),
+            options: BackupOptions {
+                full: *full,
+                ..BackupOptions::default()
+            },
+        })
+        .collect();
+    let runs = backup::run_many(ctx, &jobs);
+    sources
+        .iter()
+        .zip(runs)
+        .map(|((source, full), run)| backup_outcome(source, *full, run))
+        .collect()
+}
+
+fn backup_outcome(source: &str, full: bool, run: Result<backup::BackupRun>) -> JobOutcome {
     let name = if full { "full" } else { "incremental" };
     let outcome = |ok: bool, summary: String, exit_code: i32| JobOutcome {
         source: source.to_string(),
@@ -181,7 +212,7 @@ fn back_up(ctx: &Context, source: &str, full: bool) -> JobOutcome {
         summary,
         exit_code,
     };
-    match backup::run(ctx, &job) {
+    match run {
         Ok(run) => {
             let failed: Vec<String> =
                 run.targets

@@ -42,17 +42,20 @@ impl State {
 
     /// Marks as `abandoned` the jobs still `running` whose process on this host has ended (it
     /// was killed, or the machine went down), and returns how many. A job of another host,
-    /// whose process cannot be asked about, is left alone, as is one whose process still runs.
+    /// whose process cannot be asked about, is left alone, as is one whose process still runs
+    /// (this one's own jobs are not even asked about: a pass may have hundreds running).
     pub fn abandon_dead_jobs(&self) -> Result<usize> {
         let running: Vec<(i64, u32, Option<i64>)> = self
             .conn
             .prepare(
                 "SELECT id, pid, pid_started FROM jobs
-                 WHERE outcome = 'running' AND host = ?1 AND pid IS NOT NULL",
+                 WHERE outcome = 'running' AND host = ?1 AND pid IS NOT NULL AND pid != ?2",
             )
             .and_then(|mut stmt| {
-                stmt.query_map([host::name()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect()
+                stmt.query_map(params![host::name(), std::process::id()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect()
             })
             .map_err(|e| self.err(e))?;
         let mut abandoned = 0;

@@ -84,6 +84,23 @@ impl State {
         Ok(st)
     }
 
+    /// Runs `f` in one transaction, so that the many small writes of a batch of backups share
+    /// one commit (and one sync). `f` handles the errors of its own writes; what it wrote
+    /// is committed whatever it returns.
+    pub fn in_transaction<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))?;
+        let out = f(self);
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(self.err(e))
+            }
+        }
+    }
+
     /// Another connection to the same state database, for a thread of the same job.
     pub fn reopen(&self) -> Result<Self> {
         match self.path.parent() {

@@ -189,6 +189,13 @@ impl Env {
         .ok()
     }
 
+    /// `snapshots --json` of `repo`: every snapshot the key opens.
+    pub fn snapshot_list(&self, repo: &str, key: &str) -> Vec<serde_json::Value> {
+        let args = ["snapshots", "--repo", repo, "--identity", key, "--json"];
+        let v = self.run(&args).ok().json();
+        v.as_array().expect("a list of snapshots").clone()
+    }
+
     /// Runs `check --json` (with `--read-data` if asked).
     pub fn check(&self, repo: &str, key: &str, read_data: bool) -> Run {
         let mut args = vec!["check", "--repo", repo, "--identity", key, "--json"];
