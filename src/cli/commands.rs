@@ -109,10 +109,10 @@ pub(super) fn restore(ctx: &Context, job: &RestoreJob, json: bool) -> Result<i32
     for w in &rep.warnings {
         eprintln!("ivault: warning: {w}");
     }
-    let checks = if rep.integrity_checked {
-        "SHA-256 and integrity_check passed"
-    } else {
-        "SHA-256 passed, integrity_check skipped"
+    let checks = match rep.check {
+        restore::RestoreCheck::Full => "SHA-256, quick_check and integrity_check passed",
+        restore::RestoreCheck::Quick => "SHA-256 and quick_check passed",
+        restore::RestoreCheck::Off => "SHA-256 passed, SQLite's check skipped",
     };
     println!(
         "restored snapshot {} to {} ({}) in {:.2} s; {checks}",

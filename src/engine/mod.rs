@@ -12,6 +12,7 @@ pub mod drill;
 pub mod forget;
 pub mod init;
 pub mod keys;
+pub(crate) mod parallel;
 pub mod period;
 pub mod prune;
 pub mod reconcile;

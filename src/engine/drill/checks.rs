@@ -10,8 +10,6 @@ use crate::source::facts::{self, quote};
 use rusqlite::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// How many missing invoice numbers a gap warning lists.
 const GAPS_LISTED: usize = 20;
@@ -64,7 +62,9 @@ enum Outcome {
 
 /// Runs every check on the restored database at `path` against manifest `m`.
 pub(super) fn run(path: &Path, m: &Manifest) -> Findings {
-    let tables = match crate::paths::open_immutable(path).and_then(|c| tables_by_size(&c, m)) {
+    let tables = match crate::paths::open_immutable(path)
+        .and_then(|c| crate::engine::restore::tables_by_size(&c, m))
+    {
         Ok(t) => t,
         Err(e) => {
             let mut c = check(CheckKind::IntegrityCheck, None, Status::Failed);
@@ -81,32 +81,15 @@ pub(super) fn run(path: &Path, m: &Manifest) -> Findings {
     let mut tasks = vec![Task::Facts];
     tasks.extend(tables.into_iter().map(Task::TableIntegrity));
     tasks.extend([Task::WholeQuickCheck, Task::ForeignKeys, Task::RowCounts]);
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 8);
-    let next = AtomicUsize::new(0);
-    let outcomes: Mutex<Vec<(usize, Outcome)>> = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..workers.min(tasks.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(task) = tasks.get(i) else { break };
-                let t = std::time::Instant::now();
-                let out = run_task(path, m, task);
-                tracing::debug!("drill task {} took {:?}", task.name(), t.elapsed());
-                outcomes
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((i, out));
-            });
-        }
+    let outcomes = crate::engine::parallel::each(&tasks, |task| {
+        let t = std::time::Instant::now();
+        let out = run_task(path, m, task);
+        tracing::debug!("drill task {} took {:?}", task.name(), t.elapsed());
+        out
     });
-    let mut outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
-    outcomes.sort_by_key(|(i, _)| *i);
     let mut problems = Vec::new();
     let (mut rest, mut facts) = (Vec::new(), None);
-    for (_, o) in outcomes {
+    for o in outcomes {
         match o {
             Outcome::Integrity(p) => problems.extend(p),
             Outcome::Checks(c) => rest.extend(c),
@@ -153,24 +136,6 @@ pub(super) fn run(path: &Path, m: &Manifest) -> Findings {
 }
 
 /// Ordinary tables, the costliest to check first, so the longest check starts first.
-fn tables_by_size(conn: &Connection, m: &Manifest) -> rusqlite::Result<Vec<String>> {
-    let mut names: Vec<(String, u64)> = conn
-        .prepare(
-            "SELECT s.name, (SELECT count(*) FROM sqlite_schema i WHERE i.tbl_name = s.name)
-             FROM sqlite_schema s WHERE s.type = 'table' AND s.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
-             AND s.sql NOT LIKE 'CREATE VIRTUAL%'",
-        )?
-        .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
-        .collect::<rusqlite::Result<_>>()?;
-    // The cost is about rows times b-trees (the table and each index); the manifest has the
-    // rows, so nothing is counted twice.
-    for (name, trees) in names.iter_mut() {
-        *trees *= m.tables.get(name.as_str()).copied().unwrap_or(0) + 1;
-    }
-    names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    Ok(names.into_iter().map(|(n, _)| n).collect())
-}
-
 fn run_task(path: &Path, m: &Manifest, task: &Task) -> Outcome {
     let conn = match crate::paths::open_immutable(path) {
         Ok(c) => c,

@@ -54,12 +54,15 @@ impl Figures {
 pub(super) fn table_diff(conn: &Connection, plan: &TablePlan) -> rusqlite::Result<TableDiff> {
     let t = plan.quoted();
     let keys = |sql: &str| -> rusqlite::Result<Vec<Vec<Json>>> {
+        let t = std::time::Instant::now();
         let mut stmt = conn.prepare(sql)?;
         let n = stmt.column_count();
         let rows = stmt.query_map([], |r| {
             (0..n).map(|k| r.get::<_, Value>(k).map(json)).collect()
         })?;
-        rows.collect()
+        let rows = rows.collect();
+        tracing::debug!("{sql}: {:?}", t.elapsed());
+        rows
     };
     let missing = keys(&format!(
         "SELECT {} FROM snap.{t} AS s WHERE {} ORDER BY 1",
@@ -83,6 +86,7 @@ pub(super) fn table_diff(conn: &Connection, plan: &TablePlan) -> rusqlite::Resul
         plan.changed_join()
     );
     let width = plan.identity.len();
+    let started = std::time::Instant::now();
     let mut stmt = conn.prepare(&sql)?;
     let changed = stmt
         .query_map([], |r| {
@@ -103,6 +107,7 @@ pub(super) fn table_diff(conn: &Connection, plan: &TablePlan) -> rusqlite::Resul
             Ok(ChangedRow { key, columns })
         })?
         .collect::<rusqlite::Result<_>>()?;
+    tracing::debug!("{sql}: {:?}", started.elapsed());
     Ok(TableDiff {
         table: plan.table.clone(),
         role: plan.role.into(),

@@ -150,7 +150,7 @@ pub fn run(ctx: &Context, job: &PeriodJob) -> Result<PeriodReport> {
     let trust = ctx.trust(&repo, job.allow_unverified)?;
     let scratch = Scratch::named(&ctx.state_dir, "period", false)?;
     let restore_opts = RestoreOptions {
-        integrity_check: false,
+        check: restore::RestoreCheck::Off,
         trust: trust.clone(),
         ..Default::default()
     };

@@ -47,14 +47,26 @@ impl TablePlan {
         period: &Period,
     ) -> TablePlan {
         let inv = quote(&d.invoice_table);
+        // The period's invoices' keys as an IN list, not a correlated EXISTS: SQLite then
+        // walks the child's index on the link for each invoice of the period instead of
+        // looking up the invoice of every child row in the table (60 times faster for one
+        // month of five years).
         let scope = |schema: &str, alias: &str| {
-            let on: Vec<String> = link
+            let row = |cols: Vec<String>| match &cols[..] {
+                [one] => one.clone(),
+                _ => format!("({})", cols.join(", ")),
+            };
+            let child = row(link
                 .iter()
-                .map(|(c, p)| format!("p.{} = {alias}.{}", column(p), column(c)))
+                .map(|(c, _)| format!("{alias}.{}", column(c)))
+                .collect());
+            let parent: Vec<String> = link
+                .iter()
+                .map(|(_, p)| format!("p.{}", column(p)))
                 .collect();
             format!(
-                "EXISTS (SELECT 1 FROM {schema}.{inv} AS p WHERE {} AND {})",
-                on.join(" AND "),
+                "{child} IN (SELECT {} FROM {schema}.{inv} AS p WHERE {})",
+                parent.join(", "),
                 period.sql(&day_expr(d, "p"))
             )
         };

@@ -1,6 +1,7 @@
 //! Restore: rebuild a snapshot's database file from its pages. The file is written under a
-//! temporary name beside the destination, checked (SHA-256 against the manifest, then
-//! `PRAGMA integrity_check`), and only then renamed into place. On any failure nothing is left.
+//! temporary name beside the destination, checked (SHA-256 against the manifest, then SQLite's
+//! `quick_check`, or with `--integrity-check full` its `integrity_check`), and only then renamed
+//! into place. On any failure nothing is left.
 
 mod destination;
 pub(crate) mod rebuild;
@@ -8,8 +9,9 @@ mod verify;
 pub(crate) mod walk;
 
 pub(crate) use rebuild::rebuild_into;
+pub(crate) use verify::tables_by_size;
 pub(crate) use verify::{file_sha256, verify_sha256};
-pub use verify::{integrity_check, verify_integrity};
+pub use verify::{verify_integrity, RestoreCheck};
 
 use crate::engine::context::{recorded, remember_damage, Context};
 use crate::error::{Error, Result};
@@ -27,30 +29,19 @@ use std::time::{Duration, Instant};
 /// How often a restore flushes what it has written so far.
 const WRITEBACK_EVERY: Duration = Duration::from_millis(250);
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RestoreOptions {
     pub force: bool,
-    /// Run `PRAGMA integrity_check` on the rebuilt file. The SHA-256 comparison, which proves
-    /// every byte equals the snapshot, always runs; the integrity check also proves the
-    /// database was sound when it was backed up, and on a large database it costs more than
-    /// the rest of the restore.
-    pub integrity_check: bool,
+    /// SQLite's check of the rebuilt file. The SHA-256 comparison, which proves every byte
+    /// equals the snapshot, always runs; SQLite's check also proves the database was sound
+    /// when it was backed up, and its full form costs more than the rest of the restore.
+    pub check: RestoreCheck,
     /// Only consider snapshots of this source (name or path) when resolving `latest`.
     pub source: Option<String>,
     /// Whose signatures make a snapshot acceptable (filled in by `run` from the context).
     pub trust: Trust,
 }
 
-impl Default for RestoreOptions {
-    fn default() -> Self {
-        RestoreOptions {
-            force: false,
-            integrity_check: true,
-            source: None,
-            trust: Trust::default(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreReport {
@@ -59,7 +50,9 @@ pub struct RestoreReport {
     pub bytes_written: u64,
     pub bytes_read: u64,
     pub duration_ms: u64,
+    /// Whether SQLite checked the file (`check` says how).
     pub integrity_checked: bool,
+    pub check: RestoreCheck,
     /// What the restore had to work around (damaged packs whose blobs came from copies).
     pub warnings: Vec<String>,
 }
@@ -164,11 +157,11 @@ pub fn restore_noting_damage(
         Ok(r) => r.map_err(|e| temp.write_error(e))?,
         Err(_) => return Err(Error::Internal("the fsync thread panicked".into())),
     }
-    if opts.integrity_check {
+    if opts.check != RestoreCheck::Off {
         // SQLite opens files by name, so the file gets its hidden name now (a kill from here
         // on leaves it for the next restore into this directory to remove).
         let path = temp.name_for_sqlite(dest)?;
-        verify_integrity(&path, &id)?;
+        verify_integrity(&path, &id, &m, opts.check)?;
     }
     tracing::debug!("synced and verified after {:?}", started.elapsed());
     temp.persist(dest, opts.force)?;
@@ -178,7 +171,8 @@ pub fn restore_noting_damage(
         bytes_written: file_len,
         bytes_read: read.bytes,
         duration_ms: started.elapsed().as_millis() as u64,
-        integrity_checked: opts.integrity_check,
+        integrity_checked: opts.check != RestoreCheck::Off,
+        check: opts.check,
         warnings: picked.warnings.into_iter().chain(read.warnings).collect(),
     })
 }
