@@ -199,7 +199,7 @@ fn a_pack_nobody_needs_is_a_leftover_and_no_problem() {
 }
 
 #[test]
-fn a_source_that_fails_integrity_check_is_caught_at_restore() {
+fn a_source_that_fails_integrity_check_is_caught_by_the_full_check_at_restore() {
     let env = Env::new();
     let (key, repo) = env.key_and_repo();
     let db = env.path("inconsistent.sqlite");
@@ -218,21 +218,39 @@ fn a_source_that_fails_integrity_check_is_caught_at_restore() {
     env.run(&["backup", db.to_str().unwrap(), "--to", &repo])
         .ok();
     let base = ["--repo", repo.as_str(), "--identity", key.as_str()];
-    let mut a = vec!["restore", "latest", "--to", "out.sqlite"];
-    a.extend_from_slice(&base);
-    let r = env.run(&a);
+    let restore = |out: &str, extra: &[&str]| {
+        let mut a = vec!["restore", "latest", "--to", out];
+        a.extend_from_slice(&base);
+        a.extend_from_slice(extra);
+        env.run(&a)
+    };
+    // Only the full check reads an index against its table.
+    let r = restore("out.sqlite", &["--integrity-check", "full"]);
     assert_eq!(r.code, INTEGRITY, "{}", r.stderr);
-    assert!(r.stderr.contains("integrity_check"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("fails PRAGMA integrity_check"),
+        "{}",
+        r.stderr
+    );
     assert!(!env.path("out.sqlite").exists());
     assert!(env.files_named(".ivault-").is_empty());
-    // The bytes are still exactly the snapshot's: skipping the check restores them.
-    a.push("--skip-integrity-check");
-    let r = env.run(&a).ok();
-    assert!(r.stdout.contains("integrity_check skipped"), "{}", r.stdout);
-    assert_eq!(
-        common::sha256_file(&env.path("out.sqlite")),
-        common::sha256_file(&db)
-    );
+    // The bytes are still exactly the snapshot's: the default quick_check and no check at all
+    // restore them.
+    for (out, extra, said) in [
+        ("quick.sqlite", &[][..], "SHA-256 and quick_check passed"),
+        (
+            "off.sqlite",
+            &["--skip-integrity-check"][..],
+            "SQLite's check skipped",
+        ),
+    ] {
+        let r = restore(out, extra).ok();
+        assert!(r.stdout.contains(said), "{}", r.stdout);
+        assert_eq!(
+            common::sha256_file(&env.path(out)),
+            common::sha256_file(&db)
+        );
+    }
 }
 
 #[test]

@@ -42,7 +42,6 @@ pub struct RestoreOptions {
     pub trust: Trust,
 }
 
-
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreReport {
     pub snapshot_id: SnapshotId,
