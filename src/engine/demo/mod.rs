@@ -133,6 +133,8 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
                 signers: [signer.clone()].into(),
                 allow_unverified: false,
             },
+            // The demo shows the strongest check; restores run quick_check by default.
+            check: restore::RestoreCheck::Full,
             ..Default::default()
         },
     )?;
