@@ -16,6 +16,7 @@ pub mod host;
 pub mod notify;
 pub mod paths;
 pub mod policy;
+pub mod progress;
 pub mod repo;
 pub mod report;
 pub mod retention;

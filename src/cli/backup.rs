@@ -80,7 +80,9 @@ pub(super) fn backup_cmd(ctx: &Context, args: BackupArgs) -> Result<i32> {
             ..BackupOptions::default()
         },
     };
+    let bar = invoice_vault::progress::show("backup", args.json);
     let run = backup::run(ctx, &job)?;
+    drop(bar);
     let source = run.source.display().to_string();
     let several = run.targets.len() > 1;
     if args.json {

@@ -101,7 +101,9 @@ pub(super) fn snapshots(
 }
 
 pub(super) fn restore(ctx: &Context, job: &RestoreJob, json: bool) -> Result<i32> {
+    let bar = invoice_vault::progress::show("restore", json);
     let rep = restore::run(ctx, job)?;
+    drop(bar);
     if json {
         print_json(&rep);
         return Ok(exit::OK);
@@ -125,7 +127,9 @@ pub(super) fn restore(ctx: &Context, job: &RestoreJob, json: bool) -> Result<i32
 }
 
 pub(super) fn copy(ctx: &Context, job: &CopyJob, json: bool) -> Result<i32> {
+    let bar = invoice_vault::progress::show("copy", json);
     let rep = copy::run(ctx, job)?;
+    drop(bar);
     for w in &rep.warnings {
         eprintln!("ivault: warning: {w}");
     }

@@ -27,7 +27,10 @@ pub(super) fn check(ctx: &Context, repo: &RepoArgs, args: CheckArgs) -> Result<i
         (false, Some(s)) => ReadData::Subset(parse_percent(s)?),
         _ => ReadData::None,
     };
+    let bar = (args.read_data || args.subset.is_some())
+        .then(|| invoice_vault::progress::show("check", args.json));
     let report = check::run(ctx, &repo.repo, repo.identity.as_deref(), mode)?;
+    drop(bar);
     if args.json {
         print_json(&report);
     } else {

@@ -77,6 +77,12 @@ pub(super) fn run(
     writer: &mut SnapshotWriter,
 ) -> Vec<Result<(SourceImage, Deduplicated)>> {
     let count = sources.len();
+    for s in &sources {
+        crate::progress::add_total(match &s.pages {
+            Pages::Staged(st) => st.image.page_count * st.image.page_size as u64,
+            Pages::Live { path, .. } => std::fs::metadata(path).map_or(0, |m| m.len()),
+        });
+    }
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -286,6 +292,7 @@ fn dedup_pages(
     };
     let mut busy = Duration::ZERO;
     for batch in pages {
+        crate::progress::add(batch.data.len() as u64);
         let t = Instant::now();
         for page in batch.data.chunks(batch.page_size) {
             let id = sha256(page);

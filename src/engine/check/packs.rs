@@ -87,6 +87,7 @@ pub(super) fn read_data_packs(
         .filter(|p| !bad_packs.contains_key(p))
         .collect();
     let count = to_read.len();
+    crate::progress::add_total(to_read.iter().map(|&p| inv.index.pack(p).size).sum());
     let found = Mutex::new(Vec::new());
     let queue = Mutex::new(to_read.into_iter());
     std::thread::scope(|s| {
@@ -101,6 +102,7 @@ pub(super) fn read_data_packs(
                         .unwrap_or_else(|e| e.into_inner())
                         .push((p, (ProblemKind::DamagedPack, why)));
                 }
+                crate::progress::add(pack.size);
             });
         }
     });

@@ -36,6 +36,7 @@ pub(crate) fn rebuild_into(
     tracing::debug!("index and page list ready after {:?}", started.elapsed());
     out.set_len(m.page_count * m.page_size as u64)
         .map_err(write_error)?;
+    crate::progress::add_total(m.page_count * m.page_size as u64);
     let mut read = write_pages(
         repo,
         keys,
@@ -68,6 +69,7 @@ pub(crate) fn update_into(
     let (pages, _) = tree::page_list(repo, keys, index, id, m, damaged)?;
     out.set_len(m.page_count * m.page_size as u64)
         .map_err(write_error)?;
+    crate::progress::add_total(m.page_count * m.page_size as u64);
     write_pages(
         repo,
         keys,
@@ -156,5 +158,7 @@ fn write_run(
         return Ok(());
     }
     out.write_all_at(run, first_page as u64 * page_size as u64)
-        .map_err(write_error)
+        .map_err(write_error)?;
+    crate::progress::add(run.len() as u64);
+    Ok(())
 }
