@@ -5,7 +5,7 @@
 use super::apply::{self, NotWritten, Written};
 use super::dates::Period;
 use super::diff::{self, Figures, TableDiff};
-use super::plan::TablePlan;
+use super::plan::{PeriodSets, TablePlan};
 use super::tables::{self, Shape};
 use crate::error::{Error, Result};
 use crate::facts::Description;
@@ -66,7 +66,7 @@ fn plans(
     d: &Description,
     period: &Period,
     id: Option<SnapshotId>,
-) -> Result<Vec<TablePlan>> {
+) -> Result<(Vec<TablePlan>, PeriodSets)> {
     let sqlite = |e: rusqlite::Error| source_error(live, e);
     let snapshot = id.map_or("the snapshot".to_string(), |i| format!("snapshot {i}"));
     if let Some(why) = facts::describe_problem(conn, d).map_err(sqlite)? {
@@ -104,19 +104,26 @@ fn plans(
             )),
         }
     };
-    let mut plans = vec![TablePlan::invoices(d, shape(&d.invoice_table)?, period)];
+    let mut links = Vec::new();
     for child in &d.children {
-        let link = match facts::link(conn, d, child).map_err(sqlite)? {
-            Ok(l) => l,
+        match facts::link(conn, d, child).map_err(sqlite)? {
+            Ok(l) => links.push(l),
             Err(why) => {
                 return Err(Error::Refused(
                     format!("{why} (in the live database)").into(),
                 ))
             }
         };
-        plans.push(TablePlan::child(d, shape(&child.table)?, &link, period));
     }
-    Ok(plans)
+    let invoices = shape(&d.invoice_table)?;
+    let sets = PeriodSets::new(&invoices, &links);
+    // The snapshot's set now (it does not change); the live one where it is compared.
+    sets.fill(conn, "snap", d, period).map_err(sqlite)?;
+    let mut plans = vec![TablePlan::invoices(d, invoices, &sets)];
+    for (child, link) in d.children.iter().zip(&links) {
+        plans.push(TablePlan::child(shape(&child.table)?, link, &sets));
+    }
+    Ok((plans, sets))
 }
 
 /// Compares the period of the snapshot restored at `restored` with the live database.
@@ -128,7 +135,7 @@ pub(super) fn compare(
     id: SnapshotId,
 ) -> Result<Compared> {
     let conn = open(live, restored, false)?;
-    let plans = plans(&conn, restored, live, d, period, Some(id))?;
+    let (plans, sets) = plans(&conn, restored, live, d, period, Some(id))?;
     let sqlite = |e: rusqlite::Error| source_error(live, e);
     // One read transaction: the figures and the rows compared see the same live state.
     conn.execute_batch("BEGIN").map_err(sqlite)?;
@@ -145,6 +152,7 @@ pub(super) fn compare(
             ));
         }
         let live_figures = diff::figures(&conn, d, "main", period).map_err(sqlite)?;
+        sets.fill(&conn, "live", d, period).map_err(sqlite)?;
         let tables = plans
             .iter()
             .map(|p| diff::table_diff(&conn, p))
@@ -188,7 +196,8 @@ impl<'a> Writer<'a> {
         period: &'a Period,
     ) -> Result<Self> {
         let conn = open(live, restored, true)?;
-        let plans = plans(&conn, restored, live, d, period, None)?;
+        // The live scope is only compared, never written by: no live set here.
+        let (plans, _) = plans(&conn, restored, live, d, period, None)?;
         Ok(Writer {
             conn,
             live,
