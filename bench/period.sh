@@ -6,6 +6,8 @@
 #   diff      `restore-period` of one lost month (its invoices and their children deleted)
 #   apply     `restore-period --apply` of that month (backs the live database up first)
 #   trace     `ivault trace` of one invoice over every snapshot
+#   chain     restores of the first snapshot (the full) and of the newest incremental, SHA-256
+#             only, before the month is lost (the restore-speed target: newest <= 1.1x first)
 # and prints each as a ratio of the restore.
 #
 # Usage: bench/period.sh
@@ -73,6 +75,12 @@ lost=$(sqlite3 "$db" "SELECT count(*) FROM invoices WHERE substr(issue_date, 1, 
 all=$(sqlite3 "$db" "SELECT count(*) FROM invoices")
 sync
 
+log "restoring the first snapshot and the newest, SHA-256 only"
+first=$("$IVAULT" "${P[@]}" snapshots --repo local --json | python3 -c 'import json, sys; print(min(json.load(sys.stdin), key=lambda s: s["time"])["id"])')
+read -r first_s first_kib < <(timed "$IVAULT" "${P[@]}" restore "$first" --repo local --integrity-check off --to "$W/first.sqlite")
+read -r newest_s newest_kib < <(timed "$IVAULT" "${P[@]}" restore latest --repo local --integrity-check off --to "$W/newest.sqlite")
+rm -f "$W/first.sqlite" "$W/newest.sqlite"
+
 log "default restore of the newest snapshot"
 read -r restore_s restore_kib < <(timed "$IVAULT" "${P[@]}" restore latest --repo local --to "$W/restored.sqlite")
 rm -f "$W/restored.sqlite"
@@ -100,4 +108,8 @@ print(f"restore-period --apply: {a:6.1f} s  peak RSS {$apply_kib / 1024:4.0f} Mi
 print(f"diff + apply / restore: {(d + a) / r:.2f}x   (target <= 0.5x)")
 print(f"trace:                  {t:6.1f} s  peak RSS {$trace_kib / 1024:4.0f} MiB")
 print(f"trace / restore:        {t / r:.2f}x   (target < 2x)")
+f, n = $first_s, $newest_s
+print(f"restore of the first (full), SHA-256 only:  {f:6.1f} s  peak RSS {$first_kib / 1024:4.0f} MiB")
+print(f"restore of the newest, SHA-256 only:        {n:6.1f} s  peak RSS {$newest_kib / 1024:4.0f} MiB")
+print(f"newest / first:         {n / f:.2f}x   (target <= 1.1x)")
 PY
