@@ -79,3 +79,15 @@ mod tests {
         assert_eq!(liveness(pid, None), Liveness::Gone);
     }
 }
+
+/// This process's resident memory now and at its peak, in MiB, for `-vv` stage timings (Linux
+/// only; `None` elsewhere).
+pub fn memory_mib() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}

@@ -139,7 +139,11 @@ pub fn restore_noting_damage(
         drop(stop);
         written
     })?;
-    tracing::debug!("pages written after {:?}", started.elapsed());
+    tracing::debug!(
+        "pages written after {:?} (resident, peak MiB: {:?})",
+        started.elapsed(),
+        crate::host::memory_mib()
+    );
     crate::failpoint::hit("restore-pages-written");
     // The last fsync and the read-back check overlap: one waits on the disk, the other hashes
     // pages still in the page cache.

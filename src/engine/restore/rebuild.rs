@@ -33,7 +33,11 @@ pub(crate) fn rebuild_into(
         .collect();
     let (pages, tree_warnings) = tree::page_list(repo, keys, &index, id, m, damaged)?;
     warnings.extend(tree_warnings);
-    tracing::debug!("index and page list ready after {:?}", started.elapsed());
+    tracing::debug!(
+        "index and page list ready after {:?} (resident, peak MiB: {:?})",
+        started.elapsed(),
+        crate::host::memory_mib()
+    );
     out.set_len(m.page_count * m.page_size as u64)
         .map_err(write_error)?;
     crate::progress::add_total(m.page_count * m.page_size as u64);
