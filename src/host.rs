@@ -61,6 +61,18 @@ fn start_of(fields: &[String]) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
+/// This process's resident memory now and at its peak, in MiB, for `-vv` stage timings (Linux
+/// only; `None` elsewhere).
+pub fn memory_mib() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,16 +90,4 @@ mod tests {
         child.wait().unwrap();
         assert_eq!(liveness(pid, None), Liveness::Gone);
     }
-}
-
-/// This process's resident memory now and at its peak, in MiB, for `-vv` stage timings (Linux
-/// only; `None` elsewhere).
-pub fn memory_mib() -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |name: &str| -> Option<u64> {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib / 1024)
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
 }
