@@ -137,6 +137,12 @@ pub struct Index {
 impl Index {
     /// Adds a pack; a pack listed by two indexes is kept once.
     pub fn add(&mut self, rec: &PackRecord) {
+        self.add_kept(rec, &|_, _| true);
+    }
+
+    /// Adds a pack with only the blobs `keep` (told the pack's kind and the blob) wants
+    /// located: a restore of one snapshot needs a fraction of what a repository indexes.
+    pub fn add_kept(&mut self, rec: &PackRecord, keep: &dyn Fn(BlobKind, &Hash) -> bool) {
         if self.by_pack.contains_key(&rec.id) {
             return;
         }
@@ -152,6 +158,10 @@ impl Index {
             offset += f.compressed_len as u64;
             let mut boff = 0u32;
             for (id, len) in &f.blobs {
+                if !keep(rec.table.kind, id) {
+                    boff += len;
+                    continue;
+                }
                 let loc = BlobLocation {
                     pack,
                     frame: fi as u32,

@@ -200,6 +200,16 @@ impl Repository {
     /// open (foreign, damaged) must not keep what is intact from being read. When no index
     /// opens because the identity is not the repository's, that is the error.
     pub fn load_index(&self, keys: &Keyring) -> Result<(Index, Vec<(IndexId, Error)>)> {
+        self.load_index_of(keys, &|_, _| true)
+    }
+
+    /// [`Repository::load_index`] locating only the blobs `keep` wants (every pack is still
+    /// listed): one index file decoded at a time, so memory follows what is kept.
+    pub fn load_index_of(
+        &self,
+        keys: &Keyring,
+        keep: &dyn Fn(pack::BlobKind, &crate::hash::Hash) -> bool,
+    ) -> Result<(Index, Vec<(IndexId, Error)>)> {
         let mut idx = Index::default();
         let mut unreadable = Vec::new();
         let mut key_error = None;
@@ -208,7 +218,7 @@ impl Repository {
             match self.read_index(keys, &id) {
                 Ok(recs) => {
                     opened += 1;
-                    recs.iter().for_each(|rec| idx.add(rec));
+                    recs.iter().for_each(|rec| idx.add_kept(rec, keep));
                 }
                 Err(e) => {
                     if matches!(e, Error::Key(_)) && key_error.is_none() {

@@ -6,7 +6,9 @@ use crate::repo::ids::SnapshotId;
 use crate::repo::index::Index;
 use crate::repo::keys::Keyring;
 use crate::repo::manifest::Manifest;
+use crate::repo::pack::BlobKind;
 use crate::repo::{reader, tree, Repository};
+use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::time::Instant;
@@ -26,13 +28,20 @@ pub(crate) fn rebuild_into(
     damaged: &mut Vec<reader::DamagedPack>,
 ) -> Result<reader::BlobsRead> {
     let started = Instant::now();
-    let (index, unreadable) = repo.load_index(keys)?;
+    // The indexes are read twice, keeping the tree blobs and then only this snapshot's pages:
+    // a repository of many snapshots indexes several times the pages of one, and the whole
+    // merged index was most of a restore's memory.
+    let (trees, unreadable) = repo.load_index_of(keys, &|kind, _| kind == BlobKind::Tree)?;
     let mut warnings: Vec<String> = unreadable
         .iter()
         .map(|(_, e)| format!("{}; it was skipped", e.message()))
         .collect();
-    let (pages, tree_warnings) = tree::page_list(repo, keys, &index, id, m, damaged)?;
+    let (pages, tree_warnings) = tree::page_list(repo, keys, &trees, id, m, damaged)?;
+    drop(trees);
     warnings.extend(tree_warnings);
+    let wanted: HashSet<Hash> = pages.iter().copied().collect();
+    let (index, _) = repo.load_index_of(keys, &|_, blob| wanted.contains(blob))?;
+    drop(wanted);
     tracing::debug!(
         "index and page list ready after {:?} (resident, peak MiB: {:?})",
         started.elapsed(),
