@@ -86,11 +86,15 @@ impl State {
 
     /// Runs `f` in one transaction, so that the many small writes of a batch of backups share
     /// one commit (and one sync). `f` handles the errors of its own writes; what it wrote
-    /// is committed whatever it returns.
+    /// is committed whatever it returns. The error is the commit's.
     pub fn in_transaction<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| self.err(e))?;
+        // A transaction that cannot begin (the database stayed busy past the timeout) still
+        // runs `f`, its writes one by one: each says on its own whether it failed, and no
+        // caller's work is dropped unsaid.
+        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            tracing::warn!("{}; writing without a transaction", self.err(e));
+            return Ok(f(self));
+        }
         let out = f(self);
         match self.conn.execute_batch("COMMIT") {
             Ok(()) => Ok(out),

@@ -37,7 +37,7 @@ pub(super) struct Source<'a, T> {
 /// A source's description in its manifest, where it was copied from, and its parent.
 type Planned = (SourceInfo, Option<CopyOrigin>, Option<SnapshotId>);
 
-pub(super) struct Batch<'r, T> {
+pub(super) struct Batch<'r> {
     repo: &'r Repository,
     writer: SnapshotWriter<'r>,
     /// Blobs the repository holds or this batch stored, as far as this host knows.
@@ -50,10 +50,9 @@ pub(super) struct Batch<'r, T> {
     signing_key: Option<Arc<SigningKey>>,
     /// `writer.bytes_stored()` after the last commit.
     committed_bytes: u64,
-    tag: std::marker::PhantomData<T>,
 }
 
-impl<'r, T> Batch<'r, T> {
+impl<'r> Batch<'r> {
     /// Plans backups of `sources` sources into `repo`: whom to encrypt to, what the repository
     /// already holds (nothing, when every source is backed up `full`), and packs an interrupted
     /// run left unindexed. `opts` gives the recipients and signing key of the whole batch.
@@ -118,15 +117,14 @@ impl<'r, T> Batch<'r, T> {
             warnings,
             signing_key: opts.signing_key.clone(),
             committed_bytes: 0,
-            tag: std::marker::PhantomData,
         })
     }
 
     /// Backs up `sources` one after another through the same pipeline (see `pipeline`), then
-    /// writes the index of their packs and their manifests, and returns how each ended, in
-    /// their order. A source that fails does not stop the others; a failure to store fails
-    /// every source of the call.
-    pub fn back_up(
+    /// writes the index of their packs and their manifests, and returns how each ended, by
+    /// its tag. A source that fails does not stop the others; a failure to store fails every
+    /// source of the call.
+    pub fn back_up<T>(
         &mut self,
         sources: Vec<Source<'_, T>>,
         state: &mut State,
@@ -208,7 +206,7 @@ impl<'r, T> Batch<'r, T> {
 
     /// What a source's manifest says of where it comes from, and its parent; or why it is not
     /// backed up.
-    fn plan(&mut self, s: &Source<'_, T>, state: &State) -> Result<Planned> {
+    fn plan<T>(&mut self, s: &Source<'_, T>, state: &State) -> Result<Planned> {
         let (source, copy_of) = match &s.opts.origin {
             Some((info, origin)) => (info.clone(), Some(origin.clone())),
             None => (local_source(s.path, s.opts.name.as_deref()), None),
@@ -222,7 +220,7 @@ impl<'r, T> Batch<'r, T> {
 
     /// Writes the index of the packs stored so far, then the manifests, and returns how each
     /// source ended.
-    fn commit(
+    fn commit<T>(
         &mut self,
         state: &mut State,
         pending: Vec<(T, Manifest, Vec<String>, Duration)>,

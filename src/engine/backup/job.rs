@@ -82,7 +82,7 @@ pub fn run_many(ctx: &Context, jobs: &[BackupJob]) -> Vec<Result<BackupRun>> {
                 .or_insert_with(|| ctx.open_repo_for_writing(t));
         }
     }
-    let mut batches: BTreeMap<&str, Result<Batch<Tag>>> = BTreeMap::new();
+    let mut batches: BTreeMap<&str, Result<Batch>> = BTreeMap::new();
     let mut done = Done::new(&resolved);
     for chunk in chunks(&resolved) {
         // A source with several targets is read once, and every target gets that image.
