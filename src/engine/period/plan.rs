@@ -17,9 +17,11 @@ pub(super) struct TablePlan {
     /// The identifying columns: names as shown, and as SQL (`rowid` for a hidden rowid). For a
     /// child, its primary key (or rowid) and the columns that link it to its invoice.
     pub identity: Vec<(String, String)>,
-    /// The condition that the snapshot row aliased `s` is in the period.
+    /// The condition that the snapshot row aliased `s` is in the period (reads
+    /// `temp.period_snap`, filled when the plans are made).
     pub snap_scope: String,
-    /// The condition that the live row aliased `l` is in the period.
+    /// The condition that the live row aliased `l` is in the period (reads
+    /// `temp.period_live`, which only the comparison fills, inside its read transaction).
     pub live_scope: String,
 }
 
