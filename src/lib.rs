@@ -25,6 +25,7 @@ pub mod sample;
 pub mod scheduler;
 pub mod secret;
 pub mod source;
+pub mod sqlite_vfs;
 pub mod state;
 pub mod storage;
 pub mod target;

@@ -152,3 +152,29 @@ fn a_restored_key_held_by_a_different_live_row_is_refused_and_nothing_is_inserte
         .ok();
     assert_eq!(listed.json().as_array().unwrap().len(), 1);
 }
+
+/// The snapshot is read in place from the repository: a damaged pack stops the repair with
+/// the pack named (not SQLite's "disk I/O error"), exit 5, and nothing written.
+#[test]
+fn a_damaged_pack_stops_the_repair_and_says_which() {
+    let env = Env::new();
+    let db = env.path("d.sqlite");
+    let (s, snap) = lost_march(&env, &db, BUSINESS_D);
+    // The largest pack holds the pages (the tree segments' packs are small).
+    let largest = common::walk(Path::new(&s.repo).join("data").as_path())
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes_of_pack = std::fs::read(&largest).unwrap();
+    let middle = bytes_of_pack.len() / 2;
+    bytes_of_pack[middle] ^= 0x40;
+    std::fs::write(&largest, bytes_of_pack).unwrap();
+    let before = bytes(&db);
+    let run = s.period(&env, &apply(&snap));
+    assert_eq!(run.code, 5, "{}{}", run.stdout, run.stderr);
+    let line = run.stderr.trim();
+    let pack = largest.file_name().unwrap().to_string_lossy().to_string();
+    assert!(line.contains(&pack) && line.contains("damaged"), "{line}");
+    assert!(!line.contains("I/O"), "{line}");
+    assert_eq!(bytes(&db), before);
+}

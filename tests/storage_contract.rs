@@ -27,6 +27,22 @@ fn contract(s: &dyn Storage) {
     s.put("data/bb/big", &big).unwrap();
     assert_eq!(s.get("data/bb/big").unwrap(), big);
 
+    // Parts of an object: inside, across the end (short), at and past the end (empty).
+    assert_eq!(s.get_range("data/aa/one", 1, 3).unwrap(), b"ell");
+    assert_eq!(s.get_range("data/aa/one", 3, 10).unwrap(), b"lo");
+    assert_eq!(s.get_range("data/aa/one", 5, 4).unwrap(), b"");
+    assert_eq!(s.get_range("data/aa/one", 9, 4).unwrap(), b"");
+    assert_eq!(s.get_range("data/aa/one", 0, 0).unwrap(), b"");
+    let at = 8 * 1024 * 1024 + 17;
+    assert_eq!(
+        s.get_range("data/bb/big", at as u64, 100_000).unwrap(),
+        &big[at..at + 100_000]
+    );
+    assert!(matches!(
+        s.get_range("data/aa/none", 0, 4),
+        Err(StorageError::NotFound(_))
+    ));
+
     // Never overwritten.
     assert!(matches!(
         s.put("data/aa/one", b"other"),

@@ -86,6 +86,18 @@ impl Storage for LocalStorage {
         fs::read(self.path(key)?).map_err(|e| io_error(key, e))
     }
 
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = fs::File::open(self.path(key)?).map_err(|e| io_error(key, e))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| io_error(key, e))?;
+        let mut data = Vec::new();
+        file.take(len)
+            .read_to_end(&mut data)
+            .map_err(|e| io_error(key, e))?;
+        Ok(data)
+    }
+
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
         let mut out = Vec::new();
         // Only walk the directory the prefix names (prefixes here end at a `/` or a key part).

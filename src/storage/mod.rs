@@ -28,6 +28,16 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError>;
     /// Reads a whole object.
     fn get(&self, key: &str) -> Result<Vec<u8>, StorageError>;
+    /// Reads up to `len` bytes of an object from byte `offset` on: fewer only where the object
+    /// ends first (none from its end on). Backends that can read a part natively override this.
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+        let mut data = self.get(key)?;
+        let start = (offset.min(data.len() as u64)) as usize;
+        let end = (offset.saturating_add(len).min(data.len() as u64)) as usize;
+        data.truncate(end);
+        data.drain(..start);
+        Ok(data)
+    }
     /// Every object whose key starts with `prefix`, in no particular order.
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError>;
     /// Removes an object; removing a missing object is not an error.

@@ -235,7 +235,7 @@ fn resolve(ctx: &Context, job: &BackupJob, key: &Arc<SigningKey>) -> Result<Reso
         signing_key: Some(Arc::clone(key)),
         ..job.options.clone()
     };
-    if opts.read.business.is_none() {
+    if opts.read.business.is_none() && !opts.without_facts {
         opts.read.business = business;
     }
     Ok(Resolved {

@@ -34,6 +34,9 @@ pub struct BackupOptions {
     /// How long to wait for the source's lock, which check to run on its image, and its
     /// business description.
     pub read: source::ReadOptions,
+    /// Record no invoice facts even when the policy describes the source's invoices (an undo
+    /// point taken before a repair, restored whole if ever).
+    pub without_facts: bool,
     /// Recipients to encrypt to besides the repository's own.
     pub extra_recipients: Vec<String>,
     pub accept_recipients: bool,
@@ -56,6 +59,7 @@ impl Default for BackupOptions {
             tags: Vec::new(),
             name: None,
             read: source::ReadOptions::default(),
+            without_facts: false,
             extra_recipients: Vec::new(),
             accept_recipients: false,
             compression_level: 3,

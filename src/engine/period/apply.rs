@@ -104,7 +104,9 @@ fn write_in_transaction(
     overwrite: bool,
 ) -> Result<Written, NotWritten> {
     // Checked again under the write lock: a writer may have taken a key since the diff.
+    let t0 = std::time::Instant::now();
     let clashes = collisions(conn, plans, overwrite)?;
+    tracing::debug!("collisions checked again in {:?}", t0.elapsed());
     if !clashes.is_empty() {
         return Err(NotWritten::Collisions(clashes));
     }
@@ -122,6 +124,7 @@ fn write_in_transaction(
             ),
             [],
         )?;
+        tracing::debug!("{t}: {n} rows inserted after {:?}", t0.elapsed());
         written.inserted.insert(plan.table.clone(), n as u64);
     }
     if overwrite {

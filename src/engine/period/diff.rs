@@ -5,7 +5,7 @@
 use super::dates::Period;
 use super::plan::TablePlan;
 use crate::facts::{Amount, Description};
-use crate::source::facts::{day_expr, quote};
+use crate::source::facts::quote;
 use rusqlite::types::Value;
 use rusqlite::Connection;
 use serde::Serialize;
@@ -129,7 +129,7 @@ pub(super) fn figures(
         "SELECT count(*), sum(i.{}) FROM {schema}.{} AS i WHERE {}",
         quote(&d.amount_column),
         quote(&d.invoice_table),
-        period.sql(&day_expr(d, "i"))
+        super::range::in_period(conn, schema, d, period, "i")?
     );
     conn.query_row(&sql, [], |r| {
         let total = match r.get::<_, Value>(1)? {

@@ -1,4 +1,4 @@
-//! The live database with the restored snapshot attached beside it as `snap` (immutable):
+//! The live database with the snapshot attached beside it as `snap` (read in place, immutable):
 //! read-only for the comparison, read-write for the repair. Every check that can refuse runs
 //! before anything is written.
 
@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::facts::Description;
 use crate::repo::ids::SnapshotId;
 use crate::source::facts::{self, quote};
+use crate::sqlite_vfs::Mounted;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::time::Duration;
@@ -34,7 +35,7 @@ fn source_error(live: &Path, e: rusqlite::Error) -> Error {
     )
 }
 
-fn open(live: &Path, restored: &Path, writable: bool) -> Result<Connection> {
+fn open(live: &Path, snapshot: &Mounted, writable: bool) -> Result<Connection> {
     let flags = if writable {
         OpenFlags::SQLITE_OPEN_READ_WRITE
     } else {
@@ -49,11 +50,16 @@ fn open(live: &Path, restored: &Path, writable: bool) -> Result<Connection> {
         .map_err(|e| source_error(live, e))?;
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
         .map_err(|e| source_error(live, e))?;
-    conn.execute(
-        "ATTACH DATABASE ?1 AS snap",
-        [crate::paths::sqlite_uri(restored, "immutable=1")],
-    )
-    .map_err(|e| Error::Internal(format!("cannot attach the restored snapshot: {e}").into()))?;
+    conn.execute("ATTACH DATABASE ?1 AS snap", [snapshot.uri()])
+        .map_err(|e| {
+            failed(snapshot, e, |e| {
+                Error::Internal(format!("cannot attach the snapshot: {e}").into())
+            })
+        })?;
+    // The period's snapshot pages are read by several queries in turn: keep them (32 MiB)
+    // rather than fetch them again from the repository.
+    conn.execute_batch("PRAGMA snap.cache_size = -32768")
+        .map_err(|e| source_error(live, e))?;
     Ok(conn)
 }
 
@@ -61,14 +67,14 @@ fn open(live: &Path, restored: &Path, writable: bool) -> Result<Connection> {
 /// description must fit both databases, and every involved table must have the same shape.
 fn plans(
     conn: &Connection,
-    restored: &Path,
+    snapshot_db: &Mounted,
     live: &Path,
     d: &Description,
     period: &Period,
-    id: Option<SnapshotId>,
+    id: SnapshotId,
 ) -> Result<(Vec<TablePlan>, PeriodSets)> {
-    let sqlite = |e: rusqlite::Error| source_error(live, e);
-    let snapshot = id.map_or("the snapshot".to_string(), |i| format!("snapshot {i}"));
+    let sqlite = |e: rusqlite::Error| failed(snapshot_db, e, |e| source_error(live, e));
+    let snapshot = format!("snapshot {id}");
     if let Some(why) = facts::describe_problem(conn, d).map_err(sqlite)? {
         return Err(Error::Refused(
             format!(
@@ -78,8 +84,7 @@ fn plans(
             .into(),
         ));
     }
-    let snap = crate::paths::open_immutable(restored)
-        .map_err(|e| Error::Internal(format!("cannot open the restored snapshot: {e}").into()))?;
+    let snap = snapshot_db.open().map_err(&sqlite)?;
     if let Some(why) = facts::describe_problem(&snap, d).map_err(sqlite)? {
         return Err(Error::Refused(
             format!("in {snapshot}, {why}; correct the [source.business] description or choose another snapshot").into(),
@@ -126,89 +131,100 @@ fn plans(
     Ok((plans, sets))
 }
 
-/// Compares the period of the snapshot restored at `restored` with the live database.
-pub(super) fn compare(
-    live: &Path,
-    restored: &Path,
-    d: &Description,
-    period: &Period,
-    id: SnapshotId,
-) -> Result<Compared> {
-    let conn = open(live, restored, false)?;
-    let (plans, sets) = plans(&conn, restored, live, d, period, Some(id))?;
-    let sqlite = |e: rusqlite::Error| source_error(live, e);
-    // One read transaction: the figures and the rows compared see the same live state.
-    conn.execute_batch("BEGIN").map_err(sqlite)?;
-    let result = (|| -> Result<Compared> {
-        let snapshot = diff::figures(&conn, d, "snap", period).map_err(sqlite)?;
-        if snapshot.invoices == 0 {
-            return Err(Error::Refused(
-                format!(
-                    "snapshot {id} holds no invoices from {} to {} either; check the dates, or choose an older snapshot (--snapshot auto picks the fullest)",
-                    period.from_text(),
-                    period.to_text()
-                )
-                .into(),
-            ));
-        }
-        let live_figures = diff::figures(&conn, d, "main", period).map_err(sqlite)?;
-        sets.fill(&conn, "live", d, period).map_err(sqlite)?;
-        let tables = plans
-            .iter()
-            .map(|p| diff::table_diff(&conn, p))
-            .collect::<rusqlite::Result<_>>()
-            .map_err(sqlite)?;
-        Ok(Compared {
-            snapshot,
-            live: live_figures,
-            tables,
-        })
-    })();
-    let _ = conn.execute_batch("COMMIT");
-    result
-}
-
-/// A snapshot's period figures, measured on a restored copy.
-pub(super) fn measure(restored: &Path, d: &Description, period: &Period) -> Result<Figures> {
-    let conn = crate::paths::open_immutable(restored)
-        .map_err(|e| Error::Internal(format!("cannot open the restored snapshot: {e}").into()))?;
-    diff::figures(&conn, d, "main", period).map_err(|e| {
+/// A snapshot's period figures.
+pub(super) fn measure(snapshot: &Mounted, d: &Description, period: &Period) -> Result<Figures> {
+    let refused = |e: rusqlite::Error| {
         Error::Refused(
             format!("a snapshot's invoices cannot be counted with the description: {e}; correct the [source.business] description").into(),
         )
-    })
+    };
+    let conn = snapshot.open().map_err(|e| failed(snapshot, e, refused))?;
+    diff::figures(&conn, d, "main", period).map_err(|e| failed(snapshot, e, refused))
 }
 
-/// The live database opened for the repair.
-pub(super) struct Writer<'a> {
+/// A SQLite error, or the reason behind it when a snapshot page could not be read (SQLite
+/// only says "disk I/O error").
+fn failed(
+    snapshot: &Mounted,
+    e: rusqlite::Error,
+    otherwise: impl FnOnce(rusqlite::Error) -> Error,
+) -> Error {
+    snapshot.failure().unwrap_or_else(|| otherwise(e))
+}
+
+/// The live database with the snapshot beside it, opened to compare and, if writable, to
+/// repair: one connection, so the snapshot pages the comparison fetched serve the repair.
+pub(super) struct Session<'a> {
     conn: Connection,
     live: &'a Path,
+    snapshot: &'a Mounted,
+    id: SnapshotId,
     d: &'a Description,
     period: &'a Period,
     plans: Vec<TablePlan>,
+    sets: PeriodSets,
 }
 
-impl<'a> Writer<'a> {
+impl<'a> Session<'a> {
     pub fn open(
         live: &'a Path,
-        restored: &Path,
+        (snapshot, id): (&'a Mounted, SnapshotId),
         d: &'a Description,
         period: &'a Period,
+        writable: bool,
     ) -> Result<Self> {
-        let conn = open(live, restored, true)?;
-        // The live scope is only compared, never written by: no live set here.
-        let (plans, _) = plans(&conn, restored, live, d, period, None)?;
-        Ok(Writer {
+        let conn = open(live, snapshot, writable)?;
+        let (plans, sets) = plans(&conn, snapshot, live, d, period, id)?;
+        Ok(Session {
             conn,
             live,
+            snapshot,
+            id,
             d,
             period,
             plans,
+            sets,
         })
     }
 
+    /// Compares the period of the snapshot with the live database.
+    pub fn compare(&self) -> Result<Compared> {
+        let (conn, d, period, id) = (&self.conn, self.d, self.period, self.id);
+        let sqlite = |e: rusqlite::Error| self.sqlite(e);
+        // One read transaction: the figures and the rows compared see the same live state.
+        conn.execute_batch("BEGIN").map_err(sqlite)?;
+        let result = (|| -> Result<Compared> {
+            let snapshot = diff::figures(conn, d, "snap", period).map_err(sqlite)?;
+            if snapshot.invoices == 0 {
+                return Err(Error::Refused(
+                    format!(
+                        "snapshot {id} holds no invoices from {} to {} either; check the dates, or choose an older snapshot (--snapshot auto picks the fullest)",
+                        period.from_text(),
+                        period.to_text()
+                    )
+                    .into(),
+                ));
+            }
+            let live_figures = diff::figures(conn, d, "main", period).map_err(sqlite)?;
+            self.sets.fill(conn, "live", d, period).map_err(sqlite)?;
+            let tables = self
+                .plans
+                .iter()
+                .map(|p| diff::table_diff(conn, p))
+                .collect::<rusqlite::Result<_>>()
+                .map_err(sqlite)?;
+            Ok(Compared {
+                snapshot,
+                live: live_figures,
+                tables,
+            })
+        })();
+        let _ = conn.execute_batch("COMMIT");
+        result
+    }
+
     fn sqlite(&self, e: rusqlite::Error) -> Error {
-        source_error(self.live, e)
+        failed(self.snapshot, e, |e| source_error(self.live, e))
     }
 
     /// Triggers would fire for every restored row (an audit trigger writes its own rows, a
@@ -247,13 +263,15 @@ impl<'a> Writer<'a> {
     pub fn write(&self, overwrite: bool) -> Result<Written> {
         apply::write(&self.conn, &self.plans, overwrite).map_err(|e| match e {
             NotWritten::Collisions(found) => collision_error(&found),
-            NotWritten::Sqlite(e) => Error::Source(
-                format!(
-                    "writing to the live database {} failed, and nothing was written: {e}",
-                    self.live.display()
+            NotWritten::Sqlite(e) => failed(self.snapshot, e, |e| {
+                Error::Source(
+                    format!(
+                        "writing to the live database {} failed, and nothing was written: {e}",
+                        self.live.display()
+                    )
+                    .into(),
                 )
-                .into(),
-            ),
+            }),
         })
     }
 

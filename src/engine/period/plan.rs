@@ -5,7 +5,7 @@
 use super::dates::Period;
 use super::tables::Shape;
 use crate::facts::Description;
-use crate::source::facts::{day_expr, quote};
+use crate::source::facts::quote;
 
 /// One table's rows in the period, and how a row of it is told apart from another.
 #[derive(Debug, Clone)]
@@ -178,12 +178,12 @@ impl PeriodSets {
             .enumerate()
             .map(|(i, c)| format!("p.{c} AS c{i}"))
             .collect();
+        let in_period = super::range::in_period(conn, schema, d, period, "p")?;
         conn.execute_batch(&format!(
             "DROP TABLE IF EXISTS temp.period_{side};
-             CREATE TEMP TABLE period_{side} AS SELECT {} FROM {schema}.{} AS p WHERE {};",
+             CREATE TEMP TABLE period_{side} AS SELECT {} FROM {schema}.{} AS p WHERE {in_period};",
             select.join(", "),
             quote(&d.invoice_table),
-            period.sql(&day_expr(d, "p"))
         ))
     }
 

@@ -4,6 +4,7 @@
 //! into place. On any failure nothing is left.
 
 mod destination;
+pub(crate) mod image;
 pub(crate) mod rebuild;
 mod verify;
 pub(crate) mod walk;

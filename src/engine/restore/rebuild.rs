@@ -27,26 +27,7 @@ pub(crate) fn rebuild_into(
     write_error: &(dyn Fn(std::io::Error) -> Error + Sync),
     damaged: &mut Vec<reader::DamagedPack>,
 ) -> Result<reader::BlobsRead> {
-    let started = Instant::now();
-    // The indexes are read twice, keeping the tree blobs and then only this snapshot's pages:
-    // a repository of many snapshots indexes several times the pages of one, and the whole
-    // merged index was most of a restore's memory.
-    let (trees, unreadable) = repo.load_index_of(keys, &|kind, _| kind == BlobKind::Tree)?;
-    let mut warnings: Vec<String> = unreadable
-        .iter()
-        .map(|(_, e)| format!("{}; it was skipped", e.message()))
-        .collect();
-    let (pages, tree_warnings) = tree::page_list(repo, keys, &trees, id, m, damaged)?;
-    drop(trees);
-    warnings.extend(tree_warnings);
-    let wanted: HashSet<Hash> = pages.iter().copied().collect();
-    let (index, _) = repo.load_index_of(keys, &|_, blob| wanted.contains(blob))?;
-    drop(wanted);
-    tracing::debug!(
-        "index and page list ready after {:?} (resident, peak MiB: {:?})",
-        started.elapsed(),
-        crate::host::memory_mib()
-    );
+    let (pages, index, mut warnings) = locate_pages(repo, keys, id, m, damaged)?;
     out.set_len(m.page_count * m.page_size as u64)
         .map_err(write_error)?;
     crate::progress::add_total(m.page_count * m.page_size as u64);
@@ -62,6 +43,40 @@ pub(crate) fn rebuild_into(
     warnings.append(&mut read.warnings);
     read.warnings = warnings;
     Ok(read)
+}
+
+/// The blob id of every page of snapshot `id`, and an index that locates those blobs (and
+/// only those), with what the reading had to work around.
+pub(crate) fn locate_pages(
+    repo: &Repository,
+    keys: &Keyring,
+    id: &SnapshotId,
+    m: &Manifest,
+    damaged: &mut Vec<reader::DamagedPack>,
+) -> Result<(Vec<Hash>, Index, Vec<String>)> {
+    let started = Instant::now();
+    // The indexes are read twice, keeping the tree blobs and then only this snapshot's pages:
+    // a repository of many snapshots indexes several times the pages of one, and the whole
+    // merged index was most of a restore's memory.
+    let (trees, unreadable) = repo.load_index_of(keys, &|kind, _| kind == BlobKind::Tree)?;
+    let mut warnings: Vec<String> = unreadable
+        .iter()
+        .map(|(_, e)| format!("{}; it was skipped", e.message()))
+        .collect();
+    tracing::debug!("tree index after {:?}", started.elapsed());
+    let (pages, tree_warnings) = tree::page_list(repo, keys, &trees, id, m, damaged)?;
+    tracing::debug!("page list after {:?}", started.elapsed());
+    drop(trees);
+    warnings.extend(tree_warnings);
+    let wanted: HashSet<Hash> = pages.iter().copied().collect();
+    let (index, _) = repo.load_index_of(keys, &|_, blob| wanted.contains(blob))?;
+    drop(wanted);
+    tracing::debug!(
+        "index and page list ready after {:?} (resident, peak MiB: {:?})",
+        started.elapsed(),
+        crate::host::memory_mib()
+    );
+    Ok((pages, index, warnings))
 }
 
 /// Turns `out`, which holds a copy of a snapshot whose page list is `previous` (with the same

@@ -137,31 +137,68 @@ impl S3Storage {
         Ok(page.contents().iter().any(|o| o.key() == Some(full)))
     }
 
-    /// One download; `Ok(Err(_))` when the body broke off after the SDK's retries were over.
+    /// One download of the whole object or of `range` (first byte, length); `Ok(Err(_))` when
+    /// the body broke off after the SDK's retries were over.
     async fn get_once(
         &self,
         full: &str,
         key: &str,
+        range: Option<(u64, u64)>,
     ) -> Result<Result<Vec<u8>, StorageError>, StorageError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(full)
-            .send()
-            .await
-            .map_err(|e| self.error(key, e))?;
+        let mut request = self.client.get_object().bucket(&self.bucket).key(full);
+        if let Some((offset, len)) = range {
+            request = request.range(format!("bytes={offset}-{}", offset + len - 1));
+        }
+        let out = match request.send().await {
+            Ok(out) => out,
+            // A range that begins at or after the end of the object: nothing to read.
+            Err(SdkError::ServiceError(se))
+                if range.is_some() && se.raw().status().as_u16() == 416 =>
+            {
+                return Ok(Ok(Vec::new()))
+            }
+            Err(e) => return Err(self.error(key, e)),
+        };
         // Straight into one buffer of the announced size: collecting the body first and
         // joining its pieces would copy every pack twice more.
         let mut data = Vec::with_capacity(out.content_length().unwrap_or(0).max(0) as usize);
+        let partial = out.content_range().is_some();
         let read = out.body.into_async_read().read_to_end(&mut data).await;
         Ok(match read {
-            Ok(_) => Ok(data),
+            // A server that ignores the Range header sends the whole object.
+            Ok(_) => match range {
+                Some((offset, len)) if !partial => {
+                    let end = offset.saturating_add(len).min(data.len() as u64) as usize;
+                    data.truncate(end);
+                    data.drain(..(offset as usize).min(end));
+                    Ok(data)
+                }
+                _ => Ok(data),
+            },
             Err(e) => Err(StorageError::Other {
                 key: key.to_string(),
                 message: format!("the download from {} broke off: {e}", self.endpoint),
                 transient: true,
             }),
+        })
+    }
+
+    /// A download, tried again when the body breaks off.
+    fn download(&self, key: &str, range: Option<(u64, u64)>) -> Result<Vec<u8>, StorageError> {
+        let full = self.full_key(key)?;
+        self.runtime.block_on(async {
+            let mut attempt = 1;
+            loop {
+                match self.get_once(&full, key, range).await? {
+                    Err(broke_off) if attempt >= BODY_ATTEMPTS => return Err(broke_off),
+                    Err(broke_off) => {
+                        tracing::debug!("{broke_off}; trying again");
+                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                        attempt += 1;
+                    }
+                    Ok(data) => return Ok(data),
+                }
+            }
         })
     }
 
@@ -217,21 +254,15 @@ impl Storage for S3Storage {
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
-        let full = self.full_key(key)?;
-        self.runtime.block_on(async {
-            let mut attempt = 1;
-            loop {
-                match self.get_once(&full, key).await? {
-                    Err(broke_off) if attempt >= BODY_ATTEMPTS => return Err(broke_off),
-                    Err(broke_off) => {
-                        tracing::debug!("{broke_off}; trying again");
-                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-                        attempt += 1;
-                    }
-                    Ok(data) => return Ok(data),
-                }
-            }
-        })
+        self.download(key, None)
+    }
+
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+        if len == 0 {
+            self.full_key(key)?;
+            return Ok(Vec::new());
+        }
+        self.download(key, Some((offset, len)))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
