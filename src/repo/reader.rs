@@ -176,25 +176,63 @@ where
     F: Fn(&[(Hash, &[u8])]) -> Result<()>,
 {
     let p = index.pack(pack_no);
-    let (plain, sealed_len) = repo.open_pack(keys, &p.id).map_err(PackError::Pack)?;
     let damaged = |why: &str| {
         PackError::Pack(Error::Integrity(
             format!("pack {} in {} is damaged ({why})", p.id, repo.location())
                 .hinted(Hint::CheckData),
         ))
     };
+    let span = |f: &u32| {
+        p.frames
+            .get(*f as usize)
+            .map(|l| (l.offset, l.offset + l.compressed_len as u64))
+            .ok_or_else(|| damaged("frame past end"))
+    };
+    let spans = frames.keys().map(span).collect::<Result<Vec<_>, _>>()?;
+    let wanted: u64 = spans.iter().map(|(a, b)| b - a).sum();
+    // A pack an older snapshot wrote may hold few of this one's pages: then only the runs of
+    // wanted frames are fetched and decrypted (age authenticates each 64 KiB chunk, and every
+    // blob is checked against its id); otherwise the whole pack, checked against its name.
+    let parts: Vec<(u64, u64)> = if wanted * PART_READ_BELOW < p.size {
+        runs(&spans)
+    } else {
+        vec![(0, u64::MAX)]
+    };
+    let mut read = 0u64;
     let mut decoder =
         FrameDecoder::new().map_err(|e| PackError::Pack(Error::Internal(e.into())))?;
     let mut data = Vec::new();
+    let mut part: (u64, Vec<u8>) = (0, Vec::new());
     for (frame_no, blobs) in frames {
-        let f = p.frames[*frame_no as usize];
-        let start = f.offset as usize;
-        let end = start + f.compressed_len as usize;
-        let compressed = plain
-            .get(start..end)
+        let (start, end) = span(frame_no)?;
+        if start < part.0 || end > part.0 + part.1.len() as u64 {
+            part = match parts.iter().find(|(a, b)| *a <= start && end <= *b) {
+                Some(&(0, u64::MAX)) | None => {
+                    let (plain, sealed_len) =
+                        repo.open_pack(keys, &p.id).map_err(PackError::Pack)?;
+                    read += sealed_len;
+                    (0, plain)
+                }
+                Some(&(a, b)) => {
+                    let plain = repo
+                        .open_pack_part(keys, &p.id, p.size, (a, b - a))
+                        .map_err(PackError::Pack)?;
+                    read += plain.len() as u64;
+                    (a, plain)
+                }
+            };
+        }
+        let from = (start - part.0) as usize;
+        let compressed = part
+            .1
+            .get(from..from + (end - start) as usize)
             .ok_or_else(|| damaged("frame past end"))?;
         decoder
-            .decode(compressed, f.uncompressed_len, &mut data)
+            .decode(
+                compressed,
+                p.frames[*frame_no as usize].uncompressed_len,
+                &mut data,
+            )
             .map_err(|why| damaged(&why))?;
         let mut batch = Vec::with_capacity(blobs.len());
         for (blob, off, len) in blobs {
@@ -208,5 +246,41 @@ where
         }
         sink(&batch).map_err(PackError::Sink)?;
     }
-    Ok(sealed_len)
+    Ok(read)
+}
+
+/// A pack is read in parts when the frames wanted from it come to less than 1/4 of it.
+const PART_READ_BELOW: u64 = 4;
+
+/// Consecutive frame spans merged into runs; a gap under 64 KiB is read through, since the
+/// age chunk around it is fetched anyway.
+fn runs(spans: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &(a, b) in spans {
+        match out.last_mut() {
+            Some(last) if a <= last.1 + 64 * 1024 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs;
+
+    #[test]
+    fn frames_close_together_are_read_as_one_run() {
+        const K: u64 = 1024;
+        assert_eq!(
+            runs(&[
+                (0, 100 * K),
+                (100 * K, 200 * K),
+                (250 * K, 300 * K),
+                (500 * K, 600 * K)
+            ]),
+            vec![(0, 300 * K), (500 * K, 600 * K)]
+        );
+        assert_eq!(runs(&[]), vec![]);
+    }
 }
