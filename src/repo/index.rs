@@ -8,7 +8,7 @@ use super::keys::Keyring;
 use super::pack::{BlobKind, Ids, PackTable};
 use super::Repository;
 use crate::error::{Error, Hint, Hinted, Result};
-use crate::hash::Hash;
+use crate::hash::{DigestMap, Hash};
 use std::collections::HashMap;
 
 const MAGIC: &[u8; 4] = b"IVIX";
@@ -128,10 +128,10 @@ pub struct IndexedPack {
 pub struct Index {
     pub packs: Vec<IndexedPack>,
     by_pack: HashMap<PackId, PackSlot>,
-    blobs: HashMap<Hash, BlobLocation>,
+    blobs: DigestMap<BlobLocation>,
     /// Further copies of blobs stored more than once (after `backup --full`): reads fall back
     /// to them when a pack is lost or damaged.
-    alternates: HashMap<Hash, Vec<BlobLocation>>,
+    alternates: DigestMap<Vec<BlobLocation>>,
 }
 
 impl Index {

@@ -226,7 +226,7 @@ impl Repository {
     }
 
     /// [`Repository::load_index`] locating only the blobs `keep` wants (every pack is still
-    /// listed): one index file decoded at a time, so memory follows what is kept.
+    /// listed): at most three index files decoded at a time, so memory follows what is kept.
     pub fn load_index_of(
         &self,
         keys: &Keyring,
@@ -236,20 +236,38 @@ impl Repository {
         let mut unreadable = Vec::new();
         let mut key_error = None;
         let mut opened = 0;
-        for (id, _) in self.list::<IndexId>()? {
-            match self.read_index(keys, &id) {
-                Ok(recs) => {
-                    opened += 1;
-                    recs.iter().for_each(|rec| idx.add_kept(rec, keep));
-                }
-                Err(e) => {
-                    if matches!(e, Error::Key(_)) && key_error.is_none() {
-                        key_error = Some(e.clone());
+        let ids = std::sync::Mutex::new(self.list::<IndexId>()?.into_iter());
+        // Two threads fetch and decode the next indexes while this one adds the last.
+        let (decoded, arriving) = std::sync::mpsc::sync_channel(1);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                let decoded = decoded.clone();
+                let ids = &ids;
+                s.spawn(move || loop {
+                    let next = ids.lock().unwrap_or_else(|p| p.into_inner()).next();
+                    let Some((id, _)) = next else { return };
+                    let read = self.read_index(keys, &id);
+                    if decoded.send((id, read)).is_err() {
+                        return;
                     }
-                    unreadable.push((id, e));
+                });
+            }
+            drop(decoded);
+            for (id, read) in arriving {
+                match read {
+                    Ok(recs) => {
+                        opened += 1;
+                        recs.iter().for_each(|rec| idx.add_kept(rec, keep));
+                    }
+                    Err(e) => {
+                        if matches!(e, Error::Key(_)) && key_error.is_none() {
+                            key_error = Some(e.clone());
+                        }
+                        unreadable.push((id, e));
+                    }
                 }
             }
-        }
+        });
         match key_error {
             Some(e) if opened == 0 => Err(e),
             _ => Ok((idx, unreadable)),

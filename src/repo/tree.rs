@@ -8,8 +8,8 @@ use super::keys::Keyring;
 use super::manifest::Manifest;
 use super::{reader, Repository};
 use crate::error::{Error, Result};
-use crate::hash::{self, parse_hex, Hash};
-use std::collections::{HashMap, HashSet};
+use crate::hash::{self, parse_hex, DigestSet, Hash};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Page ids per tree segment: 4 KiB of ids.
@@ -43,7 +43,7 @@ pub fn page_list(
     damaged: &mut Vec<reader::DamagedPack>,
 ) -> Result<(Vec<Hash>, Vec<String>)> {
     let seg_ids = segment_ids(id, m)?;
-    let unique: HashSet<Hash> = seg_ids.iter().copied().collect();
+    let unique: DigestSet = seg_ids.iter().copied().collect();
     let segments = Mutex::new(HashMap::<Hash, Vec<u8>>::new());
     let read = reader::read_blobs(repo, keys, index, unique, 2, damaged, |blobs| {
         let mut map = segments.lock().unwrap_or_else(|p| p.into_inner());

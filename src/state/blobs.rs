@@ -5,9 +5,9 @@
 
 use super::{now, state_error, State};
 use crate::error::Result;
-use crate::hash::{self, Hash};
+use crate::hash::{self, DigestSet, Hash};
 use rusqlite::params;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// A pack as the cache records it; kept apart from the repository's own pack records so the
 /// state does not depend on the repository format.
@@ -23,7 +23,7 @@ pub struct CachedPack {
 /// What a backup may deduplicate against, and the packs it may not although it knows them.
 #[derive(Debug, Default)]
 pub struct KnownBlobs {
-    pub blobs: HashSet<Hash>,
+    pub blobs: DigestSet,
     /// Sentences about cached packs left out: a changed size, damage found earlier.
     pub notes: Vec<String>,
 }

@@ -5,7 +5,7 @@ use super::schema::LATEST;
 use super::{CachedPack, JobRecord, State};
 use crate::error::Error;
 use rusqlite::Connection;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The tables as builds before schema versioning created them (they set no user_version, so
@@ -124,7 +124,7 @@ fn adopts_a_database_of_the_unversioned_schema_with_its_data() {
     // The cached pack recorded no size: it takes the size listed now, and is held to it.
     let listed: HashMap<String, u64> = [("pack1".to_string(), 900)].into();
     let known = st.known_blobs("r1", &listed).unwrap();
-    assert_eq!(known.blobs, HashSet::from([h1, h2]));
+    assert_eq!(known.blobs, crate::hash::DigestSet::from_iter([h1, h2]));
     assert!(known.notes.is_empty(), "{:?}", known.notes);
     let size: i64 = st
         .conn
@@ -279,7 +279,7 @@ fn cached_packs_round_trip_and_vanished_packs_are_forgotten() {
     let only_a = listing(&[(&a, 100)]);
     assert_eq!(
         st.known_blobs("r1", &only_a).unwrap().blobs,
-        HashSet::from([[1; 32], [2; 32]])
+        crate::hash::DigestSet::from_iter([[1u8; 32], [2; 32]])
     );
     // Pack b was dropped from the cache when the repository stopped listing it.
     let both = listing(&[(&a, 100), (&b, 200)]);
@@ -296,7 +296,10 @@ fn a_pack_listed_at_another_size_is_forgotten() {
     st.record_packs("r1", &[a.clone(), b.clone()]).unwrap();
     let truncated = listing(&[(&a, 100), (&b, 150)]);
     let known = st.known_blobs("r1", &truncated).unwrap();
-    assert_eq!(known.blobs, HashSet::from([[1; 32], [2; 32]]));
+    assert_eq!(
+        known.blobs,
+        crate::hash::DigestSet::from_iter([[1u8; 32], [2; 32]])
+    );
     assert_eq!(
         known.notes,
         vec![format!(
@@ -324,7 +327,10 @@ fn packs_found_damaged_are_left_out_until_they_are_gone() {
     let both = listing(&[(&a, 100), (&b, 200)]);
     let known = st.known_blobs("r1", &both).unwrap();
     // Blob 2 is also in the intact pack b; blob 1 only in the damaged a.
-    assert_eq!(known.blobs, HashSet::from([[2; 32], [3; 32]]));
+    assert_eq!(
+        known.blobs,
+        crate::hash::DigestSet::from_iter([[2u8; 32], [3; 32]])
+    );
     assert_eq!(
         known.notes,
         vec!["1 pack was found damaged earlier; the pages it holds are stored again".to_string()]

@@ -9,7 +9,7 @@
 use super::pipeline::{self, Pages, SourcePages};
 use super::{local_source, refuse_a_shared_default_name, BackupOptions, BackupReport};
 use crate::error::Result;
-use crate::hash::Hash;
+use crate::hash::DigestSet;
 use crate::repo::ids::{ObjectId, PackId, SnapshotId};
 use crate::repo::index::{self, PackRecord};
 use crate::repo::manifest::{BackupStats, CopyOrigin, Manifest, SnapshotKind, SourceInfo};
@@ -41,7 +41,7 @@ pub(super) struct Batch<'r> {
     repo: &'r Repository,
     writer: SnapshotWriter<'r>,
     /// Blobs the repository holds or this batch stored, as far as this host knows.
-    known: HashSet<Hash>,
+    known: DigestSet,
     /// The repository's snapshots, listed once for a batch of many sources (a single backup
     /// lists only its parent's key).
     snapshots: Option<HashSet<SnapshotId>>,
@@ -81,7 +81,7 @@ impl<'r> Batch<'r> {
             }
         }
         let (known, adopted) = if all_full {
-            (HashSet::new(), Vec::new())
+            (DigestSet::default(), Vec::new())
         } else {
             known_and_adopted(repo, state, &mut warnings)?
         };
@@ -365,7 +365,7 @@ fn known_and_adopted(
     repo: &Repository,
     state: &State,
     warnings: &mut Vec<String>,
-) -> Result<(HashSet<Hash>, Vec<PackRecord>)> {
+) -> Result<(DigestSet, Vec<PackRecord>)> {
     let repo_id = &repo.config().id;
     let doomed = repo.doomed_packs()?;
     let listed: HashMap<String, u64> = repo

@@ -4,12 +4,11 @@
 //! databases' sizes.
 
 use crate::error::{Error, Result};
-use crate::hash::{sha256, Hash};
+use crate::hash::{sha256, DigestSet, Hash};
 use crate::repo::pack::BlobKind;
 use crate::repo::tree::SEGMENT_PAGES;
 use crate::repo::writer::{Frame, SnapshotWriter};
 use crate::source::{self, PageBatch, SourceImage, StagedImage};
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -72,7 +71,7 @@ struct Feed {
 /// has, and gains those stored now.
 pub(super) fn run(
     sources: Vec<SourcePages>,
-    known: &mut HashSet<Hash>,
+    known: &mut DigestSet,
     level: i32,
     writer: &mut SnapshotWriter,
 ) -> Vec<Result<(SourceImage, Deduplicated)>> {
@@ -203,7 +202,7 @@ fn read_sources<'a>(
 fn dedup_in_order(
     feeds: Receiver<Feed>,
     out: &SyncSender<FrameJob>,
-    known: &mut HashSet<Hash>,
+    known: &mut DigestSet,
 ) -> Vec<Result<Deduplicated>> {
     let mut done = Vec::new();
     let mut waiting = std::collections::BTreeMap::new();
@@ -226,11 +225,11 @@ fn dedup_in_order(
 fn dedup_source(
     feed: Feed,
     out: &SyncSender<FrameJob>,
-    known: &mut HashSet<Hash>,
+    known: &mut DigestSet,
 ) -> Result<Deduplicated> {
     let from_nothing = feed.full || known.is_empty();
     let mut done = if feed.full {
-        let mut own = HashSet::new();
+        let mut own = DigestSet::default();
         let done = dedup_pages(feed.pages, out, &mut own);
         known.extend(own);
         done?
@@ -246,7 +245,7 @@ fn dedup_source(
 fn dedup_pages(
     pages: Receiver<PageBatch>,
     out: &SyncSender<FrameJob>,
-    known: &mut HashSet<Hash>,
+    known: &mut DigestSet,
 ) -> Result<Deduplicated> {
     let mut res = Deduplicated::default();
     let mut data = FrameJob {
@@ -280,7 +279,7 @@ fn dedup_pages(
     };
     let add_segment = |segment: &mut Vec<u8>,
                        tree: &mut FrameJob,
-                       known: &mut HashSet<Hash>,
+                       known: &mut DigestSet,
                        res: &mut Deduplicated| {
         let id = sha256(segment);
         res.segments.push(id);

@@ -79,6 +79,30 @@ pub(super) fn collisions(
     Ok(found)
 }
 
+/// Whether any table has a row to insert (or with `overwrite`, to replace).
+pub(super) fn anything(
+    conn: &Connection,
+    plans: &[TablePlan],
+    overwrite: bool,
+) -> rusqlite::Result<bool> {
+    for plan in plans {
+        let mut sqls = vec![format!(
+            "SELECT 1 FROM snap.{} AS s WHERE {} LIMIT 1",
+            plan.quoted(),
+            plan.missing()
+        )];
+        if overwrite {
+            sqls.push(format!("SELECT 1 {} LIMIT 1", plan.changed_join()));
+        }
+        for sql in sqls {
+            if conn.prepare(&sql)?.exists([])? {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// Writes the rows in one transaction; on any error or collision nothing is written.
 pub(super) fn write(
     conn: &Connection,

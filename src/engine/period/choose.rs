@@ -1,7 +1,8 @@
-//! Which snapshot a period restore compares with: `latest`, an id, or `auto`, the newest of
+//! Which snapshot a period restore compares with: `latest` (passing over the undo points of
+//! earlier repairs), an id, or `auto`, the newest of
 //! the snapshots whose invoice count and total for the period are the highest (from the
 //! business facts a backup recorded, when the period is whole months and the description is
-//! the same; otherwise measured on a restored copy).
+//! the same; otherwise measured on the snapshot read in place).
 
 use super::dates::Period;
 use super::diff::Figures;
@@ -12,6 +13,9 @@ use crate::repo::ids::SnapshotId;
 use crate::repo::keys::Keyring;
 use crate::repo::manifest::Manifest;
 use crate::repo::Repository;
+
+/// The tag of the backup `--apply` takes before it writes.
+pub(super) const UNDO_TAG: &str = "before-restore-period";
 
 pub(super) struct Chosen {
     pub id: SnapshotId,
@@ -47,6 +51,24 @@ pub(super) fn choose(
         description,
         period,
     } = *w;
+    if spec == "latest" {
+        // The undo point a repair takes lacks the period it repaired: `latest` passes over it.
+        let catalog = repo.catalog(keys, Some(filter), trust)?;
+        let newest = catalog
+            .accepted(trust)
+            .filter(|e| !e.manifest.tags.iter().any(|t| t == UNDO_TAG))
+            .last();
+        if let Some(e) = newest {
+            return Ok(Chosen {
+                id: e.id,
+                manifest: e.manifest.clone(),
+                why: format!(
+                    "the newest snapshot of {filter} (not counting undo points of repairs)"
+                ),
+                warnings: catalog.warnings(),
+            });
+        }
+    }
     if spec != "auto" {
         // A named snapshot is looked up among all sources, so that one of another source is
         // refused by name rather than not found.

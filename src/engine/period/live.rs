@@ -189,21 +189,14 @@ impl<'a> Session<'a> {
 
     /// Compares the period of the snapshot with the live database.
     pub fn compare(&self) -> Result<Compared> {
-        let (conn, d, period, id) = (&self.conn, self.d, self.period, self.id);
+        let (conn, d, period) = (&self.conn, self.d, self.period);
         let sqlite = |e: rusqlite::Error| self.sqlite(e);
         // One read transaction: the figures and the rows compared see the same live state.
         conn.execute_batch("BEGIN").map_err(sqlite)?;
         let result = (|| -> Result<Compared> {
             let snapshot = diff::figures(conn, d, "snap", period).map_err(sqlite)?;
             if snapshot.invoices == 0 {
-                return Err(Error::Refused(
-                    format!(
-                        "snapshot {id} holds no invoices from {} to {} either; check the dates, or choose an older snapshot (--snapshot auto picks the fullest)",
-                        period.from_text(),
-                        period.to_text()
-                    )
-                    .into(),
-                ));
+                return Err(empty_period(self.id, period));
             }
             let live_figures = diff::figures(conn, d, "main", period).map_err(sqlite)?;
             self.sets.fill(conn, "live", d, period).map_err(sqlite)?;
@@ -221,6 +214,22 @@ impl<'a> Session<'a> {
         })();
         let _ = conn.execute_batch("COMMIT");
         result
+    }
+
+    /// Refuses a period the snapshot holds no invoices of.
+    pub fn refuse_empty(&self) -> Result<()> {
+        let f =
+            diff::figures(&self.conn, self.d, "snap", self.period).map_err(|e| self.sqlite(e))?;
+        match f.invoices {
+            0 => Err(empty_period(self.id, self.period)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the snapshot holds a row of the period the live database lacks (or, with
+    /// `overwrite`, holds otherwise): stops at the first one.
+    pub fn anything_to_write(&self, overwrite: bool) -> Result<bool> {
+        apply::anything(&self.conn, &self.plans, overwrite).map_err(|e| self.sqlite(e))
     }
 
     fn sqlite(&self, e: rusqlite::Error) -> Error {
@@ -278,6 +287,17 @@ impl<'a> Session<'a> {
     pub fn figures(&self) -> Result<Figures> {
         diff::figures(&self.conn, self.d, "main", self.period).map_err(|e| self.sqlite(e))
     }
+}
+
+fn empty_period(id: SnapshotId, period: &Period) -> Error {
+    Error::Refused(
+        format!(
+            "snapshot {id} holds no invoices from {} to {} either; check the dates, or choose an older snapshot (--snapshot auto picks the fullest)",
+            period.from_text(),
+            period.to_text()
+        )
+        .into(),
+    )
 }
 
 fn collision_error(found: &[String]) -> Error {

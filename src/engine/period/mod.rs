@@ -212,7 +212,31 @@ pub fn run(ctx: &Context, job: &PeriodJob) -> Result<PeriodReport> {
     let snapshot = image::mount(repo.clone(), keys.clone(), &chosen.id, m)?;
     let session = live::Session::open(&live.path, (&snapshot, chosen.id), &d, &period, job.apply)?;
     stage("snapshot mounted and plans made");
-    let compared = session.compare()?;
+    // With --apply, the refusals come first, and the undo point is taken while the comparison
+    // runs (both only read the live database) when there is anything to write at all.
+    let mut undo = None;
+    let compared = if job.apply {
+        session.refuse_empty()?;
+        session.refuse_triggers(job.allow_triggers)?;
+        session.refuse_collisions(job.overwrite_changed)?;
+        stage("refusals checked");
+        if session.anything_to_write(job.overwrite_changed)? {
+            let (compared, backed_up) = std::thread::scope(|s| {
+                let backup = s.spawn(|| undo_point(ctx, &live, &target, m));
+                (session.compare(), backup.join())
+            });
+            undo =
+                Some(backed_up.map_err(|_| {
+                    Error::Internal("the backup before the repair panicked".into())
+                })??);
+            stage("backed up");
+            compared?
+        } else {
+            session.compare()?
+        }
+    } else {
+        session.compare()?
+    };
     stage("compared");
     let mut report = PeriodReport {
         source: live.filter.clone(),
@@ -236,53 +260,24 @@ pub fn run(ctx: &Context, job: &PeriodJob) -> Result<PeriodReport> {
         .tables
         .iter()
         .any(|t| !t.missing.is_empty() || (job.overwrite_changed && !t.changed.is_empty()));
-    session.refuse_triggers(job.allow_triggers)?;
-    session.refuse_collisions(job.overwrite_changed)?;
-    stage("refusals checked");
-    if !writes {
-        let after = session.figures()?;
-        report.applied = Some(Applied {
-            backup_snapshot_id: None,
-            inserted: BTreeMap::new(),
-            replaced: BTreeMap::new(),
-            matches: after.same_as(&report.snapshot),
-            after,
-            audit_id: None,
-            audit_file: None,
-        });
-        return Ok(report);
-    }
-    // The repair can be undone: the live database as it was goes to the same target first.
-    // It is an undo point, restored whole if ever: no SQLite check and no invoice facts, which
-    // would cost more than the rest of the repair on a large database (the next scheduled
-    // backup records both).
-    let backed_up = backup::run(
-        ctx,
-        &BackupJob {
-            source: PathBuf::from(live.policy_name.as_deref().unwrap_or(&live_text)),
-            targets: vec![target.clone()],
-            options: BackupOptions {
-                name: Some(m.source.name.clone()),
-                tags: vec!["before-restore-period".into()],
-                read: backup::ReadOptions {
-                    check: crate::source::CheckLevel::Off,
-                    ..Default::default()
-                },
-                without_facts: true,
-                ..Default::default()
-            },
-        },
-    )?;
-    let backup_id = match backed_up.targets.into_iter().next().map(|t| t.result) {
-        Some(Ok(r)) => r.snapshot_id.to_string(),
-        Some(Err(e)) => return Err(e),
+    let backup_id = match undo {
+        Some(id) => id,
+        // Another writer took rows away since the first look: the undo point is taken now.
+        None if writes => undo_point(ctx, &live, &target, m)?,
         None => {
-            return Err(Error::Internal(
-                "the backup before the repair reported nothing".into(),
-            ))
+            let after = session.figures()?;
+            report.applied = Some(Applied {
+                backup_snapshot_id: None,
+                inserted: BTreeMap::new(),
+                replaced: BTreeMap::new(),
+                matches: after.same_as(&report.snapshot),
+                after,
+                audit_id: None,
+                audit_file: None,
+            });
+            return Ok(report);
         }
     };
-    stage("backed up");
     let written = session.write(job.overwrite_changed)?;
     stage("written");
     let after = session.figures()?;
@@ -316,4 +311,41 @@ pub fn run(ctx: &Context, job: &PeriodJob) -> Result<PeriodReport> {
         audit_file: Some(file.display().to_string()),
     });
     Ok(report)
+}
+
+/// Backs the live database up to the target before a repair, so that restoring this snapshot
+/// undoes it; returns its id. It is an undo point, restored whole if ever: no SQLite check and
+/// no invoice facts, which would cost more than the rest of the repair on a large database
+/// (the next scheduled backup records both).
+fn undo_point(
+    ctx: &Context,
+    live: &Live,
+    target: &str,
+    m: &crate::repo::manifest::Manifest,
+) -> Result<String> {
+    let live_text = live.path.display().to_string();
+    let backed_up = backup::run(
+        ctx,
+        &BackupJob {
+            source: PathBuf::from(live.policy_name.as_deref().unwrap_or(&live_text)),
+            targets: vec![target.to_string()],
+            options: BackupOptions {
+                name: Some(m.source.name.clone()),
+                tags: vec![choose::UNDO_TAG.into()],
+                read: backup::ReadOptions {
+                    check: crate::source::CheckLevel::Off,
+                    ..Default::default()
+                },
+                without_facts: true,
+                ..Default::default()
+            },
+        },
+    )?;
+    match backed_up.targets.into_iter().next().map(|t| t.result) {
+        Some(Ok(r)) => Ok(r.snapshot_id.to_string()),
+        Some(Err(e)) => Err(e),
+        None => Err(Error::Internal(
+            "the backup before the repair reported nothing".into(),
+        )),
+    }
 }

@@ -18,8 +18,11 @@ use crate::sqlite_vfs::{Mounted, PageSource};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-/// Decompressed frames kept (at most 512 KiB each).
-const FRAMES_KEPT: usize = 64;
+/// Bytes of decompressed frames kept (a frame is at most 512 KiB).
+const FRAMES_KEPT: usize = 32 << 20;
+/// Bytes of decrypted, still compressed frames kept: a query that comes back to a frame
+/// decompresses it again rather than fetch and decrypt it again.
+const COMPRESSED_KEPT: usize = 48 << 20;
 
 /// Mounts snapshot `id` for SQLite to read in place.
 pub(crate) fn mount(
@@ -63,7 +66,8 @@ struct SnapshotPages {
 
 #[derive(Default)]
 struct Cache {
-    frames: Kept<(PackSlot, u32), Arc<Vec<u8>>>,
+    frames: Kept<(PackSlot, u32)>,
+    compressed: Kept<(PackSlot, u32)>,
     /// Packs that failed once, and why: not fetched again.
     failed: HashMap<PackSlot, Error>,
     decoder: Option<FrameDecoder>,
@@ -71,21 +75,23 @@ struct Cache {
     fetched: (u64, u64, u64),
 }
 
-/// The most recently used few values, newest first.
-struct Kept<K, V> {
-    entries: VecDeque<(K, V)>,
+/// The most recently used byte buffers, newest first, up to a number of bytes.
+struct Kept<K> {
+    entries: VecDeque<(K, Arc<Vec<u8>>)>,
+    bytes: usize,
 }
 
-impl<K, V> Default for Kept<K, V> {
+impl<K> Default for Kept<K> {
     fn default() -> Self {
         Kept {
             entries: VecDeque::new(),
+            bytes: 0,
         }
     }
 }
 
-impl<K: PartialEq + Copy, V: Clone> Kept<K, V> {
-    fn get(&mut self, key: K) -> Option<V> {
+impl<K: PartialEq + Copy> Kept<K> {
+    fn get(&mut self, key: K) -> Option<Arc<Vec<u8>>> {
         let at = self.entries.iter().position(|(k, _)| *k == key)?;
         let entry = self.entries.remove(at)?;
         let value = entry.1.clone();
@@ -93,9 +99,14 @@ impl<K: PartialEq + Copy, V: Clone> Kept<K, V> {
         Some(value)
     }
 
-    fn put(&mut self, key: K, value: V, limit: usize) {
+    fn put(&mut self, key: K, value: Arc<Vec<u8>>, budget: usize) {
+        self.bytes += value.len();
         self.entries.push_front((key, value));
-        self.entries.truncate(limit);
+        while self.bytes > budget && self.entries.len() > 1 {
+            if let Some((_, v)) = self.entries.pop_back() {
+                self.bytes -= v.len();
+            }
+        }
     }
 }
 
@@ -121,21 +132,31 @@ impl SnapshotPages {
         }
         let pack = self.index.pack(slot);
         let f = pack.frames[frame as usize];
-        let compressed = self
-            .repo
-            .open_pack_part(
-                &self.keys,
-                &pack.id,
-                pack.size,
-                (f.offset, f.compressed_len as u64),
-            )
-            .inspect_err(|e| {
-                if let Error::Integrity(_) = e {
-                    cache.failed.insert(slot, e.clone());
-                }
-            })?;
-        cache.fetched.0 += 1;
-        cache.fetched.1 += compressed.len() as u64;
+        let compressed = match cache.compressed.get((slot, frame)) {
+            Some(c) => c,
+            None => {
+                let fetched = self
+                    .repo
+                    .open_pack_part(
+                        &self.keys,
+                        &pack.id,
+                        pack.size,
+                        (f.offset, f.compressed_len as u64),
+                    )
+                    .inspect_err(|e| {
+                        if let Error::Integrity(_) = e {
+                            cache.failed.insert(slot, e.clone());
+                        }
+                    })?;
+                cache.fetched.0 += 1;
+                cache.fetched.1 += fetched.len() as u64;
+                let fetched = Arc::new(fetched);
+                cache
+                    .compressed
+                    .put((slot, frame), fetched.clone(), COMPRESSED_KEPT);
+                fetched
+            }
+        };
         let decoder = match &mut cache.decoder {
             Some(d) => d,
             None => cache

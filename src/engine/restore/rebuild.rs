@@ -1,14 +1,13 @@
 //! Rebuilding a snapshot's database file from its pages, read in parallel from the packs.
 
 use crate::error::{Error, Result};
-use crate::hash::Hash;
+use crate::hash::{DigestSet, Hash};
 use crate::repo::ids::SnapshotId;
 use crate::repo::index::Index;
 use crate::repo::keys::Keyring;
 use crate::repo::manifest::Manifest;
 use crate::repo::pack::BlobKind;
 use crate::repo::{reader, tree, Repository};
-use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::time::Instant;
@@ -68,7 +67,7 @@ pub(crate) fn locate_pages(
     tracing::debug!("page list after {:?}", started.elapsed());
     drop(trees);
     warnings.extend(tree_warnings);
-    let wanted: HashSet<Hash> = pages.iter().copied().collect();
+    let wanted: DigestSet = pages.iter().copied().collect();
     let (index, _) = repo.load_index_of(keys, &|_, blob| wanted.contains(blob))?;
     drop(wanted);
     tracing::debug!(
