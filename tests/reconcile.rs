@@ -277,6 +277,7 @@ fn an_xlsx_list_with_chinese_headers_shows_each_planted_difference_and_writes_re
         "{html}"
     );
     assert!(html.contains(&first[..12]), "the snapshot to restore from");
+    in_a_browser(&written, &first[..12]);
 
     // Labels in Chinese for finance staff; the data is the same.
     let zh = c.env.path("reports-zh");
@@ -399,4 +400,29 @@ fn an_integer_key_with_real_yuan_and_epoch_dates_shows_each_planted_difference()
     assert_eq!(keys(&v, "differing"), ["1004", "1006"]);
     assert_eq!(v["differing"][0]["fields"], serde_json::json!(["date"]));
     assert_eq!(v["differing"][1]["fields"], serde_json::json!(["amount"]));
+}
+
+/// The HTML reconciliation report as headless Chromium renders it: the verdict, each planted
+/// difference and the snapshot that still holds the missing invoice, as text of the DOM.
+fn in_a_browser(written: &[PathBuf], snapshot: &str) {
+    let Some(browser) = common::browser::required() else {
+        return;
+    };
+    let page = written
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "html"))
+        .unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let dom =
+        common::browser::run_browser(&browser, profile.path(), &["--dump-dom".to_string()], page);
+    let (open, text) = common::browser::element(&dom, "div", "verdict");
+    assert!(open.contains("data-verdict=\"differences\""), "{open}");
+    assert!(!text.trim().is_empty(), "{open}");
+    for planted in ["044001/00000003", "044001/00000009", snapshot] {
+        assert!(
+            dom.contains(planted),
+            "{planted} is not in the rendered page"
+        );
+    }
+    assert!(dom.contains("<table"), "no table in the rendered page");
 }

@@ -2,6 +2,7 @@
 //! SQLite files, keys and repositories in a temporary directory.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod crashed_writer;
 pub mod damaged;
 pub mod fault_proxy;
