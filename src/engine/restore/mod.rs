@@ -146,26 +146,36 @@ pub fn restore_noting_damage(
         crate::host::memory_mib()
     );
     crate::failpoint::hit("restore-pages-written");
-    // The last fsync and the read-back check overlap: one waits on the disk, the other hashes
-    // pages still in the page cache.
-    let (synced, verified) = std::thread::scope(|s| {
+    // SQLite opens files by name, so the file gets its hidden name now (a kill from here on
+    // leaves it for the next restore into this directory to remove).
+    let sqlite_path = match opts.check {
+        RestoreCheck::Off => None,
+        _ => Some(temp.name_for_sqlite(dest)?),
+    };
+    // The last fsync, the read-back hash and SQLite's check overlap: one waits on the disk,
+    // the others read pages still in the page cache, on their own cores.
+    let (synced, verified, checked) = std::thread::scope(|s| {
         let sync = s.spawn(|| temp.file.sync_all());
+        let (m, id) = (&m, &id);
+        let check = sqlite_path
+            .as_deref()
+            .map(|path| s.spawn(move || verify_integrity(path, id, m, opts.check)));
         let read_error = |e: std::io::Error| {
             Error::Destination(format!("cannot read back the restored file: {e}").into())
         };
-        let verified = verify_sha256(&temp.file, &m, &id, &read_error);
-        (sync.join(), verified)
+        let verified = verify_sha256(&temp.file, m, id, &read_error);
+        (sync.join(), verified, check.map(|c| c.join()))
     });
+    // A file whose bytes differ from the snapshot is the error to report, whatever SQLite said.
     verified?;
     match synced {
         Ok(r) => r.map_err(|e| temp.write_error(e))?,
         Err(_) => return Err(Error::Internal("the fsync thread panicked".into())),
     }
-    if opts.check != RestoreCheck::Off {
-        // SQLite opens files by name, so the file gets its hidden name now (a kill from here
-        // on leaves it for the next restore into this directory to remove).
-        let path = temp.name_for_sqlite(dest)?;
-        verify_integrity(&path, &id, &m, opts.check)?;
+    match checked {
+        None => {}
+        Some(Ok(r)) => r?,
+        Some(Err(_)) => return Err(Error::Internal("SQLite's check panicked".into())),
     }
     tracing::debug!("synced and verified after {:?}", started.elapsed());
     temp.persist(dest, opts.force)?;
