@@ -24,6 +24,10 @@ pub fn hit(name: &str) {
         return;
     }
     if HITS.fetch_add(1, Ordering::SeqCst) + 1 >= nth {
+        // One thread says it and aborts; another reaching the point meanwhile waits here
+        // forever, so it cannot leave half a line behind when the abort lands.
+        static DYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _held = DYING.lock();
         eprintln!("ivault: failpoint {name} reached, aborting");
         std::process::abort();
     }
