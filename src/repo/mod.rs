@@ -111,14 +111,10 @@ impl Repository {
     /// Reads an object and checks that its bytes hash to its id.
     pub fn get_object<I: ObjectId>(&self, id: &I) -> Result<Vec<u8>> {
         let key = id.key();
-        let data = self.storage.get(&key).map_err(|e| match e {
-            // Packs are read because an index lists them: one that is gone is lost data.
-            StorageError::NotFound(_) if I::KIND == ids::ObjectKind::Pack => Error::Integrity(
-                format!("object {key} in {} is missing", self.location())
-                    .hinted(Hint::CheckStructure),
-            ),
-            e => storage_error(&self.location(), e),
-        })?;
+        let data = self
+            .storage
+            .get(&key)
+            .map_err(|e| self.read_error(&key, I::KIND, e))?;
         if sha256(&data) != *id.digest() {
             return Err(Error::Integrity(
                 format!(
@@ -167,13 +163,28 @@ impl Repository {
     ) -> Result<Vec<u8>> {
         let key = id.key();
         ranged::decrypt_range(self.storage.as_ref(), keys, &key, size, range).map_err(|e| match e {
-            ranged::RangeError::Storage(StorageError::NotFound(_)) => Error::Integrity(
+            ranged::RangeError::Storage(e) => self.read_error(&key, ids::ObjectKind::Pack, e),
+            ranged::RangeError::Open(e) => self.open_error(&key, e),
+        })
+    }
+
+    /// A failed read of object `key` of `kind`.
+    fn read_error(&self, key: &str, kind: ids::ObjectKind, e: StorageError) -> Error {
+        match e {
+            // Packs are read because an index lists them: one that is gone is lost data.
+            StorageError::NotFound(_) if kind == ids::ObjectKind::Pack => Error::Integrity(
                 format!("object {key} in {} is missing", self.location())
                     .hinted(Hint::CheckStructure),
             ),
-            ranged::RangeError::Storage(e) => storage_error(&self.location(), e),
-            ranged::RangeError::Open(e) => self.open_error(&key, e),
-        })
+            e => storage_error(&self.location(), e),
+        }
+    }
+
+    /// Pack `id` is damaged: `why` says how.
+    pub fn damaged_pack(&self, id: &PackId, why: &str) -> Error {
+        Error::Integrity(
+            format!("pack {id} in {} is damaged ({why})", self.location()).hinted(Hint::CheckData),
+        )
     }
 
     /// Decrypts an object, naming it in the error.

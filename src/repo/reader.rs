@@ -176,38 +176,35 @@ where
     F: Fn(&[(Hash, &[u8])]) -> Result<()>,
 {
     let p = index.pack(pack_no);
-    let damaged = |why: &str| {
-        PackError::Pack(Error::Integrity(
-            format!("pack {} in {} is damaged ({why})", p.id, repo.location())
-                .hinted(Hint::CheckData),
-        ))
-    };
-    let span = |f: &u32| {
-        p.frames
-            .get(*f as usize)
-            .map(|l| (l.offset, l.offset + l.compressed_len as u64))
-            .ok_or_else(|| damaged("frame past end"))
-    };
-    let spans = frames.keys().map(span).collect::<Result<Vec<_>, _>>()?;
+    let damaged = |why: &str| PackError::Pack(repo.damaged_pack(&p.id, why));
+    let located = frames
+        .keys()
+        .map(|f| p.frames.get(*f as usize).copied())
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| damaged("frame past end"))?;
+    let spans: Vec<(u64, u64)> = located
+        .iter()
+        .map(|l| (l.offset, l.offset + l.compressed_len as u64))
+        .collect();
     let wanted: u64 = spans.iter().map(|(a, b)| b - a).sum();
     // A pack an older snapshot wrote may hold few of this one's pages: then only the runs of
     // wanted frames are fetched and decrypted (age authenticates each 64 KiB chunk, and every
     // blob is checked against its id); otherwise the whole pack, checked against its name.
-    let parts: Vec<(u64, u64)> = if wanted * PART_READ_BELOW < p.size {
-        runs(&spans)
-    } else {
-        vec![(0, u64::MAX)]
-    };
+    let parts = (wanted * PART_READ_BELOW < p.size).then(|| runs(&spans));
     let mut read = 0u64;
     let mut decoder =
         FrameDecoder::new().map_err(|e| PackError::Pack(Error::Internal(e.into())))?;
     let mut data = Vec::new();
-    let mut part: (u64, Vec<u8>) = (0, Vec::new());
-    for (frame_no, blobs) in frames {
-        let (start, end) = span(frame_no)?;
-        if start < part.0 || end > part.0 + part.1.len() as u64 {
-            part = match parts.iter().find(|(a, b)| *a <= start && end <= *b) {
-                Some(&(0, u64::MAX)) | None => {
+    // The plaintext held now, and where in the pack it starts.
+    let mut held: (u64, Vec<u8>) = (0, Vec::new());
+    for ((blobs, f), &(start, end)) in frames.values().zip(&located).zip(&spans) {
+        if start < held.0 || end > held.0 + held.1.len() as u64 {
+            // Every span lies inside one of the runs made of the spans.
+            let run = parts
+                .as_ref()
+                .and_then(|runs| runs.iter().find(|(a, b)| *a <= start && end <= *b));
+            held = match run {
+                None => {
                     let (plain, sealed_len) =
                         repo.open_pack(keys, &p.id).map_err(PackError::Pack)?;
                     read += sealed_len;
@@ -222,17 +219,13 @@ where
                 }
             };
         }
-        let from = (start - part.0) as usize;
-        let compressed = part
+        let from = (start - held.0) as usize;
+        let compressed = held
             .1
             .get(from..from + (end - start) as usize)
             .ok_or_else(|| damaged("frame past end"))?;
         decoder
-            .decode(
-                compressed,
-                p.frames[*frame_no as usize].uncompressed_len,
-                &mut data,
-            )
+            .decode(compressed, f.uncompressed_len, &mut data)
             .map_err(|why| damaged(&why))?;
         let mut batch = Vec::with_capacity(blobs.len());
         for (blob, off, len) in blobs {

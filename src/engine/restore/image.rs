@@ -112,14 +112,7 @@ impl<K: PartialEq + Copy> Kept<K> {
 
 impl SnapshotPages {
     fn damaged(&self, slot: PackSlot, why: &str) -> Error {
-        Error::Integrity(
-            format!(
-                "pack {} in {} is damaged ({why})",
-                self.index.pack(slot).id,
-                self.repo.location()
-            )
-            .hinted(Hint::CheckData),
-        )
+        self.repo.damaged_pack(&self.index.pack(slot).id, why)
     }
 
     /// Frame `frame` of pack `slot`, decompressed.
