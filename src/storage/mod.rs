@@ -31,12 +31,7 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Reads up to `len` bytes of an object from byte `offset` on: fewer only where the object
     /// ends first (none from its end on). Backends that can read a part natively override this.
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
-        let mut data = self.get(key)?;
-        let start = (offset.min(data.len() as u64)) as usize;
-        let end = (offset.saturating_add(len).min(data.len() as u64)) as usize;
-        data.truncate(end);
-        data.drain(..start);
-        Ok(data)
+        Ok(slice_of(self.get(key)?, offset, len))
     }
     /// Every object whose key starts with `prefix`, in no particular order.
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError>;
@@ -92,6 +87,14 @@ impl fmt::Display for StorageError {
 impl std::error::Error for StorageError {}
 
 /// Keys are relative, `/`-separated, made of `[a-z0-9._-]`, with no empty or dot-only parts.
+/// Bytes `offset .. offset + len` of a whole object, cut short where it ends.
+pub(crate) fn slice_of(mut data: Vec<u8>, offset: u64, len: u64) -> Vec<u8> {
+    let end = offset.saturating_add(len).min(data.len() as u64) as usize;
+    data.truncate(end);
+    data.drain(..(offset as usize).min(end));
+    data
+}
+
 pub fn validate_key(key: &str) -> Result<(), StorageError> {
     let ok = !key.is_empty()
         && key.split('/').all(|part| {

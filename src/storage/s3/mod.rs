@@ -167,12 +167,7 @@ impl S3Storage {
         Ok(match read {
             // A server that ignores the Range header sends the whole object.
             Ok(_) => match range {
-                Some((offset, len)) if !partial => {
-                    let end = offset.saturating_add(len).min(data.len() as u64) as usize;
-                    data.truncate(end);
-                    data.drain(..(offset as usize).min(end));
-                    Ok(data)
-                }
+                Some((offset, len)) if !partial => Ok(super::slice_of(data, offset, len)),
                 _ => Ok(data),
             },
             Err(e) => Err(StorageError::Other {
