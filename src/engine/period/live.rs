@@ -158,11 +158,12 @@ pub(super) struct Session<'a> {
     conn: Connection,
     live: &'a Path,
     snapshot: &'a Mounted,
-    id: SnapshotId,
     d: &'a Description,
     period: &'a Period,
     plans: Vec<TablePlan>,
     sets: PeriodSets,
+    /// The period's invoices in the snapshot (never none: that is refused at open).
+    snapshot_figures: Figures,
 }
 
 impl<'a> Session<'a> {
@@ -175,15 +176,20 @@ impl<'a> Session<'a> {
     ) -> Result<Self> {
         let conn = open(live, snapshot, writable)?;
         let (plans, sets) = plans(&conn, snapshot, live, d, period, id)?;
+        let snapshot_figures = diff::figures(&conn, d, "snap", period)
+            .map_err(|e| failed(snapshot, e, |e| source_error(live, e)))?;
+        if snapshot_figures.invoices == 0 {
+            return Err(empty_period(id, period));
+        }
         Ok(Session {
             conn,
             live,
             snapshot,
-            id,
             d,
             period,
             plans,
             sets,
+            snapshot_figures,
         })
     }
 
@@ -194,10 +200,6 @@ impl<'a> Session<'a> {
         // One read transaction: the figures and the rows compared see the same live state.
         conn.execute_batch("BEGIN").map_err(sqlite)?;
         let result = (|| -> Result<Compared> {
-            let snapshot = diff::figures(conn, d, "snap", period).map_err(sqlite)?;
-            if snapshot.invoices == 0 {
-                return Err(empty_period(self.id, period));
-            }
             let live_figures = diff::figures(conn, d, "main", period).map_err(sqlite)?;
             self.sets.fill(conn, "live", d, period).map_err(sqlite)?;
             let tables = self
@@ -207,23 +209,13 @@ impl<'a> Session<'a> {
                 .collect::<rusqlite::Result<_>>()
                 .map_err(sqlite)?;
             Ok(Compared {
-                snapshot,
+                snapshot: self.snapshot_figures,
                 live: live_figures,
                 tables,
             })
         })();
         let _ = conn.execute_batch("COMMIT");
         result
-    }
-
-    /// Refuses a period the snapshot holds no invoices of.
-    pub fn refuse_empty(&self) -> Result<()> {
-        let f =
-            diff::figures(&self.conn, self.d, "snap", self.period).map_err(|e| self.sqlite(e))?;
-        match f.invoices {
-            0 => Err(empty_period(self.id, self.period)),
-            _ => Ok(()),
-        }
     }
 
     /// Whether the snapshot holds a row of the period the live database lacks (or, with

@@ -216,7 +216,6 @@ pub fn run(ctx: &Context, job: &PeriodJob) -> Result<PeriodReport> {
     // runs (both only read the live database) when there is anything to write at all.
     let mut undo = None;
     let compared = if job.apply {
-        session.refuse_empty()?;
         session.refuse_triggers(job.allow_triggers)?;
         session.refuse_collisions(job.overwrite_changed)?;
         stage("refusals checked");
