@@ -42,19 +42,8 @@ fn restore_reads_part_of_the_old_pack(env: &Env, repo: &str, key: &str, packs: &
     let new_bytes = packs() - first_packs;
 
     let out = env.path("restored.sqlite");
-    let run = env
-        .run(&[
-            "restore",
-            second["snapshot_id"].as_str().unwrap(),
-            "--repo",
-            repo,
-            "--identity",
-            key,
-            "--to",
-            out.to_str().unwrap(),
-            "--json",
-        ])
-        .ok();
+    let second = second["snapshot_id"].as_str().unwrap();
+    let run = env.restore_with(second, repo, key, &out, &["--json"]).ok();
     assert_eq!(common::sha256_file(&out), common::sha256_file(&db));
     let read = run.json()["bytes_read"].as_u64().unwrap();
     // The new pack whole, and of the first pack much less than all: the kept table's pages

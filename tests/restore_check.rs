@@ -9,19 +9,9 @@ use invoice_vault::sample::JournalMode;
 use std::path::Path;
 
 fn restore(env: &Env, repo: &str, key: &str, id: &str, out: &Path, level: &[&str]) -> common::Run {
-    let mut args = vec![
-        "restore",
-        id,
-        "--repo",
-        repo,
-        "--identity",
-        key,
-        "--to",
-        out.to_str().unwrap(),
-        "--json",
-    ];
+    let mut args = vec!["--json"];
     args.extend_from_slice(level);
-    env.run(&args)
+    env.restore_with(id, repo, key, out, &args)
 }
 
 #[test]

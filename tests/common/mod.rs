@@ -176,8 +176,20 @@ impl Env {
 
     /// Restores `snapshot` from `repo` into `out`; the run must succeed.
     pub fn restore(&self, snapshot: &str, repo: &str, key: &str, out: &Path) -> Run {
+        self.restore_with(snapshot, repo, key, out, &[]).ok()
+    }
+
+    /// `restore` with further arguments, however it ends.
+    pub fn restore_with(
+        &self,
+        snapshot: &str,
+        repo: &str,
+        key: &str,
+        out: &Path,
+        extra: &[&str],
+    ) -> Run {
         let out = out.to_str().expect("utf-8 path");
-        self.run(&[
+        let mut args = vec![
             "restore",
             snapshot,
             "--repo",
@@ -186,8 +198,9 @@ impl Env {
             key,
             "--to",
             out,
-        ])
-        .ok()
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
     }
 
     /// `snapshots --json` of `repo`: every snapshot the key opens.
