@@ -10,6 +10,13 @@ pub fn sha256(data: &[u8]) -> Hash {
 }
 
 /// Parses 64 hex digits.
+/// The order of digests, comparing their first 8 bytes as one number before the rest: the same
+/// order as comparing the bytes, and much cheaper when sorting many of them.
+pub fn cmp(a: &Hash, b: &Hash) -> std::cmp::Ordering {
+    let head = |h: &Hash| u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+    head(a).cmp(&head(b)).then_with(|| a[8..].cmp(&b[8..]))
+}
+
 pub fn parse_hex(s: &str) -> Option<Hash> {
     let mut h = [0u8; 32];
     hex::decode_to_slice(s, &mut h).ok()?;
@@ -51,3 +58,23 @@ pub type DigestBuildHasher = std::hash::BuildHasherDefault<DigestHasher>;
 pub type DigestSet = std::collections::HashSet<Hash, DigestBuildHasher>;
 /// A map keyed by digests.
 pub type DigestMap<V> = std::collections::HashMap<Hash, V, DigestBuildHasher>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn digests_order_as_their_bytes_do() {
+        let mut digests: Vec<super::Hash> = (0..2000u32)
+            .map(|i| super::sha256(&(i % 700).to_le_bytes()))
+            .collect();
+        // Digests that differ only after the first 8 bytes, and only in the first.
+        let mut late = digests[0];
+        late[31] ^= 1;
+        let mut early = digests[0];
+        early[0] ^= 0x80;
+        digests.extend([late, early]);
+        let mut by_bytes = digests.clone();
+        by_bytes.sort();
+        digests.sort_by(super::cmp);
+        assert_eq!(digests, by_bytes);
+    }
+}

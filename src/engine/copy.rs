@@ -266,11 +266,24 @@ fn copy_one(
         )
     };
     let mut damaged = Vec::new();
-    let read = restore::rebuild_into(from, keys, id, m, &scratch, &scratch_error, &mut damaged);
+    let read = restore::rebuild_into(
+        from,
+        keys,
+        id,
+        m,
+        (&scratch, &scratch_error),
+        true,
+        &mut damaged,
+    );
     let unrecorded = remember_damage(state, from, &damaged);
-    let mut read = read?;
+    let rebuilt = read?;
+    let mut read = rebuilt.read;
     read.warnings.extend(unrecorded);
-    restore::verify_sha256(&scratch, m, id, &scratch_error)?;
+    let sha256 = match rebuilt.sha256 {
+        Some(h) => h,
+        None => restore::file_sha256(&scratch, &scratch_error)?,
+    };
+    restore::verify_sha256(&sha256, m, id)?;
     let sha256 = parse_hex(&m.database_sha256)
         .ok_or_else(|| Error::Integrity(format!("snapshot {id} has a malformed SHA-256").into()))?;
     let time = chrono::DateTime::parse_from_rfc3339(&m.time)

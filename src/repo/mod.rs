@@ -162,10 +162,30 @@ impl Repository {
         range: (u64, u64),
     ) -> Result<Vec<u8>> {
         let key = id.key();
-        ranged::decrypt_range(self.storage.as_ref(), keys, &key, size, range).map_err(|e| match e {
-            ranged::RangeError::Storage(e) => self.read_error(&key, ids::ObjectKind::Pack, e),
-            ranged::RangeError::Open(e) => self.open_error(&key, e),
-        })
+        ranged::decrypt_range(self.storage.as_ref(), keys, &key, size, range)
+            .map_err(|e| self.range_error(&key, e))
+    }
+
+    /// Pack `id`'s plaintext (`size` bytes stored), fetched `fetch` encrypted bytes at a time
+    /// and decrypted as it is read. Authenticated by age chunk by chunk; the caller checks
+    /// the blobs against their ids.
+    pub fn pack_plaintext<'a>(
+        &'a self,
+        keys: &Keyring,
+        key: &'a str,
+        size: u64,
+        fetch: u64,
+    ) -> Result<ranged::Plaintext<'a>> {
+        ranged::Plaintext::open(self.storage.as_ref(), keys, key, size, fetch)
+            .map_err(|e| self.range_error(key, e))
+    }
+
+    /// A failed ranged read of pack `key`.
+    pub fn range_error(&self, key: &str, e: ranged::RangeError) -> Error {
+        match e {
+            ranged::RangeError::Storage(e) => self.read_error(key, ids::ObjectKind::Pack, e),
+            ranged::RangeError::Open(e) => self.open_error(key, e),
+        }
     }
 
     /// A failed read of object `key` of `kind`.

@@ -7,7 +7,9 @@
 use super::codec::OpenError;
 use super::keys::Keyring;
 use crate::storage::{Storage, StorageError};
+use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Seek, SeekFrom};
+use std::rc::Rc;
 
 /// Bytes fetched at the start of the object for the age header (recipient stanzas, MAC and
 /// nonce); a longer header is fetched on.
@@ -23,44 +25,103 @@ pub fn decrypt_range(
     size: u64,
     (offset, len): (u64, u64),
 ) -> Result<Vec<u8>, RangeError> {
-    let mut reader = ObjectReader {
-        storage,
-        key,
-        size,
-        pos: 0,
-        buffer: Vec::new(),
-        buffer_at: 0,
-        // The ciphertext the range needs, with a chunk to spare on each side.
-        ahead: len + len / 64 + 2 * ENCRYPTED_CHUNK,
-        failure: None,
-    };
-    let stream = (|| {
-        let dec = age::Decryptor::new(&mut reader)
-            .map_err(|e| OpenError::Damaged(format!("bad age header: {e}")))?;
-        let mut plain = dec.decrypt(keys.identities()).map_err(|e| match e {
-            age::DecryptError::NoMatchingKeys => OpenError::WrongKey,
-            other => OpenError::Damaged(other.to_string()),
-        })?;
-        plain
-            .seek(SeekFrom::Start(offset))
-            .map_err(|e| OpenError::Damaged(format!("authentication failed: {e}")))?;
-        let mut out = vec![0u8; len as usize];
-        plain
-            .read_exact(&mut out)
-            .map_err(|e| OpenError::Damaged(format!("authentication failed: {e}")))?;
-        Ok(out)
-    })();
-    // A storage failure shows to age as an I/O error: report the storage's own error.
-    match (reader.failure, stream) {
-        (Some(e), Err(_)) => Err(RangeError::Storage(e)),
-        (_, Err(e)) => Err(RangeError::Open(e)),
-        (_, Ok(out)) => Ok(out),
-    }
+    // The ciphertext the range needs, with a chunk to spare on each side.
+    let fetch = len + len / 64 + 2 * ENCRYPTED_CHUNK;
+    let mut plain = Plaintext::open(storage, keys, key, size, fetch)?;
+    let mut out = Vec::new();
+    plain.read(offset, len as usize, &mut out)?;
+    Ok(out)
 }
 
 pub enum RangeError {
     Storage(StorageError),
     Open(OpenError),
+}
+
+/// An encrypted object's plaintext, fetched `fetch` bytes at a time and decrypted 64 KiB at a
+/// time as it is read: what is held is one fetch and one chunk, not the object.
+pub struct Plaintext<'a> {
+    stream: age::stream::StreamReader<ObjectReader<'a>>,
+    /// Plaintext position of the stream.
+    pos: u64,
+    fetched: Rc<Fetched>,
+}
+
+#[derive(Default)]
+struct Fetched {
+    bytes: Cell<u64>,
+    /// A storage failure shows to age as an I/O error: this is the storage's own error.
+    failure: RefCell<Option<StorageError>>,
+}
+
+impl<'a> Plaintext<'a> {
+    pub fn open(
+        storage: &'a dyn Storage,
+        keys: &Keyring,
+        key: &'a str,
+        size: u64,
+        fetch: u64,
+    ) -> Result<Self, RangeError> {
+        let fetched = Rc::new(Fetched::default());
+        let reader = ObjectReader {
+            storage,
+            key,
+            size,
+            pos: 0,
+            buffer: Vec::new(),
+            buffer_at: 0,
+            ahead: fetch.max(ENCRYPTED_CHUNK),
+            fetched: Rc::clone(&fetched),
+        };
+        let opened = age::Decryptor::new(reader)
+            .map_err(|e| OpenError::Damaged(format!("bad age header: {e}")))
+            .and_then(|dec| {
+                dec.decrypt(keys.identities()).map_err(|e| match e {
+                    age::DecryptError::NoMatchingKeys => OpenError::WrongKey,
+                    other => OpenError::Damaged(other.to_string()),
+                })
+            });
+        match opened {
+            Ok(stream) => Ok(Plaintext {
+                stream,
+                pos: 0,
+                fetched,
+            }),
+            Err(e) => Err(fetched
+                .failure
+                .take()
+                .map_or(RangeError::Open(e), RangeError::Storage)),
+        }
+    }
+
+    /// Reads plaintext bytes `offset .. offset + len` into `out` (replacing what it held).
+    /// Reading on from where the last read ended fetches nothing twice.
+    pub fn read(&mut self, offset: u64, len: usize, out: &mut Vec<u8>) -> Result<(), RangeError> {
+        let damaged = |e: std::io::Error| OpenError::Damaged(format!("authentication failed: {e}"));
+        let read = (|| {
+            if offset != self.pos {
+                self.stream.seek(SeekFrom::Start(offset)).map_err(damaged)?;
+                self.pos = offset;
+            }
+            out.resize(len, 0);
+            self.stream.read_exact(out).map_err(damaged)?;
+            self.pos += len as u64;
+            Ok(())
+        })();
+        read.map_err(|e| {
+            // A failed read leaves the stream somewhere unknown.
+            self.pos = u64::MAX;
+            match self.fetched.failure.take() {
+                Some(s) => RangeError::Storage(s),
+                None => RangeError::Open(e),
+            }
+        })
+    }
+
+    /// Encrypted bytes fetched so far.
+    pub fn fetched(&self) -> u64 {
+        self.fetched.bytes.get()
+    }
 }
 
 /// `Read + Seek` over one stored object, fetching ranges as reads need them.
@@ -73,7 +134,7 @@ struct ObjectReader<'a> {
     buffer_at: u64,
     /// Bytes fetched past the header at once.
     ahead: u64,
-    failure: Option<StorageError>,
+    fetched: Rc<Fetched>,
 }
 
 impl Read for ObjectReader<'_> {
@@ -91,13 +152,15 @@ impl Read for ObjectReader<'_> {
             let want = want.max(out.len() as u64).min(self.size - self.pos);
             match self.storage.get_range(self.key, self.pos, want) {
                 Ok(data) if !data.is_empty() => {
+                    let fetched = &self.fetched.bytes;
+                    fetched.set(fetched.get() + data.len() as u64);
                     self.buffer = data;
                     self.buffer_at = self.pos;
                 }
                 Ok(_) => return Ok(0),
                 Err(e) => {
                     let message = e.to_string();
-                    self.failure = Some(e);
+                    *self.fetched.failure.borrow_mut() = Some(e);
                     return Err(io::Error::other(message));
                 }
             }

@@ -1,7 +1,10 @@
-//! Reads blobs out of packs, several packs at once. Every pack is checked against its id
-//! (SHA-256 of the encrypted bytes), authenticated by age, and every blob against its own id.
+//! Reads blobs out of packs, several packs at once. A pack is read as a stream: fetched a piece
+//! at a time, decrypted and authenticated by age 64 KiB at a time, and only the frames wanted
+//! are decompressed; every blob is checked against its own id. The pack's own id (SHA-256 of
+//! all its encrypted bytes) is left to `check --read-data`: age already authenticates every
+//! byte read, and the blob ids prove every byte used.
 
-use super::ids::PackId;
+use super::ids::{ObjectId, PackId};
 use super::index::{Index, PackSlot};
 use super::keys::Keyring;
 use super::pack::FrameDecoder;
@@ -46,12 +49,33 @@ pub fn read_blobs<F>(
 where
     F: Fn(&[(Hash, &[u8])]) -> Result<()> + Sync,
 {
-    let mut pending: Vec<Hash> = wanted.into_iter().collect();
+    let tagged = wanted.into_iter().map(|h| (h, 0));
+    read_tagged_blobs(repo, keys, index, tagged, workers, damaged, |blobs| {
+        let untagged: Vec<(Hash, &[u8])> = blobs.iter().map(|(h, _, b)| (*h, *b)).collect();
+        sink(&untagged)
+    })
+}
+
+/// [`read_blobs`] of blobs that each carry a tag of the caller's, handed back with the blob:
+/// where it goes, so the caller need not look the blob up again.
+pub fn read_tagged_blobs<F>(
+    repo: &Repository,
+    keys: &Keyring,
+    index: &Index,
+    wanted: impl IntoIterator<Item = (Hash, u32)>,
+    workers: usize,
+    damaged: &mut Vec<DamagedPack>,
+    sink: F,
+) -> Result<BlobsRead>
+where
+    F: Fn(&[(Hash, u32, &[u8])]) -> Result<()> + Sync,
+{
+    let mut pending: Vec<(Hash, u32)> = wanted.into_iter().collect();
     let mut bad_packs: HashMap<PackSlot, Error> = HashMap::new();
     let mut done = BlobsRead::default();
     while !pending.is_empty() {
         let mut plan: Plan = BTreeMap::new();
-        for id in pending.drain(..) {
+        for (id, tag) in pending.drain(..) {
             let loc = index
                 .locations(&id)
                 .find(|l| !bad_packs.contains_key(&l.pack));
@@ -73,7 +97,7 @@ where
                 .or_default()
                 .entry(loc.frame)
                 .or_default()
-                .push((id, loc.offset, loc.len));
+                .push((id, tag, loc.offset, loc.len));
         }
         let (read, failed) = run_plan(repo, keys, index, plan, workers, &sink)?;
         done.bytes += read;
@@ -90,15 +114,21 @@ where
                 e.message()
             ));
             bad_packs.insert(pack, e);
-            pending.extend(frames.into_values().flatten().map(|(id, _, _)| id));
+            pending.extend(
+                frames
+                    .into_values()
+                    .flatten()
+                    .map(|(id, tag, _, _)| (id, tag)),
+            );
         }
     }
     Ok(done)
 }
 
-/// pack slot -> frame -> (blob, offset, length) wanted from it
-type Plan = BTreeMap<PackSlot, BTreeMap<u32, Vec<(Hash, u32, u32)>>>;
-type Failed = Vec<(PackSlot, BTreeMap<u32, Vec<(Hash, u32, u32)>>, Error)>;
+/// pack slot -> frame -> (blob, tag, offset, length) wanted from it
+type Plan = BTreeMap<PackSlot, Frames>;
+type Frames = BTreeMap<u32, Vec<(Hash, u32, u32, u32)>>;
+type Failed = Vec<(PackSlot, Frames, Error)>;
 
 /// Reads the planned packs in parallel. Packs that cannot be read are returned with their
 /// error; an error from `sink` itself ends the whole read.
@@ -111,7 +141,7 @@ fn run_plan<F>(
     sink: &F,
 ) -> Result<(u64, Failed)>
 where
-    F: Fn(&[(Hash, &[u8])]) -> Result<()> + Sync,
+    F: Fn(&[(Hash, u32, &[u8])]) -> Result<()> + Sync,
 {
     let queue = Mutex::new(plan.into_iter());
     let stop = AtomicBool::new(false);
@@ -169,11 +199,11 @@ fn read_pack<F>(
     keys: &Keyring,
     index: &Index,
     pack_no: PackSlot,
-    frames: &BTreeMap<u32, Vec<(Hash, u32, u32)>>,
+    frames: &Frames,
     sink: &F,
 ) -> Result<u64, PackError>
 where
-    F: Fn(&[(Hash, &[u8])]) -> Result<()>,
+    F: Fn(&[(Hash, u32, &[u8])]) -> Result<()>,
 {
     let p = index.pack(pack_no);
     let damaged = |why: &str| PackError::Pack(repo.damaged_pack(&p.id, why));
@@ -186,64 +216,57 @@ where
         .iter()
         .map(|l| (l.offset, l.offset + l.compressed_len as u64))
         .collect();
-    let wanted: u64 = spans.iter().map(|(a, b)| b - a).sum();
-    // A pack an older snapshot wrote may hold few of this one's pages: then only the runs of
-    // wanted frames are fetched and decrypted (age authenticates each 64 KiB chunk, and every
-    // blob is checked against its id); otherwise the whole pack, checked against its name.
-    let parts = (wanted * PART_READ_BELOW < p.size).then(|| runs(&spans));
-    let mut read = 0u64;
+    let key = p.id.key();
+    let mut plain = repo
+        .pack_plaintext(keys, &key, p.size, fetch_size(repo, p.size, &spans))
+        .map_err(PackError::Pack)?;
     let mut decoder =
         FrameDecoder::new().map_err(|e| PackError::Pack(Error::Internal(e.into())))?;
-    let mut data = Vec::new();
-    // The plaintext held now, and where in the pack it starts.
-    let mut held: (u64, Vec<u8>) = (0, Vec::new());
+    let (mut compressed, mut data) = (Vec::new(), Vec::new());
     for ((blobs, f), &(start, end)) in frames.values().zip(&located).zip(&spans) {
-        if start < held.0 || end > held.0 + held.1.len() as u64 {
-            // Every span lies inside one of the runs made of the spans.
-            let run = parts
-                .as_ref()
-                .and_then(|runs| runs.iter().find(|(a, b)| *a <= start && end <= *b));
-            held = match run {
-                None => {
-                    let (plain, sealed_len) =
-                        repo.open_pack(keys, &p.id).map_err(PackError::Pack)?;
-                    read += sealed_len;
-                    (0, plain)
-                }
-                Some(&(a, b)) => {
-                    let plain = repo
-                        .open_pack_part(keys, &p.id, p.size, (a, b - a))
-                        .map_err(PackError::Pack)?;
-                    read += plain.len() as u64;
-                    (a, plain)
-                }
-            };
-        }
-        let from = (start - held.0) as usize;
-        let compressed = held
-            .1
-            .get(from..from + (end - start) as usize)
-            .ok_or_else(|| damaged("frame past end"))?;
+        plain
+            .read(start, (end - start) as usize, &mut compressed)
+            .map_err(|e| PackError::Pack(repo.range_error(&key, e)))?;
         decoder
-            .decode(compressed, f.uncompressed_len, &mut data)
+            .decode(&compressed, f.uncompressed_len, &mut data)
             .map_err(|why| damaged(&why))?;
         let mut batch = Vec::with_capacity(blobs.len());
-        for (blob, off, len) in blobs {
+        for (blob, tag, off, len) in blobs {
             let bytes = data
                 .get(*off as usize..(*off + *len) as usize)
                 .ok_or_else(|| damaged("blob past end of frame"))?;
             if sha256(bytes) != *blob {
                 return Err(damaged("a blob does not match its id"));
             }
-            batch.push((*blob, bytes));
+            batch.push((*blob, *tag, bytes));
         }
         sink(&batch).map_err(PackError::Sink)?;
     }
-    Ok(read)
+    Ok(plain.fetched())
 }
+
+/// Encrypted bytes fetched from a local disk at a time: a read there costs little, so a pack
+/// is read in pieces and never held whole.
+const LOCAL_FETCH: u64 = 1 << 20;
 
 /// A pack is read in parts when the frames wanted from it come to less than 1/4 of it.
 const PART_READ_BELOW: u64 = 4;
+
+/// How much of a pack to fetch at once, given the plaintext spans wanted from it. Remote
+/// storage is asked for the whole pack in one request, or, when the wanted frames are under
+/// a quarter of it, for one run of them at a time (gaps between runs are not fetched).
+fn fetch_size(repo: &Repository, size: u64, spans: &[(u64, u64)]) -> u64 {
+    if repo.storage().local_dir().is_some() {
+        return LOCAL_FETCH;
+    }
+    let wanted: u64 = spans.iter().map(|(a, b)| b - a).sum();
+    if wanted * PART_READ_BELOW >= size {
+        return size;
+    }
+    let longest = runs(spans).iter().map(|(a, b)| b - a).max().unwrap_or(0);
+    // A run's ciphertext: its age chunks' tags, and a chunk to spare on each side.
+    longest + longest / 64 + 2 * (64 * 1024 + 16)
+}
 
 /// Consecutive frame spans merged into runs; a gap under 64 KiB is read through, since the
 /// age chunk around it is fetched anyway.

@@ -391,8 +391,8 @@ impl Drill<'_> {
             &keys,
             &id,
             &m,
-            &file,
-            &write_error,
+            (&file, &write_error),
+            false,
             &mut damaged,
         );
         if let Some(w) = remember_damage(self.state, &repo, &damaged) {
@@ -408,7 +408,8 @@ impl Drill<'_> {
             manifest: m,
         };
         match read {
-            Ok(read) => {
+            Ok(rebuilt) => {
+                let read = rebuilt.read;
                 restored.bytes_read = read.bytes;
                 let mut c = check(CheckKind::Objects, None, Status::Passed);
                 c.expected = Some("every object decrypts and matches its hash".into());

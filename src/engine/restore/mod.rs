@@ -8,6 +8,7 @@ pub(crate) mod image;
 pub(crate) mod rebuild;
 mod verify;
 pub(crate) mod walk;
+mod written_hash;
 
 pub(crate) use rebuild::rebuild_into;
 pub(crate) use verify::tables_by_size;
@@ -125,7 +126,7 @@ pub fn restore_noting_damage(
     let (id, m) = (picked.id, picked.manifest);
     let mut temp = TempFile::create(dest)?;
     let file_len = m.page_count * m.page_size as u64;
-    let read = std::thread::scope(|s| {
+    let mut read = std::thread::scope(|s| {
         // Write back while pages are still coming, so the fsync before the rename finds
         // little left to do: on a large restore it otherwise costs seconds at the end.
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
@@ -136,7 +137,18 @@ pub fn restore_noting_damage(
             }
         });
         let write_error = |e| temp.write_error(e);
-        let written = rebuild_into(repo, keys, &id, &m, &temp.file, &write_error, damaged);
+        // With SQLite's check to run afterwards, the file is hashed beside it instead, on the
+        // core the check leaves idle.
+        let while_writing = opts.check == RestoreCheck::Off;
+        let written = rebuild_into(
+            repo,
+            keys,
+            &id,
+            &m,
+            (&temp.file, &write_error),
+            while_writing,
+            damaged,
+        );
         drop(stop);
         written
     })?;
@@ -152,9 +164,9 @@ pub fn restore_noting_damage(
         RestoreCheck::Off => None,
         _ => Some(temp.name_for_sqlite(dest)?),
     };
-    // The last fsync, the read-back hash and SQLite's check overlap: one waits on the disk,
-    // the others read pages still in the page cache, on their own cores.
-    let (synced, verified, checked) = std::thread::scope(|s| {
+    // The last fsync, the hash (unless taken while writing) and SQLite's check overlap: one
+    // waits on the disk, the others read pages still in the page cache, on their own cores.
+    let (synced, sha256, checked) = std::thread::scope(|s| {
         let sync = s.spawn(|| temp.file.sync_all());
         let (m, id) = (&m, &id);
         let check = sqlite_path
@@ -163,11 +175,14 @@ pub fn restore_noting_damage(
         let read_error = |e: std::io::Error| {
             Error::Destination(format!("cannot read back the restored file: {e}").into())
         };
-        let verified = verify_sha256(&temp.file, m, id, &read_error);
-        (sync.join(), verified, check.map(|c| c.join()))
+        let sha256 = match read.sha256.take() {
+            Some(h) => Ok(h),
+            None => file_sha256(&temp.file, &read_error),
+        };
+        (sync.join(), sha256, check.map(|c| c.join()))
     });
     // A file whose bytes differ from the snapshot is the error to report, whatever SQLite said.
-    verified?;
+    verify_sha256(&sha256?, &m, &id)?;
     match synced {
         Ok(r) => r.map_err(|e| temp.write_error(e))?,
         Err(_) => return Err(Error::Internal("the fsync thread panicked".into())),
@@ -183,10 +198,14 @@ pub fn restore_noting_damage(
         snapshot_id: id,
         path: dest.display().to_string(),
         bytes_written: file_len,
-        bytes_read: read.bytes,
+        bytes_read: read.read.bytes,
         duration_ms: started.elapsed().as_millis() as u64,
         integrity_checked: opts.check != RestoreCheck::Off,
         check: opts.check,
-        warnings: picked.warnings.into_iter().chain(read.warnings).collect(),
+        warnings: picked
+            .warnings
+            .into_iter()
+            .chain(read.read.warnings)
+            .collect(),
     })
 }

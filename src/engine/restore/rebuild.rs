@@ -1,7 +1,8 @@
 //! Rebuilding a snapshot's database file from its pages, read in parallel from the packs.
 
+use super::written_hash::WrittenHash;
 use crate::error::{Error, Result};
-use crate::hash::{DigestSet, Hash};
+use crate::hash::{self, DigestSet, Hash};
 use crate::repo::ids::SnapshotId;
 use crate::repo::index::Index;
 use crate::repo::keys::Keyring;
@@ -12,36 +13,63 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
-/// Writes every page of snapshot `id` into `out` (sized to the database first). Every blob
-/// is checked against its id on the way; the caller checks the whole file against the
-/// manifest. Returns the bytes read and what the read had to work around; packs found missing
-/// or damaged are added to `damaged`, whether the rebuild succeeds or not. Damaged indexes are
-/// passed over (with a warning): if another index lists the blobs, the snapshot is whole.
+/// A rebuilt file: what reading it took, and the SHA-256 of what was written when it was
+/// hashed while being written.
+pub(crate) struct Rebuilt {
+    pub read: reader::BlobsRead,
+    /// Hex, to compare with the manifest's.
+    pub sha256: Option<String>,
+}
+
+/// Writes every page of snapshot `id` into `out` (sized to the database first), and hashes
+/// the file as it is written if `hash_while_writing`. That costs the same CPU as hashing it
+/// afterwards, so it pays when nothing else runs afterwards (no SQLite check), and when the
+/// file may not stay in the page cache until then. Every blob is checked against its id on the way; the caller
+/// checks the file's SHA-256 against the manifest. Returns the bytes read and what the read had
+/// to work around; packs found missing or damaged are added to `damaged`, whether the rebuild
+/// succeeds or not. Damaged indexes are passed over (with a warning): if another index lists
+/// the blobs, the snapshot is whole.
 pub(crate) fn rebuild_into(
     repo: &Repository,
     keys: &Keyring,
     id: &SnapshotId,
     m: &Manifest,
-    out: &File,
-    write_error: &(dyn Fn(std::io::Error) -> Error + Sync),
+    (out, write_error): (&File, &(dyn Fn(std::io::Error) -> Error + Sync)),
+    hash_while_writing: bool,
     damaged: &mut Vec<reader::DamagedPack>,
-) -> Result<reader::BlobsRead> {
+) -> Result<Rebuilt> {
     let (pages, index, mut warnings) = locate_pages(repo, keys, id, m, damaged)?;
-    out.set_len(m.page_count * m.page_size as u64)
-        .map_err(write_error)?;
-    crate::progress::add_total(m.page_count * m.page_size as u64);
-    let mut read = write_pages(
-        repo,
-        keys,
-        &index,
-        (&pages, &[]),
-        m.page_size,
-        (out, write_error),
-        damaged,
-    )?;
+    let len = m.page_count * m.page_size as u64;
+    out.set_len(len).map_err(write_error)?;
+    crate::progress::add_total(len);
+    let tracker = WrittenHash::default();
+    let (read, hashed) = std::thread::scope(|s| {
+        let hashing = hash_while_writing.then(|| s.spawn(|| tracker.hash(out, len, write_error)));
+        let read = write_pages(
+            repo,
+            keys,
+            &index,
+            (&pages, &[]),
+            m.page_size,
+            (out, write_error, hash_while_writing.then_some(&tracker)),
+            damaged,
+        );
+        tracker.finish(read.is_ok());
+        (read, hashing.map(|h| h.join()))
+    });
+    let mut read = read?;
+    let sha256 = match hashed {
+        None => None,
+        Some(Ok(Ok(Some(h)))) => Some(hex::encode(h)),
+        Some(Ok(Ok(None))) => {
+            return Err(Error::Internal("the rebuilt file was not hashed".into()))
+        }
+        Some(Ok(Err(e))) => return Err(e),
+        Some(Err(_)) => return Err(Error::Internal("hashing the rebuilt file panicked".into())),
+    };
     warnings.append(&mut read.warnings);
     read.warnings = warnings;
-    Ok(read)
+    Ok(Rebuilt { read, sha256 })
 }
 
 /// The blob id of every page of snapshot `id`, and an index that locates those blobs (and
@@ -103,44 +131,51 @@ pub(crate) fn update_into(
         index,
         (&pages, previous),
         m.page_size,
-        (out, write_error),
+        (out, write_error, None),
         damaged,
     )?;
     Ok(pages)
 }
 
-/// Writes the pages of `pages` that differ from `previous` (all of them when it is empty).
+type Output<'a> = (
+    &'a File,
+    &'a (dyn Fn(std::io::Error) -> Error + Sync),
+    Option<&'a WrittenHash>,
+);
+
+/// Writes the pages of `pages` that differ from `previous` (all of them when it is empty),
+/// telling `tracker` (if any) each run written.
 fn write_pages(
     repo: &Repository,
     keys: &Keyring,
     index: &Index,
     (pages, previous): (&[Hash], &[Hash]),
     page_size: u32,
-    (out, write_error): (&File, &(dyn Fn(std::io::Error) -> Error + Sync)),
+    (out, write_error, tracker): Output,
     damaged: &mut Vec<reader::DamagedPack>,
 ) -> Result<reader::BlobsRead> {
     // Page numbers ordered by blob id: 4 bytes a page, where a map of lists would cost ~90.
     let mut by_blob: Vec<u32> = (0..pages.len() as u32)
         .filter(|&i| previous.get(i as usize) != Some(&pages[i as usize]))
         .collect();
-    by_blob.sort_unstable_by(|a, b| pages[*a as usize].cmp(&pages[*b as usize]));
+    by_blob.sort_unstable_by(|a, b| hash::cmp(&pages[*a as usize], &pages[*b as usize]));
+    // Each blob once, tagged with where its uses start in `by_blob`.
     let unique = by_blob
         .iter()
-        .map(|&i| pages[i as usize])
         .enumerate()
-        .filter(|(k, h)| *k == 0 || pages[by_blob[k - 1] as usize] != *h)
-        .map(|(_, h)| h);
+        .filter(|(k, &i)| *k == 0 || pages[by_blob[k - 1] as usize] != pages[i as usize])
+        .map(|(k, &i)| (pages[i as usize], k as u32));
     // Twice the cores: while some workers wait for a pack (S3, disk), others decrypt.
     let workers = std::thread::available_parallelism()
         .map(|n| n.get() * 2)
         .unwrap_or(4)
         .clamp(4, 8);
     let ps = page_size as usize;
-    reader::read_blobs(repo, keys, index, unique, workers, damaged, |blobs| {
+    reader::read_tagged_blobs(repo, keys, index, unique, workers, damaged, |blobs| {
         // Every page number each blob is used at, then one write per run of consecutive
         // pages: one small write per page is what makes a large restore slow.
         let mut placed: Vec<(u32, &[u8])> = Vec::with_capacity(blobs.len());
-        for (h, bytes) in blobs {
+        for (h, first, bytes) in blobs {
             if bytes.len() != ps {
                 return Err(Error::Integrity(
                     format!(
@@ -151,8 +186,7 @@ fn write_pages(
                     .into(),
                 ));
             }
-            let first = by_blob.partition_point(|&i| pages[i as usize] < *h);
-            let uses = by_blob[first..]
+            let uses = by_blob[*first as usize..]
                 .iter()
                 .take_while(|&&i| pages[i as usize] == *h);
             placed.extend(uses.map(|&i| (i, *bytes)));
@@ -162,7 +196,7 @@ fn write_pages(
         let mut start = 0u32;
         for (k, (i, bytes)) in placed.iter().enumerate() {
             if k > 0 && *i != placed[k - 1].0 + 1 {
-                write_run(out, start, &run, ps, write_error)?;
+                write_run((out, write_error, tracker), start, &run, ps)?;
                 run.clear();
             }
             if run.is_empty() {
@@ -170,22 +204,24 @@ fn write_pages(
             }
             run.extend_from_slice(bytes);
         }
-        write_run(out, start, &run, ps, write_error)
+        write_run((out, write_error, tracker), start, &run, ps)
     })
 }
 
 fn write_run(
-    out: &File,
+    (out, write_error, tracker): Output,
     first_page: u32,
     run: &[u8],
     page_size: usize,
-    write_error: &(dyn Fn(std::io::Error) -> Error + Sync),
 ) -> Result<()> {
     if run.is_empty() {
         return Ok(());
     }
-    out.write_all_at(run, first_page as u64 * page_size as u64)
-        .map_err(write_error)?;
+    let at = first_page as u64 * page_size as u64;
+    out.write_all_at(run, at).map_err(write_error)?;
+    if let Some(t) = tracker {
+        t.written(at, run.len() as u64);
+    }
     crate::progress::add(run.len() as u64);
     Ok(())
 }

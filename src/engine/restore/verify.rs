@@ -104,14 +104,9 @@ pub(crate) fn tables_by_size(conn: &Connection, m: &Manifest) -> rusqlite::Resul
     Ok(names.into_iter().map(|(n, _)| n).collect())
 }
 
-/// Checks that a rebuilt file hashes to the SHA-256 its manifest records.
-pub(crate) fn verify_sha256(
-    f: &File,
-    m: &Manifest,
-    id: &SnapshotId,
-    read_error: &dyn Fn(std::io::Error) -> Error,
-) -> Result<()> {
-    if file_sha256(f, read_error)? != m.database_sha256 {
+/// Checks that a rebuilt file's SHA-256 (hex) is the one its manifest records.
+pub(crate) fn verify_sha256(sha256: &str, m: &Manifest, id: &SnapshotId) -> Result<()> {
+    if sha256 != m.database_sha256 {
         return Err(Error::Integrity(format!(
             "the database rebuilt from snapshot {id} does not match the SHA-256 its manifest records"
         ).hinted(Hint::CheckData)));
