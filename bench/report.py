@@ -200,13 +200,14 @@ def main():
       "choose.")
     p("- **Incremental.** Reading and hashing every page of the file takes about 1.2 s per GiB; the "
       "rest is the same `quick_check` of the image. restic's time includes `sqlite3 .backup`.")
-    p("- **Restore.** The default restore runs `quick_check` (about 1.4 s per GiB); without it, "
-      "the restore is bound by the two cores: decrypting and decompressing every pack, hashing every "
-      "page against its id, and reading the whole file back for its SHA-256 against the manifest "
-      "(restic checks blobs but not the file; DIY checks nothing). The file is written back to disk "
-      "during the restore and fsynced before the rename, which DIY and restic do not do; the final "
-      "fsync overlaps the read-back. From S3, the loopback server itself takes CPU from the same two "
-      "cores.")
+    p("- **Restore.** The default restore runs `quick_check` (about 1.4 s per GiB, on one thread; "
+      "SQLite checks a file's page accounting only as a whole), with the whole file's SHA-256 read back "
+      "on the other core beside it. Without it (`--integrity-check off`), the file is hashed while it "
+      "is written and the restore is bound by the two cores: decrypting and decompressing every pack "
+      "and hashing every page against its id and the file against the manifest, about 2.2 GiB of "
+      "SHA-256 per GiB restored (restic checks blobs but not the file; DIY checks nothing). The file "
+      "is written back to disk during the restore and fsynced before the rename, which DIY and "
+      "restic do not do. From S3, the loopback server itself takes CPU from the same two cores.")
     p("- **S3.** Packs are uploaded by two threads while the next pack is being built, so a backup "
       "to the loopback server costs about what one to local disk does; restores fetch with twice as "
       "many readers as cores so that downloads overlap decryption.")
@@ -214,10 +215,11 @@ def main():
       "holds back checkpoints until it ends. Rollback-journal databases are staged to a local file so "
       "writers wait only for the read (see docs/OPERATIONS.md).")
     p("- **Memory.** Peak RSS grows with the database: the backup keeps the set of known blob ids "
-      "(about 12 MiB per GiB) and its pipeline's buffers; the restore and check keep the index of the "
-      "snapshot's blobs and its page list (about 25 MiB per GiB) plus a whole pack for each of their "
-      "pack readers (four on two cores). `bench/run.sh --memory-only 8192` measures every step at "
-      "8 GiB; the figures are in the section \"Memory at 8 GiB\" below.")
+      "(about 12 MiB per GiB) and its pipeline's buffers; the restore keeps the page list, the index "
+      "entries of the snapshot's blobs and its read plan (about 100 bytes a page, 25 MiB per GiB); "
+      "check keeps every indexed blob's entry and every pack's table. Pack readers stream (1 MiB "
+      "fetched at a time on disk), so they add little. `bench/run.sh --memory-only 8192` measures "
+      "every step at 8 GiB; the figures are in the section \"Memory at 8 GiB\" below.")
     print("\n".join(out))
 
 

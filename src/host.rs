@@ -61,6 +61,19 @@ fn start_of(fields: &[String]) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
+/// Large buffers (index objects, page lists, pieces of packs) are freed as a job moves from
+/// stage to stage, and glibc would keep them in the arena of the thread that freed them, so
+/// resident memory would grow toward the sum of the stages' peaks. Blocks of 1 MiB and more
+/// are mapped on their own instead, and unmapped when freed.
+pub fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a parameter of glibc's allocator, which it documents as safe
+    // to change at any time; an unknown or refused parameter returns 0 and changes nothing.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 /// This process's resident memory now and at its peak, in MiB, for `-vv` stage timings (Linux
 /// only; `None` elsewhere).
 pub fn memory_mib() -> Option<(u64, u64)> {

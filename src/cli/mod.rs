@@ -288,6 +288,7 @@ struct RepoArgs {
 }
 
 pub fn run() -> i32 {
+    invoice_vault::host::return_freed_memory();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

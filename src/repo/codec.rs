@@ -57,22 +57,30 @@ pub enum OpenError {
 }
 
 pub fn decrypt(keys: &Keyring, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
-    let dec = age::Decryptor::new_buffered(sealed)
-        .map_err(|e| OpenError::Damaged(format!("bad age header: {e}")))?;
-    let mut r = dec.decrypt(keys.identities()).map_err(|e| match e {
-        age::DecryptError::NoMatchingKeys => OpenError::WrongKey,
-        other => OpenError::Damaged(other.to_string()),
-    })?;
     let mut out = Vec::with_capacity(sealed.len());
-    r.read_to_end(&mut out)
+    decrypting(keys, sealed)?
+        .read_to_end(&mut out)
         .map_err(|e| OpenError::Damaged(format!("authentication failed: {e}")))?;
     Ok(out)
 }
 
-/// age, then zstd.
+/// age, then zstd, as one stream: the compressed bytes are never held whole.
 pub fn unseal(keys: &Keyring, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
-    let compressed = decrypt(keys, sealed)?;
-    decompress(&compressed, usize::MAX).map_err(|e| OpenError::Damaged(e.to_string()))
+    let mut out = Vec::with_capacity(sealed.len());
+    zstd::stream::read::Decoder::new(decrypting(keys, sealed)?)
+        .and_then(|mut z| z.read_to_end(&mut out))
+        .map_err(|e| OpenError::Damaged(e.to_string()))?;
+    Ok(out)
+}
+
+/// A reader of `sealed`'s plaintext, authenticated as it is read.
+fn decrypting<'a>(keys: &Keyring, sealed: &'a [u8]) -> Result<impl Read + 'a, OpenError> {
+    let dec = age::Decryptor::new_buffered(sealed)
+        .map_err(|e| OpenError::Damaged(format!("bad age header: {e}")))?;
+    dec.decrypt(keys.identities()).map_err(|e| match e {
+        age::DecryptError::NoMatchingKeys => OpenError::WrongKey,
+        other => OpenError::Damaged(other.to_string()),
+    })
 }
 
 pub fn compress(plain: &[u8], level: i32) -> Result<Vec<u8>> {

@@ -8,7 +8,7 @@ use super::keys::Keyring;
 use super::pack::{BlobKind, Ids, PackTable};
 use super::Repository;
 use crate::error::{Error, Hint, Hinted, Result};
-use crate::hash::{DigestMap, Hash};
+use crate::hash::{Hash, SortedMap};
 use std::collections::HashMap;
 
 const MAGIC: &[u8; 4] = b"IVIX";
@@ -123,15 +123,17 @@ pub struct IndexedPack {
     pub frames: Vec<FrameLocation>,
 }
 
-/// All indexes of a repository merged: blob id → location.
+/// All indexes of a repository merged: blob id → location. Packs are added, then the index
+/// is sealed, and only then does it locate blobs.
 #[derive(Debug, Default)]
 pub struct Index {
     pub packs: Vec<IndexedPack>,
     by_pack: HashMap<PackId, PackSlot>,
-    blobs: DigestMap<BlobLocation>,
-    /// Further copies of blobs stored more than once (after `backup --full`): reads fall back
-    /// to them when a pack is lost or damaged.
-    alternates: DigestMap<Vec<BlobLocation>>,
+    /// Every copy of every blob: a blob stored more than once (after `backup --full`) has an
+    /// entry per copy, and reads fall back to the others when a pack is lost or damaged.
+    blobs: SortedMap<BlobLocation>,
+    /// Added since the index was last sealed.
+    added: Vec<(Hash, BlobLocation)>,
 }
 
 impl Index {
@@ -168,14 +170,7 @@ impl Index {
                     offset: boff,
                     len: *len,
                 };
-                match self.blobs.entry(*id) {
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(loc);
-                    }
-                    std::collections::hash_map::Entry::Occupied(_) => {
-                        self.alternates.entry(*id).or_default().push(loc);
-                    }
-                }
+                self.added.push((*id, loc));
                 boff += len;
             }
         }
@@ -188,17 +183,29 @@ impl Index {
         });
     }
 
+    /// Makes what was added since the last call locatable. A large index is built once and
+    /// sealed once: sealing sorts every entry again.
+    pub fn seal(&mut self) -> &mut Self {
+        if !self.added.is_empty() {
+            let mut all = std::mem::take(&mut self.blobs).into_entries();
+            all.append(&mut self.added);
+            self.added = Vec::new();
+            self.blobs = SortedMap::new(all);
+        }
+        self
+    }
+
     pub fn locate(&self, blob: &Hash) -> Option<BlobLocation> {
-        self.blobs.get(blob).copied()
+        self.locations(blob).next()
     }
 
     /// Every stored copy of a blob.
     pub fn locations(&self, blob: &Hash) -> impl Iterator<Item = BlobLocation> + '_ {
-        self.blobs
-            .get(blob)
-            .into_iter()
-            .chain(self.alternates.get(blob).into_iter().flatten())
-            .copied()
+        debug_assert!(
+            self.added.is_empty(),
+            "an index located blobs before it was sealed"
+        );
+        self.blobs.all(blob).iter().map(|(_, l)| *l)
     }
 
     pub fn pack(&self, slot: PackSlot) -> &IndexedPack {
@@ -213,6 +220,7 @@ impl Index {
             .map(|(i, p)| (PackSlot(i as u32), p))
     }
 
+    /// Blobs located, counting each copy.
     pub fn blob_count(&self) -> usize {
         self.blobs.len()
     }
@@ -252,6 +260,7 @@ mod tests {
         let recs = decode(&bytes).unwrap();
         let mut idx = Index::default();
         recs.iter().for_each(|r| idx.add(r));
+        idx.seal();
         let loc = idx.locate(&[12u8; 32]).unwrap();
         assert_eq!(
             (loc.pack, loc.frame, loc.offset, loc.len),
@@ -271,8 +280,10 @@ mod tests {
         again.id = PackId([200; 32]);
         idx.add(&again);
         idx.add(&record(10)); // the same pack twice counts once
+        idx.seal();
         assert_eq!(idx.packs.len(), 2);
-        let packs: Vec<PackSlot> = idx.locations(&[11u8; 32]).map(|l| l.pack).collect();
+        let mut packs: Vec<PackSlot> = idx.locations(&[11u8; 32]).map(|l| l.pack).collect();
+        packs.sort();
         assert_eq!(packs, vec![PackSlot(0), PackSlot(1)]);
     }
 

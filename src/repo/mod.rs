@@ -269,7 +269,8 @@ impl Repository {
         let mut opened = 0;
         let ids = std::sync::Mutex::new(self.list::<IndexId>()?.into_iter());
         // Two threads fetch and decode the next indexes while this one adds the last.
-        let (decoded, arriving) = std::sync::mpsc::sync_channel(1);
+        // A decoded index waits for the adding thread in its decoder, not in the channel as well.
+        let (decoded, arriving) = std::sync::mpsc::sync_channel(0);
         std::thread::scope(|s| {
             for _ in 0..2 {
                 let decoded = decoded.clone();
@@ -299,6 +300,7 @@ impl Repository {
                 }
             }
         });
+        idx.seal();
         match key_error {
             Some(e) if opened == 0 => Err(e),
             _ => Ok((idx, unreadable)),
@@ -306,8 +308,10 @@ impl Repository {
     }
 
     pub fn read_index(&self, keys: &Keyring, id: &IndexId) -> Result<Vec<index::PackRecord>> {
-        let sealed = self.get_object(id)?;
-        let plain = self.unseal(keys, id, &sealed)?;
+        let plain = {
+            let sealed = self.get_object(id)?;
+            self.unseal(keys, id, &sealed)?
+        };
         index::decode(&plain).map_err(|_| {
             Error::Integrity(format!("index {id} in {} is malformed", self.location()).into())
         })

@@ -75,7 +75,8 @@ where
     let mut done = BlobsRead::default();
     while !pending.is_empty() {
         let mut plan: Plan = BTreeMap::new();
-        for (id, tag) in pending.drain(..) {
+        // Taken, not drained: the list is freed once planned.
+        for (id, tag) in std::mem::take(&mut pending) {
             let loc = index
                 .locations(&id)
                 .find(|l| !bad_packs.contains_key(&l.pack));

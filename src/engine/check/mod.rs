@@ -224,6 +224,7 @@ fn take_inventory(
             }
         }
     }
+    index.seal();
     report.packs = index.packs.len();
     report.unreadable_indexes = unreadable.len();
 

@@ -160,6 +160,7 @@ pub(super) fn read_unindexed(
     segments.extend(kept);
     let mut index = Index::default();
     records.iter().for_each(|r| index.add(r));
+    index.seal();
     Unindexed {
         index,
         unreadable,

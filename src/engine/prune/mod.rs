@@ -255,6 +255,7 @@ fn take_holdings(
         records.iter().for_each(|r| index.add(r));
         h.indexes.push((id, records));
     }
+    index.seal();
     h.stored = repo.list::<PackId>()?.into_iter().collect();
     let used = Mutex::new(segments.clone());
     let mut damaged = Vec::new();

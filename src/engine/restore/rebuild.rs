@@ -2,7 +2,7 @@
 
 use super::written_hash::WrittenHash;
 use crate::error::{Error, Result};
-use crate::hash::{self, DigestSet, Hash};
+use crate::hash::{self, Hash, SortedDigests};
 use crate::repo::ids::SnapshotId;
 use crate::repo::index::Index;
 use crate::repo::keys::Keyring;
@@ -95,7 +95,7 @@ pub(crate) fn locate_pages(
     tracing::debug!("page list after {:?}", started.elapsed());
     drop(trees);
     warnings.extend(tree_warnings);
-    let wanted: DigestSet = pages.iter().copied().collect();
+    let wanted = SortedDigests::of(pages.clone());
     let (index, _) = repo.load_index_of(keys, &|_, blob| wanted.contains(blob))?;
     drop(wanted);
     tracing::debug!(
