@@ -187,9 +187,13 @@ impl Index {
     /// sealed once: sealing sorts every entry again.
     pub fn seal(&mut self) -> &mut Self {
         if !self.added.is_empty() {
-            let mut all = std::mem::take(&mut self.blobs).into_entries();
-            all.append(&mut self.added);
-            self.added = Vec::new();
+            // The larger list takes the other, so the entries are copied at most once.
+            let mut all = std::mem::take(&mut self.added);
+            let mut had = std::mem::take(&mut self.blobs).into_entries();
+            if had.len() > all.len() {
+                std::mem::swap(&mut had, &mut all);
+            }
+            all.append(&mut had);
             self.blobs = SortedMap::new(all);
         }
         self

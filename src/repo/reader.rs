@@ -49,34 +49,50 @@ pub fn read_blobs<F>(
 where
     F: Fn(&[(Hash, &[u8])]) -> Result<()> + Sync,
 {
-    let tagged = wanted.into_iter().map(|h| (h, 0));
-    read_tagged_blobs(repo, keys, index, tagged, workers, damaged, |blobs| {
-        let untagged: Vec<(Hash, &[u8])> = blobs.iter().map(|(h, _, b)| (*h, *b)).collect();
-        sink(&untagged)
-    })
+    let ids: Vec<Hash> = wanted.into_iter().collect();
+    let id_of = |tag: u32| ids[tag as usize];
+    let tags = 0..ids.len() as u32;
+    read_tagged_blobs(
+        repo,
+        keys,
+        index,
+        (tags, &id_of),
+        workers,
+        damaged,
+        |blobs| {
+            let untagged: Vec<(Hash, &[u8])> =
+                blobs.iter().map(|(t, b)| (ids[*t as usize], *b)).collect();
+            sink(&untagged)
+        },
+    )
 }
 
-/// [`read_blobs`] of blobs that each carry a tag of the caller's, handed back with the blob:
-/// where it goes, so the caller need not look the blob up again.
+/// The blob ids a tagged read wants, by tag.
+pub type IdOf<'a> = &'a (dyn Fn(u32) -> Hash + Sync);
+
+/// [`read_blobs`] of blobs named by tags of the caller's (`id_of` gives each one's id) and
+/// handed to `sink` with their tag: the plan holds 12 bytes a blob instead of 44, and the
+/// caller need not look the blob up again.
 pub fn read_tagged_blobs<F>(
     repo: &Repository,
     keys: &Keyring,
     index: &Index,
-    wanted: impl IntoIterator<Item = (Hash, u32)>,
+    (wanted, id_of): (impl IntoIterator<Item = u32>, IdOf),
     workers: usize,
     damaged: &mut Vec<DamagedPack>,
     sink: F,
 ) -> Result<BlobsRead>
 where
-    F: Fn(&[(Hash, u32, &[u8])]) -> Result<()> + Sync,
+    F: Fn(&[(u32, &[u8])]) -> Result<()> + Sync,
 {
-    let mut pending: Vec<(Hash, u32)> = wanted.into_iter().collect();
+    let mut pending: Vec<u32> = wanted.into_iter().collect();
     let mut bad_packs: HashMap<PackSlot, Error> = HashMap::new();
     let mut done = BlobsRead::default();
     while !pending.is_empty() {
         let mut plan: Plan = BTreeMap::new();
         // Taken, not drained: the list is freed once planned.
-        for (id, tag) in std::mem::take(&mut pending) {
+        for tag in std::mem::take(&mut pending) {
+            let id = id_of(tag);
             let loc = index
                 .locations(&id)
                 .find(|l| !bad_packs.contains_key(&l.pack));
@@ -98,9 +114,9 @@ where
                 .or_default()
                 .entry(loc.frame)
                 .or_default()
-                .push((id, tag, loc.offset, loc.len));
+                .push((tag, loc.offset, loc.len));
         }
-        let (read, failed) = run_plan(repo, keys, index, plan, workers, &sink)?;
+        let (read, failed) = run_plan(repo, keys, index, (plan, id_of), workers, &sink)?;
         done.bytes += read;
         for (pack, frames, e) in failed {
             tracing::warn!("{e}; trying other copies of its blobs");
@@ -115,20 +131,15 @@ where
                 e.message()
             ));
             bad_packs.insert(pack, e);
-            pending.extend(
-                frames
-                    .into_values()
-                    .flatten()
-                    .map(|(id, tag, _, _)| (id, tag)),
-            );
+            pending.extend(frames.into_values().flatten().map(|(tag, _, _)| tag));
         }
     }
     Ok(done)
 }
 
-/// pack slot -> frame -> (blob, tag, offset, length) wanted from it
+/// pack slot -> frame -> (tag, offset, length) of the blobs wanted from it
 type Plan = BTreeMap<PackSlot, Frames>;
-type Frames = BTreeMap<u32, Vec<(Hash, u32, u32, u32)>>;
+type Frames = BTreeMap<u32, Vec<(u32, u32, u32)>>;
 type Failed = Vec<(PackSlot, Frames, Error)>;
 
 /// Reads the planned packs in parallel. Packs that cannot be read are returned with their
@@ -137,12 +148,12 @@ fn run_plan<F>(
     repo: &Repository,
     keys: &Keyring,
     index: &Index,
-    plan: Plan,
+    (plan, id_of): (Plan, IdOf),
     workers: usize,
     sink: &F,
 ) -> Result<(u64, Failed)>
 where
-    F: Fn(&[(Hash, u32, &[u8])]) -> Result<()> + Sync,
+    F: Fn(&[(u32, &[u8])]) -> Result<()> + Sync,
 {
     let queue = Mutex::new(plan.into_iter());
     let stop = AtomicBool::new(false);
@@ -159,7 +170,7 @@ where
                 let Some((pack_no, frames)) = next else {
                     return;
                 };
-                match read_pack(repo, keys, index, pack_no, &frames, sink) {
+                match read_pack(repo, keys, index, (pack_no, &frames, id_of), sink) {
                     Ok(n) => {
                         bytes.fetch_add(n, Ordering::Relaxed);
                     }
@@ -199,12 +210,11 @@ fn read_pack<F>(
     repo: &Repository,
     keys: &Keyring,
     index: &Index,
-    pack_no: PackSlot,
-    frames: &Frames,
+    (pack_no, frames, id_of): (PackSlot, &Frames, IdOf),
     sink: &F,
 ) -> Result<u64, PackError>
 where
-    F: Fn(&[(Hash, u32, &[u8])]) -> Result<()>,
+    F: Fn(&[(u32, &[u8])]) -> Result<()>,
 {
     let p = index.pack(pack_no);
     let damaged = |why: &str| PackError::Pack(repo.damaged_pack(&p.id, why));
@@ -232,14 +242,14 @@ where
             .decode(&compressed, f.uncompressed_len, &mut data)
             .map_err(|why| damaged(&why))?;
         let mut batch = Vec::with_capacity(blobs.len());
-        for (blob, tag, off, len) in blobs {
+        for (tag, off, len) in blobs {
             let bytes = data
                 .get(*off as usize..(*off + *len) as usize)
                 .ok_or_else(|| damaged("blob past end of frame"))?;
-            if sha256(bytes) != *blob {
+            if sha256(bytes) != id_of(*tag) {
                 return Err(damaged("a blob does not match its id"));
             }
-            batch.push((*blob, *tag, bytes));
+            batch.push((*tag, bytes));
         }
         sink(&batch).map_err(PackError::Sink)?;
     }

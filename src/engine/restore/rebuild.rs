@@ -160,22 +160,23 @@ fn write_pages(
         .collect();
     by_blob.sort_unstable_by(|a, b| hash::cmp(&pages[*a as usize], &pages[*b as usize]));
     // Each blob once, tagged with where its uses start in `by_blob`.
-    let unique = by_blob
-        .iter()
-        .enumerate()
-        .filter(|(k, &i)| *k == 0 || pages[by_blob[k - 1] as usize] != pages[i as usize])
-        .map(|(k, &i)| (pages[i as usize], k as u32));
+    let unique = (0..by_blob.len())
+        .filter(|&k| k == 0 || pages[by_blob[k - 1] as usize] != pages[by_blob[k] as usize])
+        .map(|k| k as u32);
+    let id_of = |k: u32| pages[by_blob[k as usize] as usize];
     // Twice the cores: while some workers wait for a pack (S3, disk), others decrypt.
     let workers = std::thread::available_parallelism()
         .map(|n| n.get() * 2)
         .unwrap_or(4)
         .clamp(4, 8);
     let ps = page_size as usize;
-    reader::read_tagged_blobs(repo, keys, index, unique, workers, damaged, |blobs| {
+    let wanted = (unique, &id_of as reader::IdOf);
+    reader::read_tagged_blobs(repo, keys, index, wanted, workers, damaged, |blobs| {
         // Every page number each blob is used at, then one write per run of consecutive
         // pages: one small write per page is what makes a large restore slow.
         let mut placed: Vec<(u32, &[u8])> = Vec::with_capacity(blobs.len());
-        for (h, first, bytes) in blobs {
+        for (first, bytes) in blobs {
+            let h = id_of(*first);
             if bytes.len() != ps {
                 return Err(Error::Integrity(
                     format!(
@@ -188,7 +189,7 @@ fn write_pages(
             }
             let uses = by_blob[*first as usize..]
                 .iter()
-                .take_while(|&&i| pages[i as usize] == *h);
+                .take_while(|&&i| pages[i as usize] == h);
             placed.extend(uses.map(|&i| (i, *bytes)));
         }
         placed.sort_unstable_by_key(|(i, _)| *i);
