@@ -61,4 +61,8 @@ impl<'a> Reader<'a> {
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
+    /// Bytes not yet read.
+    pub fn rest(&self) -> usize {
+        self.data.len()
+    }
 }

@@ -27,15 +27,24 @@ impl Sealer {
     }
 
     pub fn encrypt(&self, plain: &[u8]) -> Result<Vec<u8>> {
+        self.encrypt_stream(plain.len() + 512, &mut |w| w.write_all(plain))
+    }
+
+    /// Encrypts what `write` writes, without holding the plaintext whole.
+    fn encrypt_stream(
+        &self,
+        capacity: usize,
+        write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<Vec<u8>> {
         let enc = age::Encryptor::with_recipients(
             self.recipients.iter().map(|r| r as &dyn age::Recipient),
         )
         .map_err(|e| Error::Internal(format!("cannot set up encryption: {e}").into()))?;
-        let mut out = Vec::with_capacity(plain.len() + 512);
+        let mut out = Vec::with_capacity(capacity);
         let mut w = enc
             .wrap_output(&mut out)
             .map_err(|e| Error::Internal(format!("encryption failed: {e}").into()))?;
-        w.write_all(plain)
+        write(&mut w)
             .and_then(|_| w.finish().map(|_| ()))
             .map_err(|e| Error::Internal(format!("encryption failed: {e}").into()))?;
         Ok(out)
@@ -44,6 +53,20 @@ impl Sealer {
     /// zstd, then age.
     pub fn seal(&self, plain: &[u8], level: i32) -> Result<Vec<u8>> {
         self.encrypt(&compress(plain, level)?)
+    }
+
+    /// zstd, then age, of what `write` writes, as one stream: neither the plaintext nor the
+    /// compressed bytes are held whole (an index of a large full backup is tens of MiB).
+    pub fn seal_stream(
+        &self,
+        level: i32,
+        write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<Vec<u8>> {
+        self.encrypt_stream(0, &mut |w| {
+            let mut z = zstd::stream::write::Encoder::new(w, level)?;
+            write(&mut z)?;
+            z.finish().map(|_| ())
+        })
     }
 }
 
@@ -67,10 +90,16 @@ pub fn decrypt(keys: &Keyring, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
 /// age, then zstd, as one stream: the compressed bytes are never held whole.
 pub fn unseal(keys: &Keyring, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
     let mut out = Vec::with_capacity(sealed.len());
-    zstd::stream::read::Decoder::new(decrypting(keys, sealed)?)
-        .and_then(|mut z| z.read_to_end(&mut out))
+    unsealing(keys, sealed)?
+        .read_to_end(&mut out)
         .map_err(|e| OpenError::Damaged(e.to_string()))?;
     Ok(out)
+}
+
+/// A reader of what `sealed` holds (age, then zstd), authenticated as it is read.
+pub fn unsealing<'a>(keys: &Keyring, sealed: &'a [u8]) -> Result<impl Read + 'a, OpenError> {
+    zstd::stream::read::Decoder::new(decrypting(keys, sealed)?)
+        .map_err(|e| OpenError::Damaged(e.to_string()))
 }
 
 /// A reader of `sealed`'s plaintext, authenticated as it is read.

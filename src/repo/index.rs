@@ -25,6 +25,13 @@ pub struct PackRecord {
 }
 
 pub fn encode(packs: &[PackRecord]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = encode_into(packs, &mut out);
+    out
+}
+
+/// Writes the index a pack's record at a time.
+fn encode_into(packs: &[PackRecord], out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let mut w = Writer::default();
     w.bytes(MAGIC);
     w.u8(VERSION);
@@ -33,27 +40,109 @@ pub fn encode(packs: &[PackRecord]) -> Vec<u8> {
         w.bytes(&p.id.0);
         w.u64(p.size);
         p.table.encode(&mut w, Ids::With);
+        out.write_all(&w.0)?;
+        w.0.clear();
     }
-    w.0
+    out.write_all(&w.0)
 }
 
 pub fn decode(data: &[u8]) -> Result<Vec<PackRecord>, Truncated> {
-    let mut r = Reader::new(data);
-    if r.take(4)? != MAGIC || r.u8()? != VERSION {
-        return Err(Truncated);
-    }
-    let n = r.u32()? as usize;
-    let mut packs = Vec::with_capacity(n.min(1 << 16));
-    for _ in 0..n {
-        let id = PackId(r.hash()?);
-        let size = r.u64()?;
-        let table = PackTable::decode(&mut r, Ids::With)?;
-        packs.push(PackRecord { id, size, table });
-    }
-    if !r.is_empty() {
-        return Err(Truncated);
-    }
+    let mut packs = Vec::new();
+    decode_stream(data, &mut |p| packs.push(p)).map_err(|_| Truncated)?;
     Ok(packs)
+}
+
+/// Why an index stream could not be decoded.
+#[derive(Debug)]
+pub enum StreamError {
+    /// The stream failed (for a sealed index: authentication or decompression).
+    Read(std::io::Error),
+    Malformed,
+}
+
+/// Plaintext read from the stream at a time, and so about what is held: an index of a large
+/// full backup is tens of MiB, each pack's record some tens of KiB.
+const WINDOW: usize = 1 << 20;
+
+/// Decodes an index from a stream, handing each pack's record to `each` as soon as it is
+/// decoded, so only a window of the stream is held, never the whole index.
+pub fn decode_stream(
+    r: impl std::io::Read,
+    each: &mut dyn FnMut(PackRecord),
+) -> Result<(), StreamError> {
+    let mut w = Window {
+        r,
+        buf: Vec::new(),
+        at: 0,
+        ended: false,
+    };
+    let n = w.parse(|rd| {
+        if rd.take(4)? != MAGIC || rd.u8()? != VERSION {
+            return Err(Truncated);
+        }
+        rd.u32()
+    })?;
+    for _ in 0..n {
+        each(w.parse(|rd| {
+            let id = PackId(rd.hash()?);
+            let size = rd.u64()?;
+            let table = PackTable::decode(rd, Ids::With)?;
+            Ok(PackRecord { id, size, table })
+        })?);
+    }
+    // Nothing may follow the last record.
+    match w.parse(|rd| rd.u8()) {
+        Err(StreamError::Malformed) => Ok(()),
+        Err(e) => Err(e),
+        Ok(_) => Err(StreamError::Malformed),
+    }
+}
+
+/// The part of a stream read and not yet parsed.
+struct Window<R> {
+    r: R,
+    buf: Vec<u8>,
+    at: usize,
+    ended: bool,
+}
+
+impl<R: std::io::Read> Window<R> {
+    /// Parses one item, reading more of the stream while the item is cut short.
+    fn parse<T>(
+        &mut self,
+        item: impl Fn(&mut Reader) -> Result<T, Truncated>,
+    ) -> Result<T, StreamError> {
+        loop {
+            let mut rd = Reader::new(&self.buf[self.at..]);
+            match item(&mut rd) {
+                Ok(t) => {
+                    self.at = self.buf.len() - rd.rest();
+                    return Ok(t);
+                }
+                Err(Truncated) if !self.ended => self.read_more()?,
+                Err(Truncated) => return Err(StreamError::Malformed),
+            }
+        }
+    }
+
+    fn read_more(&mut self) -> Result<(), StreamError> {
+        self.buf.drain(..self.at);
+        self.at = 0;
+        let had = self.buf.len();
+        self.buf.resize(had + WINDOW, 0);
+        let mut got = 0;
+        while got < WINDOW {
+            match self.r.read(&mut self.buf[had + got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StreamError::Read(e)),
+            }
+        }
+        self.buf.truncate(had + got);
+        self.ended = got < WINDOW;
+        Ok(())
+    }
 }
 
 /// Stores a new index object listing `packs`, encrypted to `recipients`, and returns its id.
@@ -61,7 +150,7 @@ pub fn decode(data: &[u8]) -> Result<Vec<PackRecord>, Truncated> {
 /// union of them all.
 /// Returns its id and stored size.
 pub fn store(repo: &Repository, sealer: &Sealer, packs: &[PackRecord]) -> Result<(IndexId, u64)> {
-    let sealed = sealer.seal(&encode(packs), LEVEL)?;
+    let sealed = sealer.seal_stream(LEVEL, &mut |w| encode_into(packs, w))?;
     Ok((repo.put_object::<IndexId>(&sealed)?, sealed.len() as u64))
 }
 
@@ -289,6 +378,53 @@ mod tests {
         let mut packs: Vec<PackSlot> = idx.locations(&[11u8; 32]).map(|l| l.pack).collect();
         packs.sort();
         assert_eq!(packs, vec![PackSlot(0), PackSlot(1)]);
+    }
+
+    #[test]
+    fn a_large_index_decodes_as_a_stream_across_windows() {
+        // 40 packs of 2000 blobs: about 2.9 MiB, so records straddle the 1 MiB windows.
+        let packs: Vec<PackRecord> = (0..40u32)
+            .map(|p| PackRecord {
+                id: PackId(crate::hash::sha256(&p.to_le_bytes())),
+                size: 8 << 20,
+                table: PackTable {
+                    kind: BlobKind::Data,
+                    frames: (0..16u32)
+                        .map(|f| FrameInfo {
+                            compressed_len: 1000 + f,
+                            uncompressed_len: 125 * 4096,
+                            blobs: (0..125u32)
+                                .map(|b| (crate::hash::sha256(&[p, f, b].map(|x| x as u8)), 4096))
+                                .collect(),
+                        })
+                        .collect(),
+                },
+            })
+            .collect();
+        let bytes = encode(&packs);
+        assert!(bytes.len() > 2 * WINDOW);
+        /// Hands out a few bytes at a time, then fails after `fail_at` bytes if asked to.
+        struct Trickle<'a>(&'a [u8], usize, Option<usize>);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                if self.2.is_some_and(|f| self.1 >= f) {
+                    return Err(std::io::Error::other("authentication failed"));
+                }
+                let n = out.len().min(4093).min(self.0.len() - self.1);
+                out[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+                self.1 += n;
+                Ok(n)
+            }
+        }
+        let mut got = Vec::new();
+        decode_stream(Trickle(&bytes, 0, None), &mut |p| got.push(p)).unwrap();
+        assert_eq!(got.len(), packs.len());
+        assert!(got
+            .iter()
+            .zip(&packs)
+            .all(|(a, b)| a.id == b.id && a.table == b.table));
+        let failed = decode_stream(Trickle(&bytes, 0, Some(1_500_000)), &mut |_| {});
+        assert!(matches!(failed, Err(StreamError::Read(_))));
     }
 
     #[test]

@@ -268,9 +268,13 @@ impl Repository {
         let mut key_error = None;
         let mut opened = 0;
         let ids = std::sync::Mutex::new(self.list::<IndexId>()?.into_iter());
-        // Two threads fetch and decode the next indexes while this one adds the last.
-        // A decoded index waits for the adding thread in its decoder, not in the channel as well.
-        let (decoded, arriving) = std::sync::mpsc::sync_channel(0);
+        // Two threads fetch and decode the next indexes while this one adds what they decode,
+        // a pack's record at a time.
+        enum Arrived {
+            Pack(index::PackRecord),
+            Done(IndexId, Result<()>),
+        }
+        let (decoded, arriving) = std::sync::mpsc::sync_channel(64);
         std::thread::scope(|s| {
             for _ in 0..2 {
                 let decoded = decoded.clone();
@@ -278,20 +282,21 @@ impl Repository {
                 s.spawn(move || loop {
                     let next = ids.lock().unwrap_or_else(|p| p.into_inner()).next();
                     let Some((id, _)) = next else { return };
-                    let read = self.read_index(keys, &id);
-                    if decoded.send((id, read)).is_err() {
+                    let mut send = |r| {
+                        let _ = decoded.send(Arrived::Pack(r));
+                    };
+                    let read = self.each_index_record(keys, &id, &mut send);
+                    if decoded.send(Arrived::Done(id, read)).is_err() {
                         return;
                     }
                 });
             }
             drop(decoded);
-            for (id, read) in arriving {
-                match read {
-                    Ok(recs) => {
-                        opened += 1;
-                        recs.iter().for_each(|rec| idx.add_kept(rec, keep));
-                    }
-                    Err(e) => {
+            for arrived in arriving {
+                match arrived {
+                    Arrived::Pack(rec) => idx.add_kept(&rec, keep),
+                    Arrived::Done(_, Ok(())) => opened += 1,
+                    Arrived::Done(id, Err(e)) => {
                         if matches!(e, Error::Key(_)) && key_error.is_none() {
                             key_error = Some(e.clone());
                         }
@@ -308,12 +313,29 @@ impl Repository {
     }
 
     pub fn read_index(&self, keys: &Keyring, id: &IndexId) -> Result<Vec<index::PackRecord>> {
-        let plain = {
-            let sealed = self.get_object(id)?;
-            self.unseal(keys, id, &sealed)?
-        };
-        index::decode(&plain).map_err(|_| {
-            Error::Integrity(format!("index {id} in {} is malformed", self.location()).into())
+        let mut records = Vec::new();
+        self.each_index_record(keys, id, &mut |r| records.push(r))?;
+        Ok(records)
+    }
+
+    /// Decodes index `id` as a stream, handing each pack's record to `each`: a window of the
+    /// decrypted index is held, not all of it (an index of a large full backup is tens of MiB).
+    /// The object is checked against its name before anything is decoded.
+    pub fn each_index_record(
+        &self,
+        keys: &Keyring,
+        id: &IndexId,
+        each: &mut dyn FnMut(index::PackRecord),
+    ) -> Result<()> {
+        let sealed = self.get_object(id)?;
+        let plain = codec::unsealing(keys, &sealed).map_err(|e| self.open_error(&id.key(), e))?;
+        index::decode_stream(plain, each).map_err(|e| match e {
+            index::StreamError::Read(e) => {
+                self.open_error(&id.key(), OpenError::Damaged(e.to_string()))
+            }
+            index::StreamError::Malformed => {
+                Error::Integrity(format!("index {id} in {} is malformed", self.location()).into())
+            }
         })
     }
 }
