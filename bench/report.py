@@ -183,7 +183,7 @@ def main():
       + ("; version 1 stores data uncompressed)." if r["restic_repo_version"] == 1 else ")."))
     p("- Each tool first makes one untimed full backup into a scratch repository (warm-up), "
       "so no tool pays for being first.")
-    p("- Warm page cache. Peak RSS is GNU time's `%M`: for a pipeline, the largest single process, "
+    p("- Warm page cache; `sync` before every timed step, so none waits on the writeback of what an earlier one wrote. Peak RSS is GNU time's `%M`: for a pipeline, the largest single process, "
       "not the sum. Added bytes = repository size after minus before (`du -sb`).")
     p("- Every restore is checked: peers' restored files match the staged copy's SHA-256; "
       "ivault's passes `integrity_check` and has the live database's invoice count.")

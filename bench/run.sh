@@ -86,6 +86,9 @@ machine_facts() {
 timed() {
   local key="$1"; shift
   local tf="$W/times/$key"
+  # What earlier steps wrote is flushed first, so no step waits on another's writeback (a
+  # restore fsyncs its file, and would otherwise pay for the gigabytes written before it).
+  sync
   if ! /usr/bin/time -f '%e %M' -o "$tf" "$@" > "$W/logs/$key.out" 2> "$W/logs/$key.err"; then
     tail -n 20 "$W/logs/$key.err" >&2
     die "$key failed: $*"
