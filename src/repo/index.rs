@@ -126,20 +126,13 @@ impl<R: std::io::Read> Window<R> {
     }
 
     fn read_more(&mut self) -> Result<(), StreamError> {
+        use std::io::Read;
         self.buf.drain(..self.at);
         self.at = 0;
-        let had = self.buf.len();
-        self.buf.resize(had + WINDOW, 0);
-        let mut got = 0;
-        while got < WINDOW {
-            match self.r.read(&mut self.buf[had + got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(StreamError::Read(e)),
-            }
-        }
-        self.buf.truncate(had + got);
+        let got = (&mut self.r)
+            .take(WINDOW as u64)
+            .read_to_end(&mut self.buf)
+            .map_err(StreamError::Read)?;
         self.ended = got < WINDOW;
         Ok(())
     }

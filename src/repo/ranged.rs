@@ -25,12 +25,16 @@ pub fn decrypt_range(
     size: u64,
     (offset, len): (u64, u64),
 ) -> Result<Vec<u8>, RangeError> {
-    // The ciphertext the range needs, with a chunk to spare on each side.
-    let fetch = len + len / 64 + 2 * ENCRYPTED_CHUNK;
-    let mut plain = Plaintext::open(storage, keys, key, size, fetch)?;
+    let mut plain = Plaintext::open(storage, keys, key, size, ciphertext_of(len))?;
     let mut out = Vec::new();
     plain.read(offset, len as usize, &mut out)?;
     Ok(out)
+}
+
+/// The ciphertext to fetch for `len` plaintext bytes in one request: their age chunks' tags,
+/// and a chunk to spare on each side (a range rarely starts on a chunk's boundary).
+pub fn ciphertext_of(len: u64) -> u64 {
+    len + len / 64 + 2 * ENCRYPTED_CHUNK
 }
 
 pub enum RangeError {

@@ -275,8 +275,7 @@ fn fetch_size(repo: &Repository, size: u64, spans: &[(u64, u64)]) -> u64 {
         return size;
     }
     let longest = runs(spans).iter().map(|(a, b)| b - a).max().unwrap_or(0);
-    // A run's ciphertext: its age chunks' tags, and a chunk to spare on each side.
-    longest + longest / 64 + 2 * (64 * 1024 + 16)
+    super::ranged::ciphertext_of(longest)
 }
 
 /// Consecutive frame spans merged into runs; a gap under 64 KiB is read through, since the

@@ -24,9 +24,9 @@ pub(crate) struct Rebuilt {
 /// Writes every page of snapshot `id` into `out` (sized to the database first), and hashes
 /// the file as it is written if `hash_while_writing`. That costs the same CPU as hashing it
 /// afterwards, so it pays when nothing else runs afterwards (no SQLite check), and when the
-/// file may not stay in the page cache until then. Every blob is checked against its id on the way; the caller
-/// checks the file's SHA-256 against the manifest. Returns the bytes read and what the read had
-/// to work around; packs found missing or damaged are added to `damaged`, whether the rebuild
+/// file may not stay in the page cache until then. Every blob is checked against its id on the
+/// way; the caller checks the file's SHA-256 against the manifest. Returns the bytes read and
+/// what the read had to work around; packs found missing or damaged are added to `damaged`, whether the rebuild
 /// succeeds or not. Damaged indexes are passed over (with a warning): if another index lists
 /// the blobs, the snapshot is whole.
 pub(crate) fn rebuild_into(
