@@ -24,6 +24,7 @@ pub mod retention;
 pub mod sample;
 pub mod scheduler;
 pub mod secret;
+pub mod sorted_runs;
 pub mod source;
 pub mod sqlite_vfs;
 pub mod state;

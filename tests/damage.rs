@@ -342,3 +342,47 @@ fn read_data_subset_draws_data_packs_and_really_reads_them() {
     }
     assert!(found > 0 && missed > 0, "found {found}, missed {missed}");
 }
+
+/// Moves the packs out of the repository and back, by renaming.
+fn set_aside(packs: &[PathBuf], aside: bool) {
+    for p in packs {
+        let away = p.with_extension("aside");
+        let (from, to) = if aside { (p, &away) } else { (&away, p) };
+        std::fs::rename(from, to).unwrap();
+    }
+}
+
+#[test]
+fn a_restore_reads_the_blobs_of_a_lost_pack_from_another_copy() {
+    let d = repository();
+    let first: Vec<PathBuf> = objects(&d.repo, "data").into_iter().collect();
+    // A second full backup of the same database stores every page again, in packs of its own.
+    let db = d.db.to_str().unwrap();
+    let again = d.env.backup_report(db, &d.repo, &["--full"]);
+    let second: Vec<PathBuf> = objects(&d.repo, "data")
+        .into_iter()
+        .filter(|p| !first.contains(p))
+        .collect();
+    assert!(!second.is_empty());
+    let id = again["snapshot_id"].as_str().unwrap();
+    // Which copy a restore reads first is its own choice: losing each generation in turn, one
+    // of the two restores has to find its chosen packs gone and use the other copies.
+    let mut fell_back = 0;
+    for lost in [&first, &second] {
+        set_aside(lost, true);
+        let report = d.restores_exactly(id, &d.incr_db);
+        let warnings = report["warnings"].as_array().unwrap();
+        if !warnings.is_empty() {
+            fell_back += 1;
+            assert!(
+                warnings.iter().all(|w| {
+                    let w = w.as_str().unwrap();
+                    w.contains("is missing") && w.ends_with("its blobs were read from other copies")
+                }),
+                "{warnings:?}"
+            );
+        }
+        set_aside(lost, false);
+    }
+    assert!(fell_back >= 1);
+}

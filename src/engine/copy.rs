@@ -269,9 +269,8 @@ fn copy_one(
     let read = restore::rebuild_into(
         from,
         keys,
-        id,
-        m,
-        (&scratch, &scratch_error),
+        (id, m),
+        (&scratch, &scratch_error, &opts.scratch_dir),
         true,
         &mut damaged,
     );

@@ -174,6 +174,9 @@ pub fn rebuild_record(
     })
 }
 
+/// Which blobs an index keeps located, told each blob's pack kind, id and place.
+pub type Keep<'a> = dyn Fn(BlobKind, &Hash, &BlobLocation) -> bool + 'a;
+
 /// A pack's place in a merged [`Index`]: valid only for that index, cheaper to keep per blob
 /// than the 32-byte [`PackId`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -221,12 +224,12 @@ pub struct Index {
 impl Index {
     /// Adds a pack; a pack listed by two indexes is kept once.
     pub fn add(&mut self, rec: &PackRecord) {
-        self.add_kept(rec, &|_, _| true);
+        self.add_kept(rec, &|_, _, _| true);
     }
 
-    /// Adds a pack with only the blobs `keep` (told the pack's kind and the blob) wants
-    /// located: a restore of one snapshot needs a fraction of what a repository indexes.
-    pub fn add_kept(&mut self, rec: &PackRecord, keep: &dyn Fn(BlobKind, &Hash) -> bool) {
+    /// Adds a pack with only the blobs `keep` (told the pack's kind, the blob and where it is)
+    /// wants located: a restore of one snapshot needs a fraction of what a repository indexes.
+    pub fn add_kept(&mut self, rec: &PackRecord, keep: &Keep) {
         if self.by_pack.contains_key(&rec.id) {
             return;
         }
@@ -242,17 +245,15 @@ impl Index {
             offset += f.compressed_len as u64;
             let mut boff = 0u32;
             for (id, len) in &f.blobs {
-                if !keep(rec.table.kind, id) {
-                    boff += len;
-                    continue;
-                }
                 let loc = BlobLocation {
                     pack,
                     frame: fi as u32,
                     offset: boff,
                     len: *len,
                 };
-                self.added.push((*id, loc));
+                if keep(rec.table.kind, id, &loc) {
+                    self.added.push((*id, loc));
+                }
                 boff += len;
             }
         }
@@ -292,6 +293,11 @@ impl Index {
             "an index located blobs before it was sealed"
         );
         self.blobs.all(blob).iter().map(|(_, l)| *l)
+    }
+
+    /// The slot of pack `id`, if the index lists it.
+    pub fn slot_of(&self, id: &PackId) -> Option<PackSlot> {
+        self.by_pack.get(id).copied()
     }
 
     pub fn pack(&self, slot: PackSlot) -> &IndexedPack {

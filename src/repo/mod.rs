@@ -253,7 +253,7 @@ impl Repository {
     /// open (foreign, damaged) must not keep what is intact from being read. When no index
     /// opens because the identity is not the repository's, that is the error.
     pub fn load_index(&self, keys: &Keyring) -> Result<(Index, Vec<(IndexId, Error)>)> {
-        self.load_index_of(keys, &|_, _| true)
+        self.load_index_of(keys, &|_, _, _| true)
     }
 
     /// [`Repository::load_index`] locating only the blobs `keep` wants (every pack is still
@@ -261,7 +261,7 @@ impl Repository {
     pub fn load_index_of(
         &self,
         keys: &Keyring,
-        keep: &dyn Fn(pack::BlobKind, &crate::hash::Hash) -> bool,
+        keep: &index::Keep,
     ) -> Result<(Index, Vec<(IndexId, Error)>)> {
         let mut idx = Index::default();
         let mut unreadable = Vec::new();

@@ -77,7 +77,7 @@ pub fn read_tagged_blobs<F>(
     repo: &Repository,
     keys: &Keyring,
     index: &Index,
-    (wanted, id_of): (impl IntoIterator<Item = u32>, IdOf),
+    wanted: (impl IntoIterator<Item = u32>, IdOf),
     workers: usize,
     damaged: &mut Vec<DamagedPack>,
     sink: F,
@@ -85,8 +85,28 @@ pub fn read_tagged_blobs<F>(
 where
     F: Fn(&[(u32, &[u8])]) -> Result<()> + Sync,
 {
+    read_avoiding(repo, keys, index, wanted, (workers, &[]), damaged, sink)
+}
+
+/// [`read_tagged_blobs`] that does not try the packs in `bad` (already found missing or
+/// damaged, with why): a blob only they hold fails with their error.
+pub(crate) fn read_avoiding<F>(
+    repo: &Repository,
+    keys: &Keyring,
+    index: &Index,
+    (wanted, id_of): (impl IntoIterator<Item = u32>, IdOf),
+    (workers, bad): (usize, &[(PackId, Error)]),
+    damaged: &mut Vec<DamagedPack>,
+    sink: F,
+) -> Result<BlobsRead>
+where
+    F: Fn(&[(u32, &[u8])]) -> Result<()> + Sync,
+{
     let mut pending: Vec<u32> = wanted.into_iter().collect();
-    let mut bad_packs: HashMap<PackSlot, Error> = HashMap::new();
+    let mut bad_packs: HashMap<PackSlot, Error> = bad
+        .iter()
+        .filter_map(|(id, e)| Some((index.slot_of(id)?, e.clone())))
+        .collect();
     let mut done = BlobsRead::default();
     while !pending.is_empty() {
         let mut plan: Plan = BTreeMap::new();
@@ -119,17 +139,7 @@ where
         let (read, failed) = run_plan(repo, keys, index, (plan, id_of), workers, &sink)?;
         done.bytes += read;
         for (pack, frames, e) in failed {
-            tracing::warn!("{e}; trying other copies of its blobs");
-            if let Error::Integrity(_) = e {
-                damaged.push(DamagedPack {
-                    id: index.pack(pack).id,
-                    why: e.message().to_string(),
-                });
-            }
-            done.warnings.push(format!(
-                "{}; its blobs were read from other copies",
-                e.message()
-            ));
+            pack_failed(index.pack(pack).id, &e, damaged, &mut done.warnings);
             bad_packs.insert(pack, e);
             pending.extend(frames.into_values().flatten().map(|(tag, _, _)| tag));
         }
@@ -137,9 +147,31 @@ where
     Ok(done)
 }
 
+/// Notes that pack `id` could not be read (`e`) and its blobs are read from other copies:
+/// a warning, and the pack added to `damaged` when its bytes are at fault.
+pub(crate) fn pack_failed(
+    id: PackId,
+    e: &Error,
+    damaged: &mut Vec<DamagedPack>,
+    warnings: &mut Vec<String>,
+) {
+    tracing::warn!("{e}; trying other copies of its blobs");
+    if let Error::Integrity(_) = e {
+        damaged.push(DamagedPack {
+            id,
+            why: e.message().to_string(),
+        });
+    }
+    warnings.push(format!(
+        "{}; its blobs were read from other copies",
+        e.message()
+    ));
+}
+
 /// pack slot -> frame -> (tag, offset, length) of the blobs wanted from it
 type Plan = BTreeMap<PackSlot, Frames>;
-type Frames = BTreeMap<u32, Vec<(u32, u32, u32)>>;
+/// frame -> (tag, offset, length) of the blobs wanted from it
+pub(crate) type Frames = BTreeMap<u32, Vec<(u32, u32, u32)>>;
 type Failed = Vec<(PackSlot, Frames, Error)>;
 
 /// Reads the planned packs in parallel. Packs that cannot be read are returned with their
@@ -199,14 +231,16 @@ where
     ))
 }
 
-enum PackError {
+pub(crate) enum PackError {
     /// The pack is missing, damaged or not ours to open.
     Pack(Error),
     /// The consumer refused a blob (e.g. the destination disk is full).
     Sink(Error),
 }
 
-fn read_pack<F>(
+/// Reads the wanted `frames` of one pack, checks each blob against its id and hands each
+/// frame's blobs to `sink`. Returns the encrypted bytes fetched.
+pub(crate) fn read_pack<F>(
     repo: &Repository,
     keys: &Keyring,
     index: &Index,

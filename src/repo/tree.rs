@@ -9,7 +9,6 @@ use super::manifest::Manifest;
 use super::{reader, Repository};
 use crate::error::{Error, Result};
 use crate::hash::{self, parse_hex, DigestSet, Hash};
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Page ids per tree segment: 4 KiB of ids.
@@ -42,33 +41,65 @@ pub fn page_list(
     m: &Manifest,
     damaged: &mut Vec<reader::DamagedPack>,
 ) -> Result<(Vec<Hash>, Vec<String>)> {
-    let seg_ids = segment_ids(id, m)?;
-    let unique: DigestSet = seg_ids.iter().copied().collect();
-    let segments = Mutex::new(HashMap::<Hash, Vec<u8>>::new());
-    let read = reader::read_blobs(repo, keys, index, unique, 2, damaged, |blobs| {
-        let mut map = segments.lock().unwrap_or_else(|p| p.into_inner());
-        for (h, bytes) in blobs {
-            map.insert(*h, bytes.to_vec());
+    let pages = Mutex::new(vec![[0u8; 32]; m.page_count as usize]);
+    let warnings = each_segment(repo, keys, index, (id, m), damaged, &|first, ids| {
+        let mut pages = pages.lock().unwrap_or_else(|p| p.into_inner());
+        for (slot, h) in pages[first as usize..].iter_mut().zip(page_ids(ids)) {
+            *slot = h;
         }
         Ok(())
     })?;
-    let segments = segments.into_inner().unwrap_or_else(|p| p.into_inner());
-    let mut pages = Vec::with_capacity(m.page_count as usize);
+    Ok((
+        pages.into_inner().unwrap_or_else(|p| p.into_inner()),
+        warnings,
+    ))
+}
+
+/// Reads the snapshot's tree segments and hands `each` the page ids of each with the number of
+/// its first page, once for every place the segment is used, in no particular order: no more
+/// than a few segments are held at once. Returns what the read had to work around; packs found
+/// damaged are added to `damaged`.
+pub fn each_segment(
+    repo: &Repository,
+    keys: &Keyring,
+    index: &Index,
+    (id, m): (&SnapshotId, &Manifest),
+    damaged: &mut Vec<reader::DamagedPack>,
+    each: &(dyn Fn(u64, &[u8]) -> Result<()> + Sync),
+) -> Result<Vec<String>> {
+    let seg_ids = segment_ids(id, m)?;
+    // Where each segment starts, from the lengths the index gives: the page count is checked
+    // before anything is read. A segment no index lists fails the read below.
+    let mut starts = Vec::with_capacity(seg_ids.len());
+    let mut pages = 0u64;
     for s in &seg_ids {
-        let bytes = segments
-            .get(s)
-            .ok_or_else(|| Error::Internal("segment went missing".into()))?;
-        pages.extend(page_ids(bytes));
+        starts.push(pages);
+        pages += index.locate(s).map_or(0, |l| l.len as u64 / 32);
     }
-    if pages.len() as u64 != m.page_count {
+    let located = seg_ids.iter().all(|s| index.locate(s).is_some());
+    if located && pages != m.page_count {
         return Err(Error::Integrity(
             format!(
-                "snapshot {id} lists {} pages but its manifest says {}; the snapshot is damaged",
-                pages.len(),
+                "snapshot {id} lists {pages} pages but its manifest says {}; the snapshot is damaged",
                 m.page_count
             )
             .into(),
         ));
     }
-    Ok((pages, read.warnings))
+    let mut by_id: Vec<u32> = (0..seg_ids.len() as u32).collect();
+    by_id.sort_unstable_by(|a, b| seg_ids[*a as usize].cmp(&seg_ids[*b as usize]));
+    let unique: DigestSet = seg_ids.iter().copied().collect();
+    let read = reader::read_blobs(repo, keys, index, unique, 2, damaged, |blobs| {
+        for (h, bytes) in blobs {
+            let from = by_id.partition_point(|&k| seg_ids[k as usize] < *h);
+            for &k in by_id[from..]
+                .iter()
+                .take_while(|&&k| seg_ids[k as usize] == *h)
+            {
+                each(starts[k as usize], bytes)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(read.warnings)
 }

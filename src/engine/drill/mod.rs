@@ -389,9 +389,8 @@ impl Drill<'_> {
         let read = crate::engine::restore::rebuild_into(
             &repo,
             &keys,
-            &id,
-            &m,
-            (&file, &write_error),
+            (&id, &m),
+            (&file, &write_error, &self.scratch.dir),
             false,
             &mut damaged,
         );

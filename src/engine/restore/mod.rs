@@ -5,6 +5,7 @@
 
 mod destination;
 pub(crate) mod image;
+mod plan;
 pub(crate) mod rebuild;
 mod verify;
 pub(crate) mod walk;
@@ -140,12 +141,16 @@ pub fn restore_noting_damage(
         // With SQLite's check to run afterwards, the file is hashed beside it instead, on the
         // core the check leaves idle.
         let while_writing = opts.check == RestoreCheck::Off;
+        // The plan of a large restore is sorted on disk beside the file it restores.
+        let beside = dest
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let written = rebuild_into(
             repo,
             keys,
-            &id,
-            &m,
-            (&temp.file, &write_error),
+            (&id, &m),
+            (&temp.file, &write_error, beside),
             while_writing,
             damaged,
         );

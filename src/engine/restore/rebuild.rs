@@ -1,5 +1,6 @@
 //! Rebuilding a snapshot's database file from its pages, read in parallel from the packs.
 
+use super::plan;
 use super::written_hash::WrittenHash;
 use crate::error::{Error, Result};
 use crate::hash::{self, Hash, SortedDigests};
@@ -11,6 +12,7 @@ use crate::repo::pack::BlobKind;
 use crate::repo::{reader, tree, Repository};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::time::Instant;
 
 /// A rebuilt file: what reading it took, and the SHA-256 of what was written when it was
@@ -32,32 +34,32 @@ pub(crate) struct Rebuilt {
 pub(crate) fn rebuild_into(
     repo: &Repository,
     keys: &Keyring,
-    id: &SnapshotId,
-    m: &Manifest,
-    (out, write_error): (&File, &(dyn Fn(std::io::Error) -> Error + Sync)),
+    (id, m): (&SnapshotId, &Manifest),
+    (out, write_error, scratch): (&File, &(dyn Fn(std::io::Error) -> Error + Sync), &Path),
     hash_while_writing: bool,
     damaged: &mut Vec<reader::DamagedPack>,
 ) -> Result<Rebuilt> {
-    let (pages, index, mut warnings) = locate_pages(repo, keys, id, m, damaged)?;
+    let plan = plan::plan(repo, keys, (id, m), (scratch, write_error), damaged)?;
     let len = m.page_count * m.page_size as u64;
     out.set_len(len).map_err(write_error)?;
     crate::progress::add_total(len);
     let tracker = WrittenHash::default();
+    let output = (out, write_error, hash_while_writing.then_some(&tracker));
+    let ps = m.page_size;
     let (read, hashed) = std::thread::scope(|s| {
         let hashing = hash_while_writing.then(|| s.spawn(|| tracker.hash(out, len, write_error)));
-        let read = write_pages(
+        let read = plan::read(
             repo,
             keys,
-            &index,
-            (&pages, &[]),
-            m.page_size,
-            (out, write_error, hash_while_writing.then_some(&tracker)),
+            plan,
+            (workers(), write_error),
             damaged,
+            |blobs| write_placed(output, ps, blobs),
         );
         tracker.finish(read.is_ok());
         (read, hashing.map(|h| h.join()))
     });
-    let mut read = read?;
+    let read = read?;
     let sha256 = match hashed {
         None => None,
         Some(Ok(Ok(Some(h)))) => Some(hex::encode(h)),
@@ -67,9 +69,15 @@ pub(crate) fn rebuild_into(
         Some(Ok(Err(e))) => return Err(e),
         Some(Err(_)) => return Err(Error::Internal("hashing the rebuilt file panicked".into())),
     };
-    warnings.append(&mut read.warnings);
-    read.warnings = warnings;
     Ok(Rebuilt { read, sha256 })
+}
+
+/// Twice the cores: while some workers wait for a pack (S3, disk), others decrypt.
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(4)
+        .clamp(4, 8)
 }
 
 /// The blob id of every page of snapshot `id`, and an index that locates those blobs (and
@@ -85,7 +93,7 @@ pub(crate) fn locate_pages(
     // The indexes are read twice, keeping the tree blobs and then only this snapshot's pages:
     // a repository of many snapshots indexes several times the pages of one, and the whole
     // merged index was most of a restore's memory.
-    let (trees, unreadable) = repo.load_index_of(keys, &|kind, _| kind == BlobKind::Tree)?;
+    let (trees, unreadable) = repo.load_index_of(keys, &|kind, _, _| kind == BlobKind::Tree)?;
     let mut warnings: Vec<String> = unreadable
         .iter()
         .map(|(_, e)| format!("{}; it was skipped", e.message()))
@@ -96,7 +104,7 @@ pub(crate) fn locate_pages(
     drop(trees);
     warnings.extend(tree_warnings);
     let wanted = SortedDigests::of(pages.clone());
-    let (index, _) = repo.load_index_of(keys, &|_, blob| wanted.contains(blob))?;
+    let (index, _) = repo.load_index_of(keys, &|_, blob, _| wanted.contains(blob))?;
     drop(wanted);
     tracing::debug!(
         "index and page list ready after {:?} (resident, peak MiB: {:?})",
@@ -164,49 +172,55 @@ fn write_pages(
         .filter(|&k| k == 0 || pages[by_blob[k - 1] as usize] != pages[by_blob[k] as usize])
         .map(|k| k as u32);
     let id_of = |k: u32| pages[by_blob[k as usize] as usize];
-    // Twice the cores: while some workers wait for a pack (S3, disk), others decrypt.
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get() * 2)
-        .unwrap_or(4)
-        .clamp(4, 8);
-    let ps = page_size as usize;
     let wanted = (unique, &id_of as reader::IdOf);
-    reader::read_tagged_blobs(repo, keys, index, wanted, workers, damaged, |blobs| {
-        // Every page number each blob is used at, then one write per run of consecutive
-        // pages: one small write per page is what makes a large restore slow.
-        let mut placed: Vec<(u32, &[u8])> = Vec::with_capacity(blobs.len());
-        for (first, bytes) in blobs {
-            let h = id_of(*first);
-            if bytes.len() != ps {
-                return Err(Error::Integrity(
-                    format!(
-                        "page blob {} has {} bytes, not the snapshot's page size {page_size}",
-                        hex::encode(h),
-                        bytes.len()
-                    )
-                    .into(),
-                ));
-            }
-            let uses = by_blob[*first as usize..]
-                .iter()
-                .take_while(|&&i| pages[i as usize] == h);
-            placed.extend(uses.map(|&i| (i, *bytes)));
-        }
-        placed.sort_unstable_by_key(|(i, _)| *i);
-        let mut run: Vec<u8> = Vec::with_capacity(placed.len() * ps);
-        let mut start = 0u32;
-        for (k, (i, bytes)) in placed.iter().enumerate() {
-            if k > 0 && *i != placed[k - 1].0 + 1 {
-                write_run((out, write_error, tracker), start, &run, ps)?;
-                run.clear();
-            }
-            if run.is_empty() {
-                start = *i;
-            }
-            run.extend_from_slice(bytes);
-        }
-        write_run((out, write_error, tracker), start, &run, ps)
+    reader::read_tagged_blobs(repo, keys, index, wanted, workers(), damaged, |blobs| {
+        let placed: Vec<plan::Placed> = blobs
+            .iter()
+            .map(|(first, bytes)| {
+                let h = id_of(*first);
+                let n = by_blob[*first as usize..]
+                    .iter()
+                    .take_while(|&&i| pages[i as usize] == h)
+                    .count();
+                (&by_blob[*first as usize..*first as usize + n], *bytes)
+            })
+            .collect();
+        write_placed((out, write_error, tracker), page_size, &placed)
     })
+}
+
+/// Writes each blob at every page it fills, one write per run of consecutive pages: one
+/// small write per page is what makes a large restore slow.
+fn write_placed(output: Output, page_size: u32, blobs: &[plan::Placed]) -> Result<()> {
+    let ps = page_size as usize;
+    let mut placed: Vec<(u32, &[u8])> = Vec::with_capacity(blobs.len());
+    for (pages, bytes) in blobs {
+        if bytes.len() != ps {
+            return Err(Error::Integrity(
+                format!(
+                    "page blob {} has {} bytes, not the snapshot's page size {page_size}",
+                    hex::encode(crate::hash::sha256(bytes)),
+                    bytes.len()
+                )
+                .into(),
+            ));
+        }
+        placed.extend(pages.iter().map(|&i| (i, *bytes)));
+    }
+    placed.sort_unstable_by_key(|(i, _)| *i);
+    let mut run: Vec<u8> = Vec::with_capacity(placed.len() * ps);
+    let mut start = 0u32;
+    for (k, (i, bytes)) in placed.iter().enumerate() {
+        if k > 0 && *i != placed[k - 1].0 + 1 {
+            write_run(output, start, &run, ps)?;
+            run.clear();
+        }
+        if run.is_empty() {
+            start = *i;
+        }
+        run.extend_from_slice(bytes);
+    }
+    write_run(output, start, &run, ps)
 }
 
 fn write_run(
