@@ -4,7 +4,7 @@
 
 use super::keys::Keyring;
 use crate::error::{Error, Result};
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 
 /// Recipients parsed once and reused for every object of a backup.
 pub struct Sealer {
@@ -97,13 +97,16 @@ pub fn unseal(keys: &Keyring, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
 }
 
 /// A reader of what `sealed` holds (age, then zstd), authenticated as it is read.
-pub fn unsealing<'a>(keys: &Keyring, sealed: &'a [u8]) -> Result<impl Read + 'a, OpenError> {
+pub fn unsealing<'a>(
+    keys: &Keyring,
+    sealed: impl BufRead + 'a,
+) -> Result<impl Read + 'a, OpenError> {
     zstd::stream::read::Decoder::new(decrypting(keys, sealed)?)
         .map_err(|e| OpenError::Damaged(e.to_string()))
 }
 
 /// A reader of `sealed`'s plaintext, authenticated as it is read.
-fn decrypting<'a>(keys: &Keyring, sealed: &'a [u8]) -> Result<impl Read + 'a, OpenError> {
+fn decrypting<'a>(keys: &Keyring, sealed: impl BufRead + 'a) -> Result<impl Read + 'a, OpenError> {
     let dec = age::Decryptor::new_buffered(sealed)
         .map_err(|e| OpenError::Damaged(format!("bad age header: {e}")))?;
     dec.decrypt(keys.identities()).map_err(|e| match e {

@@ -319,7 +319,7 @@ impl Index {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::repo::pack::FrameInfo;
 
@@ -379,10 +379,9 @@ mod tests {
         assert_eq!(packs, vec![PackSlot(0), PackSlot(1)]);
     }
 
-    #[test]
-    fn a_large_index_decodes_as_a_stream_across_windows() {
-        // 40 packs of 2000 blobs: about 2.9 MiB, so records straddle the 1 MiB windows.
-        let packs: Vec<PackRecord> = (0..40u32)
+    /// `packs` records of 16 frames of `per_frame` page blobs each, all ids distinct.
+    pub(crate) fn sample_records(packs: u32, per_frame: u32) -> Vec<PackRecord> {
+        (0..packs)
             .map(|p| PackRecord {
                 id: PackId(crate::hash::sha256(&p.to_le_bytes())),
                 size: 8 << 20,
@@ -391,15 +390,21 @@ mod tests {
                     frames: (0..16u32)
                         .map(|f| FrameInfo {
                             compressed_len: 1000 + f,
-                            uncompressed_len: 125 * 4096,
-                            blobs: (0..125u32)
+                            uncompressed_len: per_frame * 4096,
+                            blobs: (0..per_frame)
                                 .map(|b| (crate::hash::sha256(&[p, f, b].map(|x| x as u8)), 4096))
                                 .collect(),
                         })
                         .collect(),
                 },
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn a_large_index_decodes_as_a_stream_across_windows() {
+        // 40 packs of 2000 blobs: about 2.9 MiB, so records straddle the 1 MiB windows.
+        let packs = sample_records(40, 125);
         let bytes = encode(&packs);
         assert!(bytes.len() > 2 * WINDOW);
         /// Hands out a few bytes at a time, then fails after `fail_at` bytes if asked to.

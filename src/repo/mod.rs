@@ -116,15 +116,77 @@ impl Repository {
             .get(&key)
             .map_err(|e| self.read_error(&key, I::KIND, e))?;
         if sha256(&data) != *id.digest() {
-            return Err(Error::Integrity(
-                format!(
-                    "object {key} in {} is damaged (its hash does not match its name)",
-                    self.location()
-                )
-                .hinted(Hint::CheckData),
-            ));
+            return Err(self.damaged_object(&key));
         }
         Ok(data)
+    }
+
+    fn damaged_object(&self, key: &str) -> Error {
+        Error::Integrity(
+            format!(
+                "object {key} in {} is damaged (its hash does not match its name)",
+                self.location()
+            )
+            .hinted(Hint::CheckData),
+        )
+    }
+
+    /// Object `id` (stored as `key`, `size` bytes) as a stream, checked against its name
+    /// before it is handed out: a first pass hashes it, and a second reads it again, from a
+    /// local repository or from an unnamed local copy made by the first pass. A large object
+    /// is never held whole. `probe` tells a storage failure of the second pass.
+    fn verified_stream<'a, I: ObjectId>(
+        &'a self,
+        id: &I,
+        key: &'a str,
+        size: u64,
+    ) -> Result<(Box<dyn std::io::BufRead + 'a>, Option<ranged::Probe>)> {
+        use sha2::Digest;
+        use std::io::{Read, Seek, Write};
+        let storage = self.storage.as_ref();
+        let mut first = ranged::ObjectStream::new(storage, key, size, STREAM_FETCH);
+        let probe = first.probe();
+        let read_failed = |e: std::io::Error| match probe.failure() {
+            Some(s) => self.read_error(key, I::KIND, s),
+            None => Error::Repository(
+                format!("reading {key} in {} failed: {e}", self.location()).into(),
+            ),
+        };
+        let spill_failed = |e: std::io::Error| {
+            Error::Internal(
+                format!("cannot keep a local copy of {key} while reading it: {e}").into(),
+            )
+        };
+        let mut spill = match storage.local_dir() {
+            Some(_) => None,
+            None => Some(tempfile::tempfile().map_err(spill_failed)?),
+        };
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = first.read(&mut buf).map_err(read_failed)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            if let Some(f) = spill.as_mut() {
+                f.write_all(&buf[..n]).map_err(spill_failed)?;
+            }
+        }
+        if hasher.finalize().as_slice() != id.digest() {
+            return Err(self.damaged_object(key));
+        }
+        Ok(match spill {
+            Some(mut f) => {
+                f.rewind().map_err(spill_failed)?;
+                (Box::new(std::io::BufReader::new(f)), None)
+            }
+            None => {
+                let again = ranged::ObjectStream::new(storage, key, size, STREAM_FETCH);
+                let probe = again.probe();
+                (Box::new(std::io::BufReader::new(again)), Some(probe))
+            }
+        })
     }
 
     /// Ids and sizes of every object of kind `I`. Names that are not ids are not objects of
@@ -281,11 +343,11 @@ impl Repository {
                 let ids = &ids;
                 s.spawn(move || loop {
                     let next = ids.lock().unwrap_or_else(|p| p.into_inner()).next();
-                    let Some((id, _)) = next else { return };
+                    let Some((id, size)) = next else { return };
                     let mut send = |r| {
                         let _ = decoded.send(Arrived::Pack(r));
                     };
-                    let read = self.each_index_record(keys, &id, &mut send);
+                    let read = self.each_index_record(keys, (&id, Some(size)), &mut send);
                     if decoded.send(Arrived::Done(id, read)).is_err() {
                         return;
                     }
@@ -314,31 +376,46 @@ impl Repository {
 
     pub fn read_index(&self, keys: &Keyring, id: &IndexId) -> Result<Vec<index::PackRecord>> {
         let mut records = Vec::new();
-        self.each_index_record(keys, id, &mut |r| records.push(r))?;
+        self.each_index_record(keys, (id, None), &mut |r| records.push(r))?;
         Ok(records)
     }
 
-    /// Decodes index `id` as a stream, handing each pack's record to `each`: a window of the
-    /// decrypted index is held, not all of it (an index of a large full backup is tens of MiB).
-    /// The object is checked against its name before anything is decoded.
+    /// Decodes index `id` (`size` bytes stored, if known) as a stream, handing each pack's
+    /// record to `each`: a window of the decrypted index is held, not all of it (an index of a
+    /// large full backup is tens of MiB), and a large one is read from storage as a stream
+    /// too. The object is checked against its name before anything is decoded.
     pub fn each_index_record(
         &self,
         keys: &Keyring,
-        id: &IndexId,
+        (id, size): (&IndexId, Option<u64>),
         each: &mut dyn FnMut(index::PackRecord),
     ) -> Result<()> {
-        let sealed = self.get_object(id)?;
-        let plain = codec::unsealing(keys, &sealed).map_err(|e| self.open_error(&id.key(), e))?;
-        index::decode_stream(plain, each).map_err(|e| match e {
-            index::StreamError::Read(e) => {
-                self.open_error(&id.key(), OpenError::Damaged(e.to_string()))
+        let key = id.key();
+        let held;
+        let (sealed, probe): (Box<dyn std::io::BufRead + '_>, _) = match size {
+            Some(size) if size >= STREAMED_FROM => self.verified_stream(id, &key, size)?,
+            _ => {
+                held = self.get_object(id)?;
+                (Box::new(held.as_slice()), None)
             }
+        };
+        let plain = codec::unsealing(keys, sealed).map_err(|e| self.open_error(&key, e))?;
+        index::decode_stream(plain, each).map_err(|e| match e {
+            index::StreamError::Read(e) => match probe.and_then(|p| p.failure()) {
+                Some(s) => self.read_error(&key, ids::ObjectKind::Index, s),
+                None => self.open_error(&key, OpenError::Damaged(e.to_string())),
+            },
             index::StreamError::Malformed => {
                 Error::Integrity(format!("index {id} in {} is malformed", self.location()).into())
             }
         })
     }
 }
+
+/// Objects this large are read as a stream, never held whole ...
+const STREAMED_FROM: u64 = 8 << 20;
+/// ... fetched this much at a time.
+const STREAM_FETCH: u64 = 4 << 20;
 
 /// Turns a storage failure into a repository error naming the target.
 pub fn storage_error(location: &str, e: StorageError) -> Error {
@@ -350,5 +427,61 @@ pub fn storage_error(location: &str, e: StorageError) -> Error {
             "no ivault repository at {location}"
         ).hinted(Hint::CreateRepository { location: location.to_string() })),
         other => Error::Repository(format!("target {location}: {other}").into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::codec::Sealer;
+    use super::ids::{IndexId, ObjectId};
+    use super::index;
+    use super::keys::Keyring;
+    use super::{Repository, STREAMED_FROM};
+    use crate::error::Error;
+    use crate::storage::{LocalStorage, MemoryStorage, Storage};
+    use age::secrecy::ExposeSecret;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_large_index_is_read_as_a_stream_from_local_and_remote_storage() {
+        let identity = age::x25519::Identity::generate();
+        let recipient = identity.to_public().to_string();
+        let keys = Keyring::from_identity_text(identity.to_string().expose_secret()).unwrap();
+        // About 9 MiB: past the size read as a stream.
+        let packs = index::tests::sample_records(70, 256);
+        let dir = tempfile::tempdir().unwrap();
+        let local: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir.path()));
+        let remote: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        for storage in [local, remote] {
+            let repo = Repository::init(storage.clone(), vec![recipient.clone()]).unwrap();
+            let sealer = Sealer::new(std::slice::from_ref(&recipient)).unwrap();
+            let (id, size) = index::store(&repo, &sealer, &packs).unwrap();
+            assert!(size >= STREAMED_FROM, "{size}");
+            let mut got = Vec::new();
+            repo.each_index_record(&keys, (&id, Some(size)), &mut |r| got.push(r))
+                .unwrap();
+            assert_eq!(got.len(), packs.len());
+            assert!(got
+                .iter()
+                .zip(&packs)
+                .all(|(a, b)| a.id == b.id && a.size == b.size && a.table == b.table));
+            let (merged, unreadable) = repo.load_index(&keys).unwrap();
+            assert!(unreadable.is_empty());
+            assert_eq!(merged.blob_count(), 70 * 16 * 256);
+        }
+        // A damaged copy is refused before anything is decoded.
+        let repo = Repository::open(Arc::new(LocalStorage::new(dir.path()))).unwrap();
+        let (id, size) = repo.list::<IndexId>().unwrap()[0];
+        let path = dir.path().join(id.key());
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[size as usize / 2] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        let mut decoded = 0;
+        let e = repo
+            .each_index_record(&keys, (&id, Some(size)), &mut |_| decoded += 1)
+            .unwrap_err();
+        assert!(matches!(e, Error::Integrity(_)), "{e}");
+        assert!(e.message().contains("does not match its name"), "{e}");
+        assert_eq!(decoded, 0);
     }
 }

@@ -66,17 +66,8 @@ impl<'a> Plaintext<'a> {
         size: u64,
         fetch: u64,
     ) -> Result<Self, RangeError> {
-        let fetched = Rc::new(Fetched::default());
-        let reader = ObjectReader {
-            storage,
-            key,
-            size,
-            pos: 0,
-            buffer: Vec::new(),
-            buffer_at: 0,
-            ahead: fetch.max(ENCRYPTED_CHUNK),
-            fetched: Rc::clone(&fetched),
-        };
+        let reader = ObjectReader::new(storage, key, size, fetch.max(ENCRYPTED_CHUNK));
+        let fetched = Rc::clone(&reader.fetched);
         let opened = age::Decryptor::new(reader)
             .map_err(|e| OpenError::Damaged(format!("bad age header: {e}")))
             .and_then(|dec| {
@@ -128,6 +119,36 @@ impl<'a> Plaintext<'a> {
     }
 }
 
+/// Object `key` (`size` bytes) read from its start, `fetch` bytes a request: a large object
+/// without holding it whole. A storage failure shows as an I/O error; [`Probe::failure`] then
+/// gives the storage's own error.
+pub struct ObjectStream<'a>(ObjectReader<'a>);
+
+/// What an [`ObjectStream`] ran into, kept after the stream is handed on.
+pub struct Probe(Rc<Fetched>);
+
+impl<'a> ObjectStream<'a> {
+    pub fn new(storage: &'a dyn Storage, key: &'a str, size: u64, fetch: u64) -> Self {
+        ObjectStream(ObjectReader::new(storage, key, size, fetch))
+    }
+
+    pub fn probe(&self) -> Probe {
+        Probe(Rc::clone(&self.0.fetched))
+    }
+}
+
+impl Read for ObjectStream<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.0.read(out)
+    }
+}
+
+impl Probe {
+    pub fn failure(&self) -> Option<StorageError> {
+        self.0.failure.take()
+    }
+}
+
 /// `Read + Seek` over one stored object, fetching ranges as reads need them.
 struct ObjectReader<'a> {
     storage: &'a dyn Storage,
@@ -139,6 +160,21 @@ struct ObjectReader<'a> {
     /// Bytes fetched past the header at once.
     ahead: u64,
     fetched: Rc<Fetched>,
+}
+
+impl<'a> ObjectReader<'a> {
+    fn new(storage: &'a dyn Storage, key: &'a str, size: u64, ahead: u64) -> Self {
+        ObjectReader {
+            storage,
+            key,
+            size,
+            pos: 0,
+            buffer: Vec::new(),
+            buffer_at: 0,
+            ahead,
+            fetched: Rc::default(),
+        }
+    }
 }
 
 impl Read for ObjectReader<'_> {
