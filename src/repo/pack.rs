@@ -100,6 +100,38 @@ impl PackTable {
     pub fn blob_count(&self) -> usize {
         self.frames.iter().map(|f| f.blobs.len()).sum()
     }
+
+    /// What is kept of a table to compare it with another later: 64 bytes, where the table
+    /// holds 36 a blob.
+    pub fn digest(&self) -> TableDigest {
+        use sha2::Digest;
+        let (mut layout, mut whole) = (sha2::Sha256::new(), sha2::Sha256::new());
+        let mut lengths: Vec<u8> = vec![self.kind as u8];
+        lengths.extend((self.frames.len() as u64).to_le_bytes());
+        for f in &self.frames {
+            lengths.extend(f.compressed_len.to_le_bytes());
+            lengths.extend(f.uncompressed_len.to_le_bytes());
+            lengths.extend((f.blobs.len() as u64).to_le_bytes());
+            for (id, len) in &f.blobs {
+                lengths.extend(len.to_le_bytes());
+                whole.update(id);
+            }
+        }
+        layout.update(&lengths);
+        whole.update(&lengths);
+        TableDigest {
+            layout: layout.finalize().into(),
+            whole: whole.finalize().into(),
+        }
+    }
+}
+
+/// Digests of a [`PackTable`]: of its layout (what [`PackTable::same_layout`] compares), and
+/// of all of it, blob ids included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableDigest {
+    pub layout: Hash,
+    pub whole: Hash,
 }
 
 /// Collects compressed frames into one pack's plaintext.
@@ -234,6 +266,29 @@ impl FrameDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_digest_tells_a_different_layout_from_different_ids() {
+        let table = |id: u8, len: u32| PackTable {
+            kind: BlobKind::Data,
+            frames: vec![FrameInfo {
+                compressed_len: 700,
+                uncompressed_len: 4096 + len,
+                blobs: vec![([1; 32], 4096), ([id; 32], len)],
+            }],
+        };
+        let d = table(2, 1024).digest();
+        assert_eq!(d, table(2, 1024).digest());
+        let other_id = table(3, 1024).digest();
+        assert_eq!(other_id.layout, d.layout);
+        assert_ne!(other_id.whole, d.whole);
+        let other_len = table(2, 1023).digest();
+        assert_ne!(other_len.layout, d.layout);
+        assert_ne!(other_len.whole, d.whole);
+        let mut tree = table(2, 1024);
+        tree.kind = BlobKind::Tree;
+        assert_ne!(tree.digest().layout, d.layout);
+    }
 
     /// Checks blobs of a decompressed frame against their ids; returns the ids that do not match.
     fn verify_frame(plain: &[u8], info: &FrameInfo) -> Vec<Hash> {

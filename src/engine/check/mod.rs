@@ -15,7 +15,7 @@ use crate::repo::ids::{IndexId, ObjectId, PackId, SnapshotId};
 use crate::repo::index::{Index, PackSlot};
 use crate::repo::keys::Keyring;
 use crate::repo::manifest::Manifest;
-use crate::repo::pack::PackTable;
+use crate::repo::pack::TableDigest;
 use crate::repo::reader::DamagedPack;
 use crate::repo::Repository;
 use serde::Serialize;
@@ -161,8 +161,8 @@ struct Inventory {
     /// Stored packs and their sizes, as listed.
     stored: HashMap<PackId, u64>,
     index: Index,
-    /// Every indexed pack's table, to compare with the pack itself.
-    tables: HashMap<PackId, PackTable>,
+    /// Every indexed pack's table, as digests to compare with the pack itself.
+    tables: HashMap<PackId, TableDigest>,
     manifests: Vec<(SnapshotId, Manifest)>,
     /// Indexes that cannot be read, with why.
     unreadable: Vec<(IndexId, String)>,
@@ -209,15 +209,14 @@ fn take_inventory(
     let mut index = Index::default();
     let mut tables = HashMap::new();
     let mut unreadable = Vec::new();
-    for (id, _) in &index_ids {
-        match repo.read_index(keys, id) {
-            Ok(recs) => {
-                opened += 1;
-                for r in recs {
-                    index.add(&r);
-                    tables.entry(r.id).or_insert(r.table);
-                }
-            }
+    for (id, size) in &index_ids {
+        // A pack's record at a time: a large index is never held whole.
+        let read = repo.each_index_record(keys, (id, Some(*size)), &mut |r| {
+            index.add(&r);
+            tables.entry(r.id).or_insert_with(|| r.table.digest());
+        });
+        match read {
+            Ok(()) => opened += 1,
             Err(e) => {
                 note_key_error(&e);
                 unreadable.push((*id, e.message().to_string()));
