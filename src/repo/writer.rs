@@ -50,9 +50,8 @@ pub type OnPackStored<'r> = Box<dyn Fn(&PackRecord) + Send + Sync + 'r>;
 pub struct SnapshotWriter<'r> {
     repo: &'r Repository,
     sealer: Sealer,
+    /// Packs stored that no index written by this writer lists yet.
     packs: Vec<PackRecord>,
-    /// How many of `packs` an index written by this writer lists.
-    indexed: usize,
     /// Packs being filled, kept from one call of `store_frames` to the next.
     open_data: PackBuilder,
     open_tree: PackBuilder,
@@ -69,7 +68,6 @@ impl<'r> SnapshotWriter<'r> {
             repo,
             sealer: Sealer::new(recipients)?,
             packs: Vec::new(),
-            indexed: 0,
             open_data: PackBuilder::new(BlobKind::Data, capacity(BlobKind::Data)),
             open_tree: PackBuilder::new(BlobKind::Tree, capacity(BlobKind::Tree)),
             bytes_stored: 0,
@@ -143,19 +141,32 @@ impl<'r> SnapshotWriter<'r> {
     }
 
     /// Stores the packs still open, then writes an index of the packs no index of this writer
-    /// lists yet, and returns them (a cache of what the repository holds may record them now:
-    /// they are reachable through an index).
-    pub fn write_index(&mut self) -> Result<&[PackRecord]> {
+    /// lists yet, as objects of at most `BLOBS_PER_INDEX` blobs (a large backup's index is
+    /// never sealed whole in memory). `indexed` is told each object's packs once it is stored
+    /// (a cache of what the repository holds may record them then: they are reachable through
+    /// an index). Returns how many packs were indexed.
+    pub fn write_index(
+        &mut self,
+        indexed: &mut dyn FnMut(&[PackRecord]) -> Result<()>,
+    ) -> Result<usize> {
         let (_, none) = sync_channel::<Frame>(0);
         self.store(none, true)?;
-        let new = &self.packs[self.indexed..];
-        if !new.is_empty() {
-            let (_, size) = index::store(self.repo, &self.sealer, new)?;
-            self.bytes_stored += size;
-            failpoint::hit("index-written");
+        let new = std::mem::take(&mut self.packs);
+        let mut done = 0;
+        while done < new.len() {
+            let group = &new[done..done + index_group(&new[done..])];
+            let stored = index::store(self.repo, &self.sealer, group).and_then(|(_, size)| {
+                self.bytes_stored += size;
+                failpoint::hit("index-written");
+                indexed(group)
+            });
+            if let Err(e) = stored {
+                self.packs = new[done..].to_vec();
+                return Err(e);
+            }
+            done += group.len();
         }
-        let from = std::mem::replace(&mut self.indexed, self.packs.len());
-        Ok(&self.packs[from..])
+        Ok(done)
     }
 
     /// Writes a manifest, signed with `key` when there is one, after the index of every pack
@@ -165,7 +176,7 @@ impl<'r> SnapshotWriter<'r> {
         m: &Manifest,
         key: Option<&SigningKey>,
     ) -> Result<(SnapshotId, u64)> {
-        self.write_index()?;
+        self.write_index(&mut |_| Ok(()))?;
         let plain = manifest::encode(m, key)
             .map_err(|e| Error::Internal(format!("cannot encode manifest: {e}").into()))?;
         let sealed = self.sealer.seal(&plain, METADATA_LEVEL)?;
@@ -174,6 +185,22 @@ impl<'r> SnapshotWriter<'r> {
         failpoint::hit("manifest-written");
         Ok((id, sealed.len() as u64))
     }
+}
+
+/// Blobs one index object lists at most (about 9 MiB encoded); a pack is never split.
+const BLOBS_PER_INDEX: usize = 1 << 18;
+
+/// How many of `packs`, from the first, one index object lists: at least one.
+fn index_group(packs: &[PackRecord]) -> usize {
+    let mut blobs = 0;
+    let fit = packs
+        .iter()
+        .take_while(|p| {
+            blobs += p.table.blob_count();
+            blobs <= BLOBS_PER_INDEX
+        })
+        .count();
+    fit.max(1)
 }
 
 /// Bytes a pack of `kind` is built to hold before it is stored.
@@ -274,4 +301,44 @@ fn upload_packs(
 
 fn panicked() -> Error {
     Error::Internal("a pack uploader thread panicked".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::ids::IndexId;
+    use crate::repo::index::tests::sample_records;
+    use crate::repo::keys::Keyring;
+    use crate::storage::MemoryStorage;
+    use age::secrecy::ExposeSecret;
+
+    #[test]
+    fn a_large_index_is_written_as_several_objects_each_told_once_stored() {
+        let identity = age::x25519::Identity::generate();
+        let recipient = identity.to_public().to_string();
+        let keys = Keyring::from_identity_text(identity.to_string().expose_secret()).unwrap();
+        let repo =
+            Repository::init(Arc::new(MemoryStorage::new()), vec![recipient.clone()]).unwrap();
+        let mut writer = SnapshotWriter::new(&repo, &[recipient]).unwrap();
+        // 70 packs of 4096 blobs: more than one object's worth.
+        let packs = sample_records(70, 256);
+        const { assert!(70 * 4096 > BLOBS_PER_INDEX) };
+        writer.adopt(packs.clone());
+        let mut groups = Vec::new();
+        let indexed = writer
+            .write_index(&mut |g| {
+                groups.push(g.len());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(indexed, 70);
+        assert_eq!(groups, [64, 6]);
+        assert_eq!(repo.list::<IndexId>().unwrap().len(), 2);
+        let (index, unreadable) = repo.load_index(&keys).unwrap();
+        assert!(unreadable.is_empty());
+        assert_eq!(index.blob_count(), 70 * 4096);
+        // Nothing is left to index, and a second call writes nothing.
+        assert_eq!(writer.write_index(&mut |_| Ok(())).unwrap(), 0);
+        assert_eq!(repo.list::<IndexId>().unwrap().len(), 2);
+    }
 }

@@ -247,29 +247,28 @@ impl<'r> Batch<'r> {
         out
     }
 
-    /// Stores the open packs and writes their index, then lets the state's cache know them.
+    /// Stores the open packs and writes their index, letting the state's cache know each
+    /// index object's packs once it is stored.
     fn write_index(&mut self, state: &mut State) -> Result<()> {
         let repo_id = self.repo.config().id.clone();
-        let cached: Vec<CachedPack> = self
-            .writer
-            .write_index()?
-            .iter()
-            .map(|p| CachedPack {
-                id: p.id.to_string(),
-                size: p.size,
-                blobs: p
-                    .table
-                    .frames
-                    .iter()
-                    .flat_map(|f| f.blobs.iter().map(|b| b.0))
-                    .collect(),
-            })
-            .collect();
-        if !cached.is_empty() {
+        self.writer.write_index(&mut |packs| {
+            let cached: Vec<CachedPack> = packs
+                .iter()
+                .map(|p| CachedPack {
+                    id: p.id.to_string(),
+                    size: p.size,
+                    blobs: p
+                        .table
+                        .frames
+                        .iter()
+                        .flat_map(|f| f.blobs.iter().map(|b| b.0))
+                        .collect(),
+                })
+                .collect();
             state.record_packs(&repo_id, &cached)?;
             let indexed: Vec<String> = cached.iter().map(|p| p.id.clone()).collect();
-            state.forget_unindexed_packs(&repo_id, &indexed)?;
-        }
+            state.forget_unindexed_packs(&repo_id, &indexed)
+        })?;
         Ok(())
     }
 

@@ -59,7 +59,7 @@ pub fn copy_blobs(
     // A failed store explains a stopped read better than the read does.
     stored?;
     read?;
-    let packs = writer.write_index()?.len();
+    let packs = writer.write_index(&mut |_| Ok(()))?;
     Ok(Repacked {
         packs,
         bytes: writer.bytes_stored(),
