@@ -231,7 +231,12 @@ fn dedup_source(
     let mut done = if feed.full {
         let mut own = DigestSet::default();
         let done = dedup_pages(feed.pages, out, &mut own);
-        known.extend(own);
+        if known.is_empty() {
+            // Moved, not copied: a first full backup would otherwise hold its ids twice.
+            *known = own;
+        } else {
+            known.extend(own);
+        }
         done?
     } else {
         dedup_pages(feed.pages, out, known)?
