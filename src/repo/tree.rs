@@ -41,9 +41,13 @@ pub fn page_list(
     m: &Manifest,
     damaged: &mut Vec<reader::DamagedPack>,
 ) -> Result<(Vec<Hash>, Vec<String>)> {
-    let pages = Mutex::new(vec![[0u8; 32]; m.page_count as usize]);
+    let pages = Mutex::new(Vec::new());
     let warnings = each_segment(repo, keys, index, (id, m), damaged, &|first, ids| {
         let mut pages = pages.lock().unwrap_or_else(|p| p.into_inner());
+        // Sized once the segments are known to add up to the manifest's page count.
+        if pages.is_empty() {
+            pages.resize(m.page_count as usize, [0u8; 32]);
+        }
         for (slot, h) in pages[first as usize..].iter_mut().zip(page_ids(ids)) {
             *slot = h;
         }
