@@ -5,7 +5,7 @@
 
 use super::{now, state_error, State};
 use crate::error::Result;
-use crate::hash::{self, DigestSet, Hash};
+use crate::hash::{self, Hash};
 use rusqlite::params;
 use std::collections::HashMap;
 
@@ -23,7 +23,8 @@ pub struct CachedPack {
 /// What a backup may deduplicate against, and the packs it may not although it knows them.
 #[derive(Debug, Default)]
 pub struct KnownBlobs {
-    pub blobs: DigestSet,
+    /// Each once per pack that holds it.
+    pub blobs: Vec<Hash>,
     /// Sentences about cached packs left out: a changed size, damage found earlier.
     pub notes: Vec<String>,
 }

@@ -6,10 +6,10 @@
 //! a batch stopped at any point leaves a valid repository, and the next backup indexes and
 //! reuses the packs it stored (`unindexed_packs`).
 
+use super::known::Known;
 use super::pipeline::{self, Pages, SourcePages};
 use super::{local_source, refuse_a_shared_default_name, BackupOptions, BackupReport};
 use crate::error::Result;
-use crate::hash::DigestSet;
 use crate::repo::ids::{ObjectId, PackId, SnapshotId};
 use crate::repo::index::{self, PackRecord};
 use crate::repo::manifest::{BackupStats, CopyOrigin, Manifest, SnapshotKind, SourceInfo};
@@ -41,7 +41,7 @@ pub(super) struct Batch<'r> {
     repo: &'r Repository,
     writer: SnapshotWriter<'r>,
     /// Blobs the repository holds or this batch stored, as far as this host knows.
-    known: DigestSet,
+    known: Known,
     /// The repository's snapshots, listed once for a batch of many sources (a single backup
     /// lists only its parent's key).
     snapshots: Option<HashSet<SnapshotId>>,
@@ -81,7 +81,7 @@ impl<'r> Batch<'r> {
             }
         }
         let (known, adopted) = if all_full {
-            (DigestSet::default(), Vec::new())
+            (Known::default(), Vec::new())
         } else {
             known_and_adopted(repo, state, &mut warnings)?
         };
@@ -364,7 +364,7 @@ fn known_and_adopted(
     repo: &Repository,
     state: &State,
     warnings: &mut Vec<String>,
-) -> Result<(DigestSet, Vec<PackRecord>)> {
+) -> Result<(Known, Vec<PackRecord>)> {
     let repo_id = &repo.config().id;
     let doomed = repo.doomed_packs()?;
     let listed: HashMap<String, u64> = repo
@@ -388,7 +388,7 @@ fn known_and_adopted(
                 .flat_map(|f| f.blobs.iter().map(|b| b.0)),
         );
     }
-    Ok((blobs, adopted))
+    Ok((Known::new(blobs), adopted))
 }
 
 /// The packs an interrupted run of this host stored without indexing them that the repository

@@ -6,6 +6,7 @@
 
 mod batch;
 mod job;
+mod known;
 mod pipeline;
 
 pub use crate::source::{CheckLevel, ReadOptions};

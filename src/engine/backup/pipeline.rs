@@ -3,8 +3,9 @@
 //! repository's writer. Bounded channels between the stages keep memory flat whatever the
 //! databases' sizes.
 
+use super::known::Known;
 use crate::error::{Error, Result};
-use crate::hash::{sha256, DigestSet, Hash};
+use crate::hash::{sha256, Hash};
 use crate::repo::pack::BlobKind;
 use crate::repo::tree::SEGMENT_PAGES;
 use crate::repo::writer::{Frame, SnapshotWriter};
@@ -71,7 +72,7 @@ struct Feed {
 /// has, and gains those stored now.
 pub(super) fn run(
     sources: Vec<SourcePages>,
-    known: &mut DigestSet,
+    known: &mut Known,
     level: i32,
     writer: &mut SnapshotWriter,
 ) -> Vec<Result<(SourceImage, Deduplicated)>> {
@@ -202,7 +203,7 @@ fn read_sources<'a>(
 fn dedup_in_order(
     feeds: Receiver<Feed>,
     out: &SyncSender<FrameJob>,
-    known: &mut DigestSet,
+    known: &mut Known,
 ) -> Vec<Result<Deduplicated>> {
     let mut done = Vec::new();
     let mut waiting = std::collections::BTreeMap::new();
@@ -222,21 +223,12 @@ fn dedup_in_order(
 
 /// Deduplicates one source's pages: against `known`, or for a full backup against only its
 /// own pages (what it stores becomes known all the same).
-fn dedup_source(
-    feed: Feed,
-    out: &SyncSender<FrameJob>,
-    known: &mut DigestSet,
-) -> Result<Deduplicated> {
+fn dedup_source(feed: Feed, out: &SyncSender<FrameJob>, known: &mut Known) -> Result<Deduplicated> {
     let from_nothing = feed.full || known.is_empty();
     let mut done = if feed.full {
-        let mut own = DigestSet::default();
+        let mut own = Known::default();
         let done = dedup_pages(feed.pages, out, &mut own);
-        if known.is_empty() {
-            // Moved, not copied: a first full backup would otherwise hold its ids twice.
-            *known = own;
-        } else {
-            known.extend(own);
-        }
+        known.absorb(own);
         done?
     } else {
         dedup_pages(feed.pages, out, known)?
@@ -250,7 +242,7 @@ fn dedup_source(
 fn dedup_pages(
     pages: Receiver<PageBatch>,
     out: &SyncSender<FrameJob>,
-    known: &mut DigestSet,
+    known: &mut Known,
 ) -> Result<Deduplicated> {
     let mut res = Deduplicated::default();
     let mut data = FrameJob {
@@ -282,18 +274,16 @@ fn dedup_pages(
         }
         Ok(())
     };
-    let add_segment = |segment: &mut Vec<u8>,
-                       tree: &mut FrameJob,
-                       known: &mut DigestSet,
-                       res: &mut Deduplicated| {
-        let id = sha256(segment);
-        res.segments.push(id);
-        if known.insert(id) {
-            tree.data.extend_from_slice(segment);
-            tree.blobs.push((id, segment.len() as u32));
-        }
-        segment.clear();
-    };
+    let add_segment =
+        |segment: &mut Vec<u8>, tree: &mut FrameJob, known: &mut Known, res: &mut Deduplicated| {
+            let id = sha256(segment);
+            res.segments.push(id);
+            if known.insert(id) {
+                tree.data.extend_from_slice(segment);
+                tree.blobs.push((id, segment.len() as u32));
+            }
+            segment.clear();
+        };
     let mut busy = Duration::ZERO;
     for batch in pages {
         crate::progress::add(batch.data.len() as u64);
