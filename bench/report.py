@@ -223,7 +223,8 @@ def main():
     p("- **Memory.** A restore's read plan (which blob every page needs and where it is stored) is "
       "sorted in memory up to 16 MiB a list and on disk past it, so a restore's peak RSS is about the "
       "same at 8 GiB as at 1 GiB. Still growing with the database: the backup's set of known blob ids "
-      "(about 66 bytes a blob) and the records of the packs it writes (about 36), and check's merged "
+      "(32 bytes a blob held at the start, about 66 for those it stores) and the records of the packs "
+      "it writes (about 36), and check's merged "
       "index (48 bytes a blob) and tree segments. Pack readers stream (1 MiB fetched at a time on "
       "disk), so they add little. `bench/run.sh --memory-only 8192` measures every step at 8 GiB; the "
       "figures are in the section \"Memory at 8 GiB\" below.")
