@@ -431,7 +431,7 @@ pub fn storage_error(location: &str, e: StorageError) -> Error {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::codec::Sealer;
     use super::ids::{IndexId, ObjectId};
     use super::index;
@@ -442,11 +442,16 @@ mod tests {
     use age::secrecy::ExposeSecret;
     use std::sync::Arc;
 
+    /// A new identity's keyring and its recipient.
+    pub(crate) fn new_keys() -> (Keyring, String) {
+        let identity = age::x25519::Identity::generate();
+        let keys = Keyring::from_identity_text(identity.to_string().expose_secret()).unwrap();
+        (keys, identity.to_public().to_string())
+    }
+
     #[test]
     fn a_large_index_is_read_as_a_stream_from_local_and_remote_storage() {
-        let identity = age::x25519::Identity::generate();
-        let recipient = identity.to_public().to_string();
-        let keys = Keyring::from_identity_text(identity.to_string().expose_secret()).unwrap();
+        let (keys, recipient) = new_keys();
         // About 9 MiB: past the size read as a stream.
         let packs = index::tests::sample_records(70, 256);
         let dir = tempfile::tempdir().unwrap();

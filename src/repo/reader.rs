@@ -120,14 +120,7 @@ where
                 let first_bad = index.locations(&id).find_map(|l| bad_packs.get(&l.pack));
                 return Err(match first_bad {
                     Some(e) => e.clone(),
-                    None => Error::Integrity(
-                        format!(
-                            "blob {} is referenced but no index of {} lists it",
-                            hex::encode(id),
-                            repo.location()
-                        )
-                        .hinted(Hint::CheckStructure),
-                    ),
+                    None => unlisted_blob(repo, &id),
                 });
             };
             plan.entry(loc.pack)
@@ -145,6 +138,18 @@ where
         }
     }
     Ok(done)
+}
+
+/// Blob `id` is needed but no readable index lists it.
+pub(crate) fn unlisted_blob(repo: &Repository, id: &[u8]) -> Error {
+    Error::Integrity(
+        format!(
+            "blob {} is referenced but no index of {} lists it",
+            hex::encode(id),
+            repo.location()
+        )
+        .hinted(Hint::CheckStructure),
+    )
 }
 
 /// Notes that pack `id` could not be read (`e`) and its blobs are read from other copies:

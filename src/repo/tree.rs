@@ -75,12 +75,14 @@ pub fn each_segment(
     // Where each segment starts, from the lengths the index gives: the page count is checked
     // before anything is read. A segment no index lists fails the read below.
     let mut starts = Vec::with_capacity(seg_ids.len());
-    let mut pages = 0u64;
+    let (mut pages, mut located) = (0u64, true);
     for s in &seg_ids {
         starts.push(pages);
-        pages += index.locate(s).map_or(0, |l| l.len as u64 / 32);
+        match index.locate(s) {
+            Some(l) => pages += l.len as u64 / 32,
+            None => located = false,
+        }
     }
-    let located = seg_ids.iter().all(|s| index.locate(s).is_some());
     if located && pages != m.page_count {
         return Err(Error::Integrity(
             format!(

@@ -308,15 +308,11 @@ mod tests {
     use super::*;
     use crate::repo::ids::IndexId;
     use crate::repo::index::tests::sample_records;
-    use crate::repo::keys::Keyring;
     use crate::storage::MemoryStorage;
-    use age::secrecy::ExposeSecret;
 
     #[test]
     fn a_large_index_is_written_as_several_objects_each_told_once_stored() {
-        let identity = age::x25519::Identity::generate();
-        let recipient = identity.to_public().to_string();
-        let keys = Keyring::from_identity_text(identity.to_string().expose_secret()).unwrap();
+        let (keys, recipient) = crate::repo::tests::new_keys();
         let repo =
             Repository::init(Arc::new(MemoryStorage::new()), vec![recipient.clone()]).unwrap();
         let mut writer = SnapshotWriter::new(&repo, &[recipient]).unwrap();

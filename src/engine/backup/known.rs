@@ -34,13 +34,9 @@ impl Known {
             // Moved, not copied: a first full backup would otherwise hold its ids twice.
             *self = own;
         } else {
-            let held = &self.held;
+            let Known { held, added } = self;
             let stored = own.held.into_entries().into_iter().map(|(h, _)| h);
-            let added: Vec<Hash> = stored
-                .chain(own.added)
-                .filter(|h| !held.contains(h))
-                .collect();
-            self.added.extend(added);
+            added.extend(stored.chain(own.added).filter(|h| !held.contains(h)));
         }
     }
 }

@@ -5,7 +5,7 @@
 //! sorted in memory; past it, in runs on disk, so a restore's memory does not grow with the
 //! database.
 
-use crate::error::{Error, Hint, Hinted, Result};
+use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::repo::ids::SnapshotId;
 use crate::repo::index::{BlobLocation, Index, PackSlot};
@@ -127,33 +127,15 @@ fn join(
         while let Some(b) = blobs.next_if(|b| b.as_ref().map_or(true, |b| &b[..32] < id)) {
             b.map_err(scratch_error)?;
         }
-        let Some(Ok(blob)) = blobs.peek() else {
-            if let Some(Err(_)) = blobs.peek() {
-                if let Some(Err(e)) = blobs.next() {
-                    return Err(scratch_error(e));
-                }
-            }
-            return Err(unlisted(repo, id));
-        };
-        if &blob[..32] != id {
-            return Err(unlisted(repo, id));
+        // A failed read was taken above: what is left is this blob, a later one, or none.
+        match blobs.peek() {
+            Some(Ok(blob)) if &blob[..32] == id => reads
+                .push(read_record(blob, &page))
+                .map_err(scratch_error)?,
+            _ => return Err(reader::unlisted_blob(repo, id)),
         }
-        reads
-            .push(read_record(blob, &page))
-            .map_err(scratch_error)?;
     }
     reads.sorted().map_err(scratch_error)
-}
-
-fn unlisted(repo: &Repository, id: &[u8]) -> Error {
-    Error::Integrity(
-        format!(
-            "blob {} is referenced but no index of {} lists it",
-            hex::encode(id),
-            repo.location()
-        )
-        .hinted(Hint::CheckStructure),
-    )
 }
 
 fn blob_record(id: &Hash, loc: &BlobLocation) -> BlobRecord {
