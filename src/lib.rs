@@ -7,6 +7,7 @@
 //! makes realistic invoice databases for `ivault demo` and the tests.
 //! docs/ARCHITECTURE.md walks through them; docs/FORMAT.md specifies the format.
 
+pub mod digest_runs;
 pub mod engine;
 pub mod error;
 pub mod facts;

@@ -9,6 +9,17 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
+/// Memory a list may hold before it goes to disk, unless `IVAULT_LIST_MEMORY` (bytes) says
+/// otherwise: a restore's read plan, a backup's known blobs.
+const LIST_MEMORY: usize = 16 << 20;
+
+pub fn list_memory() -> usize {
+    ["IVAULT_LIST_MEMORY", "IVAULT_PLAN_MEMORY"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse().ok())
+        .unwrap_or(LIST_MEMORY)
+}
+
 /// Bytes read ahead from each run while merging, at most.
 const RUN_READ_AHEAD: usize = 256 * 1024;
 

@@ -307,6 +307,7 @@ fn copy_one(
         tags: m.tags.clone(),
         accept_recipients: opts.accept_recipients,
         signing_key: opts.signing_key.clone(),
+        spill_dir: Some(opts.scratch_dir.clone()),
         origin: Some((
             m.source.clone(),
             CopyOrigin {

@@ -17,7 +17,7 @@ const VERSION: u8 = 1;
 const LEVEL: i32 = 3;
 
 /// One pack as the index records it: its id, encrypted size and table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackRecord {
     pub id: PackId,
     pub size: u64,

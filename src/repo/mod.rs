@@ -24,6 +24,7 @@ mod ranged;
 pub mod reader;
 pub mod signing;
 pub mod tree;
+mod unindexed;
 pub mod writer;
 
 use crate::error::{Error, Hint, Hinted, Result};

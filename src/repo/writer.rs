@@ -15,11 +15,12 @@ use super::index::{self, PackRecord};
 use super::manifest::{self, Manifest};
 use super::pack::{BlobKind, PackBuilder, PackTable};
 use super::signing::SigningKey;
+use super::unindexed::Unindexed;
 use super::Repository;
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::hash::{sha256, Hash};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -51,7 +52,7 @@ pub struct SnapshotWriter<'r> {
     repo: &'r Repository,
     sealer: Sealer,
     /// Packs stored that no index written by this writer lists yet.
-    packs: Vec<PackRecord>,
+    packs: Unindexed,
     /// Packs being filled, kept from one call of `store_frames` to the next.
     open_data: PackBuilder,
     open_tree: PackBuilder,
@@ -67,7 +68,7 @@ impl<'r> SnapshotWriter<'r> {
         Ok(SnapshotWriter {
             repo,
             sealer: Sealer::new(recipients)?,
-            packs: Vec::new(),
+            packs: Unindexed::default(),
             open_data: PackBuilder::new(BlobKind::Data, capacity(BlobKind::Data)),
             open_tree: PackBuilder::new(BlobKind::Tree, capacity(BlobKind::Tree)),
             bytes_stored: 0,
@@ -82,10 +83,16 @@ impl<'r> SnapshotWriter<'r> {
         self.on_stored = Some(f);
     }
 
+    /// Keeps the records of stored packs that wait for the index in unnamed files in `dir`,
+    /// past one index object's worth, instead of in memory.
+    pub fn spill_records_to(&mut self, dir: &std::path::Path) {
+        self.packs.spill_to(dir);
+    }
+
     /// Indexes, with this snapshot's packs, packs an interrupted run stored (complete, and
     /// listed at the size they were written with) so their blobs can be used.
-    pub fn adopt(&mut self, packs: Vec<PackRecord>) {
-        self.packs.extend(packs);
+    pub fn adopt(&mut self, packs: Vec<PackRecord>) -> Result<()> {
+        packs.into_iter().try_for_each(|p| self.packs.push(p))
     }
 
     /// Packs, encrypts and stores frames until `frames` closes. A pack that is not full yet
@@ -101,7 +108,8 @@ impl<'r> SnapshotWriter<'r> {
         }
         let (up_tx, up_rx) = sync_channel::<SealedPack>(1);
         let up_rx = Arc::new(Mutex::new(up_rx));
-        let stored = Mutex::new(Vec::new());
+        let stored = Mutex::new(&mut self.packs);
+        let stored_bytes = AtomicU64::new(0);
         let failed = AtomicBool::new(false);
         let (repo, sealer, on_stored) = (self.repo, &self.sealer, self.on_stored.as_deref());
         let open = (&mut self.open_data, &mut self.open_tree);
@@ -109,7 +117,8 @@ impl<'r> SnapshotWriter<'r> {
             let uploaders: Vec<_> = (0..UPLOADERS)
                 .map(|_| {
                     let rx = Arc::clone(&up_rx);
-                    let (stored, failed) = (&stored, &failed);
+                    let stored = (&stored, &stored_bytes);
+                    let failed = &failed;
                     s.spawn(move || upload_packs(&rx, repo, stored, failed, on_stored))
                 })
                 .collect();
@@ -126,9 +135,7 @@ impl<'r> SnapshotWriter<'r> {
             }
             packed
         });
-        let records = stored.into_inner().unwrap_or_else(|p| p.into_inner());
-        self.bytes_stored += records.iter().map(|r| r.size).sum::<u64>();
-        self.packs.extend(records);
+        self.bytes_stored += stored_bytes.into_inner();
         if let Err(e) = &result {
             self.failed = Some(e.clone());
         }
@@ -151,22 +158,13 @@ impl<'r> SnapshotWriter<'r> {
     ) -> Result<usize> {
         let (_, none) = sync_channel::<Frame>(0);
         self.store(none, true)?;
-        let new = std::mem::take(&mut self.packs);
-        let mut done = 0;
-        while done < new.len() {
-            let group = &new[done..done + index_group(&new[done..])];
-            let stored = index::store(self.repo, &self.sealer, group).and_then(|(_, size)| {
-                self.bytes_stored += size;
-                failpoint::hit("index-written");
-                indexed(group)
-            });
-            if let Err(e) = stored {
-                self.packs = new[done..].to_vec();
-                return Err(e);
-            }
-            done += group.len();
-        }
-        Ok(done)
+        let (repo, sealer, bytes) = (self.repo, &self.sealer, &mut self.bytes_stored);
+        self.packs.drain(&mut |group| {
+            let (_, size) = index::store(repo, sealer, group)?;
+            *bytes += size;
+            failpoint::hit("index-written");
+            indexed(group)
+        })
     }
 
     /// Writes a manifest, signed with `key` when there is one, after the index of every pack
@@ -185,22 +183,6 @@ impl<'r> SnapshotWriter<'r> {
         failpoint::hit("manifest-written");
         Ok((id, sealed.len() as u64))
     }
-}
-
-/// Blobs one index object lists at most (about 9 MiB encoded); a pack is never split.
-const BLOBS_PER_INDEX: usize = 1 << 18;
-
-/// How many of `packs`, from the first, one index object lists: at least one.
-fn index_group(packs: &[PackRecord]) -> usize {
-    let mut blobs = 0;
-    let fit = packs
-        .iter()
-        .take_while(|p| {
-            blobs += p.table.blob_count();
-            blobs <= BLOBS_PER_INDEX
-        })
-        .count();
-    fit.max(1)
 }
 
 /// Bytes a pack of `kind` is built to hold before it is stored.
@@ -264,7 +246,7 @@ fn pack_frames(
 fn upload_packs(
     rx: &Mutex<Receiver<SealedPack>>,
     repo: &Repository,
-    stored: &Mutex<Vec<PackRecord>>,
+    (stored, stored_bytes): (&Mutex<&mut Unindexed>, &AtomicU64),
     failed: &AtomicBool,
     on_stored: Option<&(dyn Fn(&PackRecord) + Send + Sync)>,
 ) -> Result<()> {
@@ -291,10 +273,15 @@ fn upload_packs(
         if let Some(f) = on_stored {
             f(&record);
         }
-        stored
+        stored_bytes.fetch_add(record.size, Ordering::Relaxed);
+        let kept = stored
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(record);
+        if let Err(e) = kept {
+            failed.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
         failpoint::hit("pack-written");
     }
 }
@@ -308,6 +295,7 @@ mod tests {
     use super::*;
     use crate::repo::ids::IndexId;
     use crate::repo::index::tests::sample_records;
+    use crate::repo::unindexed::BLOBS_PER_INDEX;
     use crate::storage::MemoryStorage;
 
     #[test]
@@ -319,7 +307,7 @@ mod tests {
         // 70 packs of 4096 blobs: more than one object's worth.
         let packs = sample_records(70, 256);
         const { assert!(70 * 4096 > BLOBS_PER_INDEX) };
-        writer.adopt(packs.clone());
+        writer.adopt(packs.clone()).unwrap();
         let mut groups = Vec::new();
         let indexed = writer
             .write_index(&mut |g| {

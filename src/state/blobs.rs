@@ -21,6 +21,7 @@ pub struct CachedPack {
 }
 
 /// What a backup may deduplicate against, and the packs it may not although it knows them.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct KnownBlobs {
     /// Each once per pack that holds it.
@@ -35,7 +36,15 @@ impl State {
     /// written with, are forgotten first, and packs recorded as damaged are left out, so a stale
     /// cache never leads to referencing a missing or damaged blob. Rows of builds that recorded
     /// no size take the size listed now.
-    pub fn known_blobs(&self, repo_id: &str, listed: &HashMap<String, u64>) -> Result<KnownBlobs> {
+    ///
+    /// Each blob goes to `each` once per pack that holds it, as the rows are read (the set can
+    /// be larger than memory should hold); returns sentences about cached packs left out.
+    pub fn each_known_blob(
+        &self,
+        repo_id: &str,
+        listed: &HashMap<String, u64>,
+        each: &mut dyn FnMut(Hash) -> Result<()>,
+    ) -> Result<Vec<String>> {
         let damaged = self.damaged_packs(repo_id)?;
         let mut stmt = self
             .conn
@@ -50,7 +59,7 @@ impl State {
                 ))
             })
             .map_err(|e| self.err(e))?;
-        let mut known = KnownBlobs::default();
+        let mut notes = Vec::new();
         let (mut forget, mut adopt) = (Vec::new(), Vec::new());
         let mut left_out = 0;
         for row in rows {
@@ -64,7 +73,7 @@ impl State {
             };
             match size.map(|s| s as u64) {
                 Some(written) if written != now_listed => {
-                    known.notes.push(format!(
+                    notes.push(format!(
                         "pack {pack} has {now_listed} bytes but was written with {written}; its pages are stored again"
                     ));
                     forget.push(pack);
@@ -76,16 +85,18 @@ impl State {
             if damaged.contains_key(&pack) {
                 left_out += 1;
             } else {
-                known.blobs.extend(hash::split(&blobs));
+                for id in hash::split(&blobs) {
+                    each(id)?;
+                }
             }
         }
         drop(stmt);
         match left_out {
             0 => {}
-            1 => known.notes.push(
+            1 => notes.push(
                 "1 pack was found damaged earlier; the pages it holds are stored again".into(),
             ),
-            n => known.notes.push(format!(
+            n => notes.push(format!(
                 "{n} packs were found damaged earlier; the pages they hold are stored again"
             )),
         }
@@ -114,7 +125,18 @@ impl State {
                 )
                 .map_err(|e| self.err(e))?;
         }
-        Ok(known)
+        Ok(notes)
+    }
+
+    /// [`State::each_known_blob`] gathered in a list.
+    #[cfg(test)]
+    pub fn known_blobs(&self, repo_id: &str, listed: &HashMap<String, u64>) -> Result<KnownBlobs> {
+        let mut blobs = Vec::new();
+        let notes = self.each_known_blob(repo_id, listed, &mut |id| {
+            blobs.push(id);
+            Ok(())
+        })?;
+        Ok(KnownBlobs { blobs, notes })
     }
 
     /// Records packs whose index has been written.

@@ -18,7 +18,7 @@ mod trust;
 mod unindexed;
 
 pub use audit::PeriodRestoreRow;
-pub use blobs::{CachedPack, KnownBlobs};
+pub use blobs::CachedPack;
 pub use drills::DrillRow;
 pub use jobs::JobRecord;
 pub use jobs::{JobRow, LatestJobs};

@@ -80,10 +80,13 @@ impl<'r> Batch<'r> {
                 recipients.push(r.clone());
             }
         }
+        // The known blobs' lists go beside the staged pages; a library caller that names no
+        // such place gets the system's temporary directory.
+        let scratch = opts.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
         let (known, adopted) = if all_full {
-            (Known::default(), Vec::new())
+            (Known::empty(&scratch), Vec::new())
         } else {
-            known_and_adopted(repo, state, &mut warnings)?
+            known_and_adopted(repo, state, &scratch, &mut warnings)?
         };
         let snapshots = if sources > 1 {
             let listed = repo.list::<SnapshotId>()?;
@@ -97,7 +100,8 @@ impl<'r> Batch<'r> {
         let side = Mutex::new(state.reopen()?);
         let repo_id = config.id.clone();
         let mut writer = SnapshotWriter::new(repo, &recipients)?;
-        writer.adopt(adopted);
+        writer.spill_records_to(&scratch);
+        writer.adopt(adopted)?;
         writer.on_pack_stored(Box::new(move |p: &PackRecord| {
             let record = (
                 p.id.to_string(),
@@ -363,6 +367,7 @@ fn shares(total: u64, weights: &[u64]) -> Vec<u64> {
 fn known_and_adopted(
     repo: &Repository,
     state: &State,
+    scratch: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<(Known, Vec<PackRecord>)> {
     let repo_id = &repo.config().id;
@@ -373,22 +378,20 @@ fn known_and_adopted(
         .filter(|(id, _)| !doomed.contains(id))
         .map(|(id, size)| (id.to_string(), size))
         .collect();
-    let known = state.known_blobs(repo_id, &listed)?;
-    for note in &known.notes {
+    let adopted = unindexed_packs(state, repo_id, &listed, warnings)?;
+    let mut notes = Vec::new();
+    let known = Known::gather(scratch, |each| {
+        notes = state.each_known_blob(repo_id, &listed, each)?;
+        let adopted_blobs = adopted.iter().flat_map(|p| p.table.frames.iter());
+        adopted_blobs
+            .flat_map(|f| f.blobs.iter())
+            .try_for_each(|b| each(b.0))
+    })?;
+    for note in &notes {
         tracing::warn!("{note}");
     }
-    warnings.extend(known.notes);
-    let mut blobs = known.blobs;
-    let adopted = unindexed_packs(state, repo_id, &listed, warnings)?;
-    for p in &adopted {
-        blobs.extend(
-            p.table
-                .frames
-                .iter()
-                .flat_map(|f| f.blobs.iter().map(|b| b.0)),
-        );
-    }
-    Ok((Known::new(blobs), adopted))
+    warnings.extend(notes);
+    Ok((known, adopted))
 }
 
 /// The packs an interrupted run of this host stored without indexing them that the repository

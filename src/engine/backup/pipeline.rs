@@ -226,9 +226,10 @@ fn dedup_in_order(
 fn dedup_source(feed: Feed, out: &SyncSender<FrameJob>, known: &mut Known) -> Result<Deduplicated> {
     let from_nothing = feed.full || known.is_empty();
     let mut done = if feed.full {
-        let mut own = Known::default();
+        let mut own = known.new_empty();
         let done = dedup_pages(feed.pages, out, &mut own);
-        known.absorb(own);
+        // What was sent before a failure may be stored and indexed all the same.
+        known.absorb(own)?;
         done?
     } else {
         dedup_pages(feed.pages, out, known)?
@@ -278,11 +279,12 @@ fn dedup_pages(
         |segment: &mut Vec<u8>, tree: &mut FrameJob, known: &mut Known, res: &mut Deduplicated| {
             let id = sha256(segment);
             res.segments.push(id);
-            if known.insert(id) {
+            if known.insert(id)? {
                 tree.data.extend_from_slice(segment);
                 tree.blobs.push((id, segment.len() as u32));
             }
             segment.clear();
+            Ok::<(), Error>(())
         };
     let mut busy = Duration::ZERO;
     for batch in pages {
@@ -291,7 +293,7 @@ fn dedup_pages(
         for page in batch.data.chunks(batch.page_size) {
             let id = sha256(page);
             segment.extend_from_slice(&id);
-            if known.insert(id) {
+            if known.insert(id)? {
                 data.data.extend_from_slice(page);
                 data.blobs.push((id, page.len() as u32));
                 res.pages_new += 1;
@@ -299,7 +301,7 @@ fn dedup_pages(
                 send(&mut data, DATA_FRAME_BYTES)?;
             }
             if segment.len() == SEGMENT_PAGES * 32 {
-                add_segment(&mut segment, &mut tree, known, &mut res);
+                add_segment(&mut segment, &mut tree, known, &mut res)?;
                 send(&mut tree, TREE_FRAME_BYTES)?;
             }
         }
@@ -310,7 +312,7 @@ fn dedup_pages(
         blocked.get()
     );
     if !segment.is_empty() {
-        add_segment(&mut segment, &mut tree, known, &mut res);
+        add_segment(&mut segment, &mut tree, known, &mut res)?;
     }
     send(&mut data, 1)?;
     send(&mut tree, 1)?;

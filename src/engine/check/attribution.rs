@@ -5,6 +5,7 @@
 //! snapshot, not listed one by one.
 
 use super::packs::{BadPacks, Unindexed};
+use super::segments::Segments;
 use super::{CheckReport, Inventory, Problem, ProblemKind};
 use crate::error::Hint;
 use crate::hash::Hash;
@@ -12,6 +13,7 @@ use crate::repo::ids::{ObjectId, SnapshotId};
 use crate::repo::index::PackSlot;
 use crate::repo::tree;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io;
 
 /// Problems by object and kind, each with why, its hint and the snapshots it affects.
 #[derive(Default)]
@@ -62,19 +64,21 @@ impl Problems {
 
 /// Whether some blob a snapshot needs, as far as the segments read tell, is in no readable
 /// index.
-pub(super) fn any_unindexed(inv: &Inventory, segments: &HashMap<Hash, Vec<u8>>) -> bool {
+pub(super) fn any_unindexed(inv: &Inventory, segments: &Segments) -> io::Result<bool> {
     let indexed = |h: &Hash| inv.index.locate(h).is_some();
-    inv.manifests.iter().any(|(id, m)| {
-        tree::segment_ids(id, m)
-            .unwrap_or_default()
-            .iter()
-            .any(|s| {
-                !indexed(s)
-                    || segments
-                        .get(s)
-                        .is_some_and(|b| tree::page_ids(b).any(|p| !indexed(&p)))
-            })
-    })
+    for (id, m) in &inv.manifests {
+        for s in tree::segment_ids(id, m).unwrap_or_default() {
+            if !indexed(&s) {
+                return Ok(true);
+            }
+            if let Some(b) = segments.get(&s)? {
+                if tree::page_ids(&b).any(|p| !indexed(&p)) {
+                    return Ok(true);
+                }
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Blobs of one snapshot that no readable index lists.
@@ -124,12 +128,12 @@ impl Unlisted {
 /// index lists into needed ones (problems) and leftovers (warnings).
 pub(super) fn attribute(
     inv: &Inventory,
-    segments: &HashMap<Hash, Vec<u8>>,
+    segments: &Segments,
     bad_packs: &BadPacks,
     unindexed: &Unindexed,
     problems: &mut Problems,
     report: &mut CheckReport,
-) {
+) -> io::Result<()> {
     let index = &inv.index;
     let mut affects: HashMap<PackSlot, BTreeSet<SnapshotId>> = HashMap::new();
     // Slots of `unindexed.index`: the packs no readable index lists that a snapshot needs.
@@ -162,9 +166,9 @@ pub(super) fn attribute(
         let mut segments_unread = 0;
         for h in &seg_ids {
             blob(h);
-            match segments.get(h) {
+            match segments.get(h)? {
                 Some(b) => {
-                    for page in tree::page_ids(b) {
+                    for page in tree::page_ids(&b) {
                         pages += 1;
                         blob(&page);
                     }
@@ -205,6 +209,7 @@ pub(super) fn attribute(
         }
     }
     sort_unindexed(inv, unindexed, needed, problems, report);
+    Ok(())
 }
 
 /// Packs no readable index lists: needed ones are problems `repair index` fixes, the rest are

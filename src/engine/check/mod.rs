@@ -8,9 +8,10 @@
 
 mod attribution;
 mod packs;
+mod segments;
 
 use crate::engine::context::{remember_damage, Context};
-use crate::error::{Error, Hint, Result};
+use crate::error::{Error, Hint, Hinted, Result};
 use crate::repo::ids::{IndexId, ObjectId, PackId, SnapshotId};
 use crate::repo::index::{Index, PackSlot};
 use crate::repo::keys::Keyring;
@@ -98,7 +99,7 @@ pub fn run(
     read_data: ReadData,
 ) -> Result<CheckReport> {
     let (repo, keys) = ctx.open_repo_with_key(repo, identity)?;
-    let mut report = check(&repo, &keys, read_data)?;
+    let mut report = check_in(&repo, &keys, read_data, &ctx.state_dir)?;
     if !report.damaged_packs.is_empty() {
         let unrecorded = match ctx.state() {
             Ok(state) => remember_damage(&state, &repo, &report.damaged_packs),
@@ -111,18 +112,32 @@ pub fn run(
     Ok(report)
 }
 
+/// Checks `repo`, with scratch space in the system's temporary directory.
 pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<CheckReport> {
+    check_in(repo, keys, read_data, &std::env::temp_dir())
+}
+
+/// Checks `repo`; the tree segments read go to unnamed files in `scratch` past the list budget.
+pub fn check_in(
+    repo: &Repository,
+    keys: &Keyring,
+    read_data: ReadData,
+    scratch: &std::path::Path,
+) -> Result<CheckReport> {
     let mut report = CheckReport::default();
     let mut problems = attribution::Problems::default();
     let inv = take_inventory(repo, keys, &mut report, &mut problems)?;
     let mut bad_packs = packs_not_as_indexed(&inv);
-    let (mut segments, tree_packs_read) = packs::read_tree_packs(repo, keys, &inv, &mut bad_packs);
+    let mut segments = segments::Segments::new(scratch);
+    let kept = |e| scratch_error(scratch, e);
+    let tree_packs_read =
+        packs::read_tree_packs(repo, keys, &inv, &mut bad_packs, &mut segments).map_err(kept)?;
     let chosen = packs::choose(&inv.index, read_data);
     report.data_packs_read = packs::read_data_packs(repo, keys, &inv, chosen, &mut bad_packs);
     report.packs_read = report.data_packs_read + tree_packs_read;
     // What the packs no readable index lists hold matters only if a snapshot lacks something.
-    let unindexed = if attribution::any_unindexed(&inv, &segments) {
-        packs::read_unindexed(repo, keys, &inv, &mut segments)
+    let unindexed = if attribution::any_unindexed(&inv, &segments).map_err(kept)? {
+        packs::read_unindexed(repo, keys, &inv, &mut segments).map_err(kept)?
     } else {
         packs::Unindexed::default()
     };
@@ -141,7 +156,8 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
         &unindexed,
         &mut problems,
         &mut report,
-    );
+    )
+    .map_err(kept)?;
     report.problems = problems.into_vec();
     for p in &report.problems {
         *report.summary.entry(p.kind).or_default() += 1;
@@ -154,6 +170,16 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
     report.affected_snapshots = affected.into_iter().cloned().collect();
     report.ok = report.problems.is_empty();
     Ok(report)
+}
+
+fn scratch_error(dir: &std::path::Path, e: std::io::Error) -> Error {
+    Error::Internal(
+        format!(
+            "cannot keep the tree segments the check read in {} ({e})",
+            dir.display()
+        )
+        .hinted(Hint::StateDirectory),
+    )
 }
 
 /// What the repository lists and what its readable indexes and manifests say.

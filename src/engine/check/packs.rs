@@ -3,6 +3,7 @@
 //! needed, also the packs no readable index lists, to learn from the packs themselves what
 //! they hold.
 
+use super::segments::Segments;
 use super::{Inventory, ProblemKind, ReadData};
 use crate::hash::Hash;
 use crate::repo::ids::PackId;
@@ -24,17 +25,18 @@ fn wanted_segments(inv: &Inventory) -> HashSet<Hash> {
         .collect()
 }
 
-/// Reads every intact tree pack; returns the segments the manifests need and how many packs
-/// were read.
+/// Reads every intact tree pack into `segments` (those the manifests need); returns how many
+/// packs were read, or why a segment could not be kept.
 pub(super) fn read_tree_packs(
     repo: &Repository,
     keys: &Keyring,
     inv: &Inventory,
     bad_packs: &mut BadPacks,
-) -> (HashMap<Hash, Vec<u8>>, usize) {
+    segments: &mut Segments,
+) -> std::io::Result<usize> {
     let wanted = wanted_segments(inv);
-    let mut segments = HashMap::new();
     let mut read = 0;
+    let mut not_kept = None;
     for (i, p) in inv.index.slots() {
         if p.kind != BlobKind::Tree || bad_packs.contains_key(&i) {
             continue;
@@ -42,14 +44,19 @@ pub(super) fn read_tree_packs(
         read += 1;
         let mut keep = |h: Hash, bytes: &[u8]| {
             if wanted.contains(&h) {
-                segments.insert(h, bytes.to_vec());
+                if let Err(e) = segments.insert(h, bytes) {
+                    not_kept.get_or_insert(e);
+                }
             }
         };
         if let Err(why) = open_and_verify(repo, keys, p, inv, &mut keep) {
             bad_packs.insert(i, (ProblemKind::DamagedPack, why));
         }
     }
-    (segments, read)
+    match not_kept {
+        Some(e) => Err(e),
+        None => Ok(read),
+    }
 }
 
 /// The data packs to read, by index slot.
@@ -126,8 +133,8 @@ pub(super) fn read_unindexed(
     repo: &Repository,
     keys: &Keyring,
     inv: &Inventory,
-    segments: &mut HashMap<Hash, Vec<u8>>,
-) -> Unindexed {
+    segments: &mut Segments,
+) -> std::io::Result<Unindexed> {
     let wanted = wanted_segments(inv);
     let to_read = inv.unindexed();
     let read = to_read.len();
@@ -157,15 +164,17 @@ pub(super) fn read_unindexed(
     let (mut records, mut unreadable, kept) = found.into_inner().unwrap_or_else(|e| e.into_inner());
     records.sort_by_key(|r| r.id);
     unreadable.sort();
-    segments.extend(kept);
+    for (h, bytes) in kept {
+        segments.insert(h, &bytes)?;
+    }
     let mut index = Index::default();
     records.iter().for_each(|r| index.add(r));
     index.seal();
-    Unindexed {
+    Ok(Unindexed {
         index,
         unreadable,
         read,
-    }
+    })
 }
 
 /// Opens a pack the one way packs are opened (hash, then decryption), rebuilds its table

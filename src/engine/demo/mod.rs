@@ -156,7 +156,7 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
     ));
 
     let t = Instant::now();
-    let report = check::check(&repo, &keyring, ReadData::All)?;
+    let report = check::check_in(&repo, &keyring, ReadData::All, &dir.join("state"))?;
     if !report.ok {
         return Err(Error::Integrity(
             format!("check found {} problems", report.problems.len()).into(),

@@ -14,22 +14,11 @@ use crate::repo::manifest::Manifest;
 use crate::repo::pack::BlobKind;
 use crate::repo::reader::{self, BlobsRead, DamagedPack, Frames, PackError};
 use crate::repo::{tree, Repository};
-use crate::sorted_runs::{Sorted, SortedRuns};
+use crate::sorted_runs::{list_memory, Sorted, SortedRuns};
 use std::cell::RefCell;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
-
-/// Memory each list may hold before it is sorted in runs on disk, unless
-/// `IVAULT_PLAN_MEMORY` (bytes) says otherwise.
-const HELD_BYTES: usize = 16 << 20;
-
-fn held_bytes() -> usize {
-    std::env::var("IVAULT_PLAN_MEMORY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(HELD_BYTES)
-}
 
 /// A page of the snapshot: blob id, page number.
 type PageRecord = [u8; 36];
@@ -57,7 +46,7 @@ pub(crate) fn plan(
 ) -> Result<ReadPlan> {
     let started = std::time::Instant::now();
     // One pass over the indexes: tree blobs stay in the index, page blobs go to a list.
-    let blobs = RefCell::new(SortedRuns::<48>::new(scratch, held_bytes()));
+    let blobs = RefCell::new(SortedRuns::<48>::new(scratch, list_memory()));
     let spill_failed = RefCell::new(None);
     let (index, unreadable) = repo.load_index_of(keys, &|kind, h, loc| {
         if kind == BlobKind::Tree {
@@ -77,7 +66,7 @@ pub(crate) fn plan(
         .collect();
     tracing::debug!("index read after {:?}", started.elapsed());
 
-    let pages = Mutex::new(SortedRuns::<36>::new(scratch, held_bytes()));
+    let pages = Mutex::new(SortedRuns::<36>::new(scratch, list_memory()));
     warnings.extend(tree::each_segment(
         repo,
         keys,
@@ -118,7 +107,7 @@ fn join(
     blobs: SortedRuns<48>,
     (scratch, scratch_error): (&Path, &(dyn Fn(std::io::Error) -> Error + Sync)),
 ) -> Result<Sorted<52>> {
-    let mut reads = SortedRuns::<52>::new(scratch, held_bytes());
+    let mut reads = SortedRuns::<52>::new(scratch, list_memory());
     let mut blobs = blobs.sorted().map_err(scratch_error)?.peekable();
     for page in pages.sorted().map_err(scratch_error)? {
         let page = page.map_err(scratch_error)?;
