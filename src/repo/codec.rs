@@ -36,18 +36,21 @@ impl Sealer {
         capacity: usize,
         write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
     ) -> Result<Vec<u8>> {
+        let mut w = self.encrypting(capacity)?;
+        write(&mut w)
+            .and_then(|_| w.finish())
+            .map_err(encryption_failed)
+    }
+
+    /// An age stream into memory: what is written to it is encrypted a chunk at a time, and
+    /// `finish` gives the whole object.
+    pub fn encrypting(&self, capacity: usize) -> Result<age::stream::StreamWriter<Vec<u8>>> {
         let enc = age::Encryptor::with_recipients(
             self.recipients.iter().map(|r| r as &dyn age::Recipient),
         )
         .map_err(|e| Error::Internal(format!("cannot set up encryption: {e}").into()))?;
-        let mut out = Vec::with_capacity(capacity);
-        let mut w = enc
-            .wrap_output(&mut out)
-            .map_err(|e| Error::Internal(format!("encryption failed: {e}").into()))?;
-        write(&mut w)
-            .and_then(|_| w.finish().map(|_| ()))
-            .map_err(|e| Error::Internal(format!("encryption failed: {e}").into()))?;
-        Ok(out)
+        enc.wrap_output(Vec::with_capacity(capacity))
+            .map_err(encryption_failed)
     }
 
     /// zstd, then age.
@@ -68,6 +71,10 @@ impl Sealer {
             z.finish().map(|_| ())
         })
     }
+}
+
+pub fn encryption_failed(e: std::io::Error) -> Error {
+    Error::Internal(format!("encryption failed: {e}").into())
 }
 
 /// Why an object could not be opened.

@@ -135,15 +135,27 @@ pub struct TableDigest {
 }
 
 /// Collects compressed frames into one pack's plaintext.
-pub struct PackBuilder {
-    buf: Vec<u8>,
+pub struct PackBuilder<W: std::io::Write = Vec<u8>> {
+    out: W,
+    /// Bytes of frames written to `out`.
+    len: usize,
     table: PackTable,
 }
 
 impl PackBuilder {
+    /// A pack built in memory.
     pub fn new(kind: BlobKind, capacity: usize) -> Self {
+        PackBuilder::writing_to(kind, Vec::with_capacity(capacity))
+    }
+}
+
+impl<W: std::io::Write> PackBuilder<W> {
+    /// A pack written to `out` as it is built (the writer encrypts it on the way, so the
+    /// plaintext is never held whole).
+    pub fn writing_to(kind: BlobKind, out: W) -> Self {
         PackBuilder {
-            buf: Vec::with_capacity(capacity),
+            out,
+            len: 0,
             table: PackTable {
                 kind,
                 frames: Vec::new(),
@@ -151,33 +163,42 @@ impl PackBuilder {
         }
     }
 
-    pub fn push(&mut self, compressed: &[u8], uncompressed_len: u32, blobs: Vec<(Hash, u32)>) {
-        self.buf.extend_from_slice(compressed);
+    pub fn push(
+        &mut self,
+        compressed: &[u8],
+        uncompressed_len: u32,
+        blobs: Vec<(Hash, u32)>,
+    ) -> std::io::Result<()> {
+        self.out.write_all(compressed)?;
+        self.len += compressed.len();
         self.table.frames.push(FrameInfo {
             compressed_len: compressed.len() as u32,
             uncompressed_len,
             blobs,
         });
+        Ok(())
     }
 
+    /// Bytes of frames so far.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
         self.table.frames.is_empty()
     }
 
-    /// The plaintext to encrypt, and the table that the index will repeat.
-    pub fn finish(self) -> (Vec<u8>, PackTable) {
-        let PackBuilder { buf, table } = self;
-        let mut w = Writer(buf);
-        let start = w.0.len();
+    /// Ends the pack with its table, and returns the output and the table that the index
+    /// will repeat.
+    pub fn finish(self) -> std::io::Result<(W, PackTable)> {
+        let PackBuilder { mut out, table, .. } = self;
+        let mut w = Writer(Vec::new());
         table.encode(&mut w, Ids::Without);
-        let table_len = (w.0.len() - start) as u32;
+        let table_len = w.0.len() as u32;
         w.u32(table_len);
         w.bytes(TRAILER_MAGIC);
-        (w.0, table)
+        out.write_all(&w.0)?;
+        Ok((out, table))
     }
 }
 
@@ -319,8 +340,8 @@ mod tests {
         let joined: Vec<u8> = pages.concat();
         let blobs = pages.iter().map(|p| (sha256(p), p.len() as u32)).collect();
         let compressed = zstd::bulk::compress(&joined, 3).unwrap();
-        b.push(&compressed, joined.len() as u32, blobs);
-        b.finish()
+        b.push(&compressed, joined.len() as u32, blobs).unwrap();
+        b.finish().unwrap()
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! `engine::backup::batch`): a pack that is not full yet waits for the next source's frames
 //! until the index is written, and one index then lists the packs of all of them.
 
-use super::codec::Sealer;
+use super::codec::{encryption_failed, Sealer};
 use super::ids::{PackId, SnapshotId};
 use super::index::{self, PackRecord};
 use super::manifest::{self, Manifest};
@@ -53,9 +53,10 @@ pub struct SnapshotWriter<'r> {
     sealer: Sealer,
     /// Packs stored that no index written by this writer lists yet.
     packs: Unindexed,
-    /// Packs being filled, kept from one call of `store_frames` to the next.
-    open_data: PackBuilder,
-    open_tree: PackBuilder,
+    /// Packs being filled (and encrypted as they are), kept from one call of `store_frames`
+    /// to the next.
+    open_data: Option<SealingPack>,
+    open_tree: Option<SealingPack>,
     bytes_stored: u64,
     /// Set once a store failed: the frames handed over since may be lost.
     failed: Option<Error>,
@@ -69,8 +70,8 @@ impl<'r> SnapshotWriter<'r> {
             repo,
             sealer: Sealer::new(recipients)?,
             packs: Unindexed::default(),
-            open_data: PackBuilder::new(BlobKind::Data, capacity(BlobKind::Data)),
-            open_tree: PackBuilder::new(BlobKind::Tree, capacity(BlobKind::Tree)),
+            open_data: None,
+            open_tree: None,
             bytes_stored: 0,
             failed: None,
             on_stored: None,
@@ -106,7 +107,7 @@ impl<'r> SnapshotWriter<'r> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let (up_tx, up_rx) = sync_channel::<SealedPack>(1);
+        let (up_tx, up_rx) = sync_channel::<SealedPack>(0);
         let up_rx = Arc::new(Mutex::new(up_rx));
         let stored = Mutex::new(&mut self.packs);
         let stored_bytes = AtomicU64::new(0);
@@ -185,6 +186,9 @@ impl<'r> SnapshotWriter<'r> {
     }
 }
 
+/// A pack encrypted as its frames arrive, so its plaintext is never held whole.
+type SealingPack = PackBuilder<age::stream::StreamWriter<Vec<u8>>>;
+
 /// Bytes a pack of `kind` is built to hold before it is stored.
 fn capacity(kind: BlobKind) -> usize {
     match kind {
@@ -205,41 +209,51 @@ struct SealedPack {
 fn pack_frames(
     rx: Receiver<Frame>,
     sealer: &Sealer,
-    (data, tree): (&mut PackBuilder, &mut PackBuilder),
+    (data, tree): (&mut Option<SealingPack>, &mut Option<SealingPack>),
     close: bool,
     out: SyncSender<SealedPack>,
 ) -> Result<()> {
-    let mut busy = Duration::ZERO;
-    let mut flush = |builder: &mut PackBuilder, kind: BlobKind| -> Result<()> {
-        if builder.is_empty() {
+    let busy = std::cell::Cell::new(Duration::ZERO);
+    let flush = |open: &mut Option<SealingPack>| -> Result<()> {
+        let Some(full) = open.take().filter(|b| !b.is_empty()) else {
             return Ok(());
-        }
+        };
         let t = Instant::now();
-        let full = std::mem::replace(builder, PackBuilder::new(kind, capacity(kind)));
-        let (plain, table) = full.finish();
-        let sealed = sealer.encrypt(&plain)?;
-        drop(plain);
+        let (stream, table) = full.finish().map_err(encryption_failed)?;
+        let sealed = stream.finish().map_err(encryption_failed)?;
         let id = PackId(sha256(&sealed));
-        busy += t.elapsed();
+        busy.set(busy.get() + t.elapsed());
         out.send(SealedPack { id, sealed, table })
             .map_err(|_| Error::Cancelled)
     };
     // On error, returning drops `rx`, which stops the producers upstream.
     for frame in rx {
-        let builder = match frame.kind {
+        let open = match frame.kind {
             BlobKind::Data => &mut *data,
             BlobKind::Tree => &mut *tree,
         };
-        builder.push(&frame.compressed, frame.uncompressed_len, frame.blobs);
-        if builder.len() >= PACK_BYTES {
-            flush(builder, frame.kind)?;
+        let t = Instant::now();
+        let builder = match open {
+            Some(b) => b,
+            None => open.insert(PackBuilder::writing_to(
+                frame.kind,
+                sealer.encrypting(capacity(frame.kind))?,
+            )),
+        };
+        builder
+            .push(&frame.compressed, frame.uncompressed_len, frame.blobs)
+            .map_err(encryption_failed)?;
+        let full = builder.len() >= PACK_BYTES;
+        busy.set(busy.get() + t.elapsed());
+        if full {
+            flush(open)?;
         }
     }
     if close {
-        flush(data, BlobKind::Data)?;
-        flush(tree, BlobKind::Tree)?;
+        flush(data)?;
+        flush(tree)?;
     }
-    tracing::debug!("packer busy {busy:?}");
+    tracing::debug!("packer busy {:?}", busy.get());
     Ok(())
 }
 
