@@ -3,9 +3,9 @@
 //! the new objects, so a writer dropped at any point leaves a valid repository.
 //!
 //! The caller hands over compressed frames; the writer gathers them into packs of about
-//! 8 MiB, encrypts each, and stores them on two uploader threads, so that on S3 the next pack
-//! is built while the previous one is in flight (memory stays bounded: one pack queued, two
-//! uploading). Several sources may hand over frames one after another (a batch, see
+//! 8 MiB, encrypting each as its frames arrive, and stores them on two uploader threads, so
+//! that on S3 the next pack is built while the previous ones are in flight (memory stays
+//! bounded: one pack being built, two uploading). Several sources may hand over frames one after another (a batch, see
 //! `engine::backup::batch`): a pack that is not full yet waits for the next source's frames
 //! until the index is written, and one index then lists the packs of all of them.
 
