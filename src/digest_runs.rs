@@ -1,11 +1,13 @@
-//! A set of SHA-256 digests that need not fit in memory. Ids are kept in sorted runs; of each
-//! run only the first four bytes of every id stay in memory (4 bytes an id, with a table of
-//! where each bucket of prefixes starts), while the ids themselves stay in memory for a run
-//! of up to an eighth of a budget and past it go to an unnamed file, read one id at a time
-//! when a prefix matches.
-//! New ids gather in a small hash set that becomes a run when it fills, and a run is merged
-//! into the one before it once it reaches a quarter of its size, so that a lookup probes a
-//! few runs at most.
+//! Sets and tables of SHA-256 digests that need not fit in memory. Digests are kept in sorted
+//! runs; of each run only the first four bytes of every digest stay in memory (4 bytes a
+//! digest, with a table of where each bucket of prefixes starts), while the records
+//! themselves stay in memory below a share of a budget and past it go to an unnamed file,
+//! read one record at a time when a prefix matches.
+//!
+//! A [`DigestRuns`] set gathers new ids in a small hash set that becomes a run when it fills,
+//! and merges a run into the one before it once it reaches a quarter of its size, so that a
+//! lookup probes a few runs at most. A [`DigestTable`] is one run with a 4-byte value after
+//! each digest, built once and then looked up.
 
 use crate::hash::{DigestSet, Hash};
 use crate::sorted_runs::SortedRuns;
@@ -53,7 +55,7 @@ impl DigestRuns {
             return Ok(true);
         }
         for run in &self.runs {
-            if run.contains(id)? {
+            if run.find(id, &mut |_| true)? {
                 return Ok(true);
             }
         }
@@ -114,8 +116,8 @@ impl DigestRuns {
             };
             let len = last.len() + before.len();
             let merged = Merged {
-                a: before.into_ids()?.peekable(),
-                b: last.into_ids()?.peekable(),
+                a: before.into_records()?.peekable(),
+                b: last.into_records()?.peekable(),
             };
             let run = self.build(len, merged)?;
             self.runs.push(run);
@@ -123,37 +125,11 @@ impl DigestRuns {
         Ok(())
     }
 
-    /// A run of `ids`, sorted, of which there are at most `len` (repeats are dropped).
+    /// A run of `ids`, sorted, of which there are at most `len`. Merging holds both runs and
+    /// the new one: a run keeps its ids in memory only while that costs a small share of the
+    /// budget.
     fn build(&self, len: usize, ids: impl Iterator<Item = io::Result<Hash>>) -> io::Result<Run> {
-        let mut prefixes = Vec::with_capacity(len);
-        let mut last: Option<Hash> = None;
-        // Merging holds both runs and the new one: a run keeps its ids in memory only while
-        // that costs a small share of the budget.
-        let mut sink = if len * 32 <= self.budget / 8 {
-            IdSink::Held(Vec::with_capacity(len))
-        } else {
-            IdSink::Disk(BufWriter::with_capacity(
-                1 << 18,
-                tempfile::tempfile_in(&self.dir)?,
-            ))
-        };
-        for id in ids {
-            let id = id?;
-            if last == Some(id) {
-                continue;
-            }
-            last = Some(id);
-            prefixes.push(prefix(&id));
-            match &mut sink {
-                IdSink::Held(v) => v.push(id),
-                IdSink::Disk(w) => w.write_all(&id)?,
-            }
-        }
-        let ids = match sink {
-            IdSink::Held(v) => Ids::Held(v),
-            IdSink::Disk(w) => Ids::Disk(w.into_inner().map_err(|e| e.into_error())?),
-        };
-        Ok(Run::new(prefixes, ids))
+        Run::build(&self.dir, len * 32 <= self.budget / 8, len, ids)
     }
 }
 
@@ -179,32 +155,123 @@ impl Gather {
     }
 }
 
+/// Digests with a 4-byte value each, several values to a digest allowed (which packs hold a
+/// blob), gathered in any order and then only looked up: one run, its records in memory up to
+/// the budget and on disk past it.
+pub struct DigestTable {
+    run: Option<Run<36>>,
+}
+
+impl DigestTable {
+    pub fn gather(dir: &Path, budget_bytes: usize) -> GatherTable {
+        GatherTable {
+            dir: dir.to_path_buf(),
+            budget: budget_bytes,
+            sorter: SortedRuns::new(dir, budget_bytes),
+        }
+    }
+
+    /// The values of `id`, in order; none if it was never pushed.
+    pub fn values(&self, id: &Hash) -> io::Result<Vec<u32>> {
+        let mut values = Vec::new();
+        if let Some(run) = &self.run {
+            run.find(id, &mut |r| {
+                values.push(u32::from_be_bytes([r[32], r[33], r[34], r[35]]));
+                false
+            })?;
+        }
+        Ok(values)
+    }
+}
+
+/// A [`DigestTable`] being gathered.
+pub struct GatherTable {
+    dir: PathBuf,
+    budget: usize,
+    sorter: SortedRuns<36>,
+}
+
+impl GatherTable {
+    pub fn push(&mut self, id: &Hash, value: u32) -> io::Result<()> {
+        let mut r = [0u8; 36];
+        r[..32].copy_from_slice(id);
+        r[32..].copy_from_slice(&value.to_be_bytes());
+        self.sorter.push(r)
+    }
+
+    pub fn done(self) -> io::Result<DigestTable> {
+        if self.sorter.is_empty() {
+            return Ok(DigestTable { run: None });
+        }
+        let len = self.sorter.len() as usize;
+        // The sorted list is read from its runs as the table is written: held only if both
+        // fit the budget together.
+        let held = len * 36 * 2 <= self.budget;
+        let run = Run::build(&self.dir, held, len, self.sorter.sorted()?)?;
+        Ok(DigestTable { run: Some(run) })
+    }
+}
+
 fn prefix(id: &Hash) -> u32 {
     u32::from_be_bytes([id[0], id[1], id[2], id[3]])
 }
 
-enum IdSink {
-    Held(Vec<Hash>),
+enum Sink<const N: usize> {
+    Held(Vec<[u8; N]>),
     Disk(BufWriter<File>),
 }
 
-enum Ids {
-    Held(Vec<Hash>),
-    /// Ids back to back, 32 bytes each.
+enum Records<const N: usize> {
+    Held(Vec<[u8; N]>),
+    /// Records back to back, `N` bytes each.
     Disk(File),
 }
 
-/// Sorted ids without repeats, with their prefixes in memory.
-struct Run {
+/// Sorted records without repeats, keyed by the digest they start with, with the first four
+/// bytes of each in memory.
+struct Run<const N: usize = 32> {
     /// Prefixes whose top `bits` bits are `b` are at `starts[b]..starts[b + 1]`.
     starts: Vec<u32>,
     bits: u32,
     prefixes: Vec<u32>,
-    ids: Ids,
+    records: Records<N>,
 }
 
-impl Run {
-    fn new(prefixes: Vec<u32>, ids: Ids) -> Run {
+impl<const N: usize> Run<N> {
+    /// A run of `records`, sorted, of which there are at most `len` (repeats are dropped);
+    /// they stay in memory when `held`, else go to an unnamed file in `dir`.
+    fn build(
+        dir: &Path,
+        held: bool,
+        len: usize,
+        records: impl Iterator<Item = io::Result<[u8; N]>>,
+    ) -> io::Result<Self> {
+        let mut prefixes = Vec::with_capacity(len);
+        let mut last: Option<[u8; N]> = None;
+        let mut sink = if held {
+            Sink::Held(Vec::with_capacity(len))
+        } else {
+            Sink::Disk(BufWriter::with_capacity(
+                1 << 18,
+                tempfile::tempfile_in(dir)?,
+            ))
+        };
+        for r in records {
+            let r = r?;
+            if last == Some(r) {
+                continue;
+            }
+            last = Some(r);
+            prefixes.push(u32::from_be_bytes([r[0], r[1], r[2], r[3]]));
+            match &mut sink {
+                Sink::Held(v) => v.push(r),
+                Sink::Disk(w) => w.write_all(&r)?,
+            }
+        }
+        let records = match sink {
+            Sink::Held(v) => Records::Held(v),
+            Sink::Disk(w) => Records::Disk(w.into_inner().map_err(|e| e.into_error())?),
+        };
         let mut bits = 0;
         while bits < 24 && (PER_BUCKET << bits) < prefixes.len() {
             bits += 1;
@@ -217,54 +284,55 @@ impl Run {
             }
             starts.push(at as u32);
         }
-        Run {
+        Ok(Run {
             starts,
             bits,
             prefixes,
-            ids,
-        }
+            records,
+        })
     }
 
     fn len(&self) -> usize {
         self.prefixes.len()
     }
 
-    fn contains(&self, id: &Hash) -> io::Result<bool> {
+    /// Hands `each` every record that starts with `id`, in order, until it returns true;
+    /// returns whether it did.
+    fn find(&self, id: &Hash, each: &mut dyn FnMut(&[u8; N]) -> bool) -> io::Result<bool> {
         let p = prefix(id);
         let b = bucket_of(p, self.bits) as usize;
         let (from, to) = (self.starts[b] as usize, self.starts[b + 1] as usize);
-        let bucket = &self.prefixes[from..to];
-        let first = from + bucket.partition_point(|&q| q < p);
+        let first = from + self.prefixes[from..to].partition_point(|&q| q < p);
         for i in first..to {
             if self.prefixes[i] != p {
                 break;
             }
-            let found = match &self.ids {
-                Ids::Held(v) => v[i] == *id,
-                Ids::Disk(f) => {
-                    let mut stored = [0u8; 32];
-                    f.read_exact_at(&mut stored, i as u64 * 32)?;
-                    stored == *id
+            let mut stored = [0u8; N];
+            let record = match &self.records {
+                Records::Held(v) => &v[i],
+                Records::Disk(f) => {
+                    f.read_exact_at(&mut stored, (i * N) as u64)?;
+                    &stored
                 }
             };
-            if found {
+            if record[..32] == id[..] && each(record) {
                 return Ok(true);
             }
         }
         Ok(false)
     }
 
-    /// The ids in order, the run given up.
-    fn into_ids(self) -> io::Result<Box<dyn Iterator<Item = io::Result<Hash>>>> {
-        Ok(match self.ids {
-            Ids::Held(v) => Box::new(v.into_iter().map(Ok)),
-            Ids::Disk(mut f) => {
+    /// The records in order, the run given up.
+    fn into_records(self) -> io::Result<Box<dyn Iterator<Item = io::Result<[u8; N]>>>> {
+        Ok(match self.records {
+            Records::Held(v) => Box::new(v.into_iter().map(Ok)),
+            Records::Disk(mut f) => {
                 f.rewind()?;
                 let mut reader = BufReader::with_capacity(1 << 18, f);
                 Box::new(std::iter::from_fn(move || {
-                    let mut id = [0u8; 32];
-                    match reader.read_exact(&mut id) {
-                        Ok(()) => Some(Ok(id)),
+                    let mut r = [0u8; N];
+                    match reader.read_exact(&mut r) {
+                        Ok(()) => Some(Ok(r)),
                         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
                         Err(e) => Some(Err(e)),
                     }
@@ -349,12 +417,44 @@ mod tests {
                 assert!(!set.insert(id(i)).unwrap(), "{i} was added before");
                 assert!(!set.contains(&twin(i)).unwrap());
             }
-            let on_disk = set.runs.iter().any(|r| matches!(r.ids, Ids::Disk(_)));
+            let on_disk = set
+                .runs
+                .iter()
+                .any(|r| matches!(r.records, Records::Disk(_)));
             assert_eq!(on_disk, budget == 640, "budget {budget}");
             // A few runs at most, however many times the hash set filled.
             assert!(set.runs.len() <= 6, "{} runs", set.runs.len());
             assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         }
+    }
+
+    #[test]
+    fn a_table_gives_every_value_of_an_id_from_memory_or_disk() {
+        for budget in [1 << 20, 500] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut gather = DigestTable::gather(dir.path(), budget);
+            for i in (0..2000).rev() {
+                gather.push(&id(i), i).unwrap();
+                if i % 10 == 0 {
+                    gather.push(&id(i), i + 7).unwrap();
+                    gather.push(&twin(i), 99).unwrap();
+                }
+            }
+            let table = gather.done().unwrap();
+            let on_disk = matches!(table.run.as_ref().unwrap().records, Records::Disk(_));
+            assert_eq!(on_disk, budget == 500);
+            for i in 0..2000 {
+                let expected = if i % 10 == 0 { vec![i, i + 7] } else { vec![i] };
+                assert_eq!(table.values(&id(i)).unwrap(), expected, "{i}");
+            }
+            assert_eq!(table.values(&twin(10)).unwrap(), [99]);
+            assert!(table.values(&twin(11)).unwrap().is_empty());
+            assert!(table.values(&id(2000)).unwrap().is_empty());
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let empty = DigestTable::gather(dir.path(), 500).done().unwrap();
+        assert!(empty.values(&id(1)).unwrap().is_empty());
     }
 
     #[test]

@@ -65,15 +65,17 @@ impl Problems {
 /// Whether some blob a snapshot needs, as far as the segments read tell, is in no readable
 /// index.
 pub(super) fn any_unindexed(inv: &Inventory, segments: &Segments) -> io::Result<bool> {
-    let indexed = |h: &Hash| inv.index.locate(h).is_some();
+    let unindexed = |h: &Hash| inv.blobs.values(h).map(|v| v.is_empty());
     for (id, m) in &inv.manifests {
         for s in tree::segment_ids(id, m).unwrap_or_default() {
-            if !indexed(&s) {
+            if unindexed(&s)? {
                 return Ok(true);
             }
             if let Some(b) = segments.get(&s)? {
-                if tree::page_ids(&b).any(|p| !indexed(&p)) {
-                    return Ok(true);
+                for page in tree::page_ids(&b) {
+                    if unindexed(&page)? {
+                        return Ok(true);
+                    }
                 }
             }
         }
@@ -146,9 +148,9 @@ pub(super) fn attribute(
             continue;
         };
         let mut unlisted = Unlisted::default();
-        let mut blob = |h: &Hash| {
-            let locs: Vec<_> = index.locations(h).collect();
-            if locs.is_empty() {
+        let mut blob = |h: &Hash| -> io::Result<()> {
+            let packs: Vec<PackSlot> = inv.blobs.values(h)?.into_iter().map(PackSlot).collect();
+            if packs.is_empty() {
                 unlisted.blobs += 1;
                 match unindexed.index.locate(h) {
                     Some(l) => {
@@ -156,21 +158,22 @@ pub(super) fn attribute(
                     }
                     None => unlisted.nowhere += 1,
                 }
-            } else if locs.iter().all(|l| bad_packs.contains_key(&l.pack)) {
-                for l in locs {
-                    affects.entry(l.pack).or_default().insert(*id);
+            } else if packs.iter().all(|p| bad_packs.contains_key(p)) {
+                for p in packs {
+                    affects.entry(p).or_default().insert(*id);
                 }
             }
+            Ok(())
         };
         let mut pages = 0u64;
         let mut segments_unread = 0;
         for h in &seg_ids {
-            blob(h);
+            blob(h)?;
             match segments.get(h)? {
                 Some(b) => {
                     for page in tree::page_ids(&b) {
                         pages += 1;
-                        blob(&page);
+                        blob(&page)?;
                     }
                 }
                 None => segments_unread += 1,

@@ -10,16 +10,19 @@ mod attribution;
 mod packs;
 mod segments;
 
+use crate::digest_runs::DigestTable;
 use crate::engine::context::{remember_damage, Context};
 use crate::error::{Error, Hint, Hinted, Result};
 use crate::repo::ids::{IndexId, ObjectId, PackId, SnapshotId};
-use crate::repo::index::{Index, PackSlot};
+use crate::repo::index::{BlobLocation, Index, PackSlot};
 use crate::repo::keys::Keyring;
 use crate::repo::manifest::Manifest;
-use crate::repo::pack::TableDigest;
+use crate::repo::pack::{BlobKind, TableDigest};
 use crate::repo::reader::DamagedPack;
 use crate::repo::Repository;
+use crate::sorted_runs::list_memory;
 use serde::Serialize;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -126,10 +129,10 @@ pub fn check_in(
 ) -> Result<CheckReport> {
     let mut report = CheckReport::default();
     let mut problems = attribution::Problems::default();
-    let inv = take_inventory(repo, keys, &mut report, &mut problems)?;
+    let kept = |e| scratch_error(scratch, e);
+    let inv = take_inventory(repo, keys, scratch, &mut report, &mut problems)?;
     let mut bad_packs = packs_not_as_indexed(&inv);
     let mut segments = segments::Segments::new(scratch);
-    let kept = |e| scratch_error(scratch, e);
     let tree_packs_read =
         packs::read_tree_packs(repo, keys, &inv, &mut bad_packs, &mut segments).map_err(kept)?;
     let chosen = packs::choose(&inv.index, read_data);
@@ -175,7 +178,7 @@ pub fn check_in(
 fn scratch_error(dir: &std::path::Path, e: std::io::Error) -> Error {
     Error::Internal(
         format!(
-            "cannot keep the tree segments the check read in {} ({e})",
+            "cannot keep the check's lists of blobs and tree segments in {} ({e})",
             dir.display()
         )
         .hinted(Hint::StateDirectory),
@@ -186,7 +189,10 @@ fn scratch_error(dir: &std::path::Path, e: std::io::Error) -> Error {
 struct Inventory {
     /// Stored packs and their sizes, as listed.
     stored: HashMap<PackId, u64>,
+    /// The packs the readable indexes list; their blobs are in `blobs`.
     index: Index,
+    /// Every blob the readable indexes list, with the slot in `index` of each pack holding it.
+    blobs: DigestTable,
     /// Every indexed pack's table, as digests to compare with the pack itself.
     tables: HashMap<PackId, TableDigest>,
     manifests: Vec<(SnapshotId, Manifest)>,
@@ -214,6 +220,7 @@ impl Inventory {
 fn take_inventory(
     repo: &Repository,
     keys: &Keyring,
+    scratch: &std::path::Path,
     report: &mut CheckReport,
     problems: &mut attribution::Problems,
 ) -> Result<Inventory> {
@@ -233,12 +240,21 @@ fn take_inventory(
         }
     };
     let mut index = Index::default();
+    // The blobs go to a table that is sorted on disk past the list budget, not to the index.
+    let blobs = RefCell::new(DigestTable::gather(scratch, list_memory()));
+    let not_kept = RefCell::new(None);
+    let keep_blob = |_: BlobKind, h: &crate::hash::Hash, at: &BlobLocation| {
+        if let Err(e) = blobs.borrow_mut().push(h, at.pack.0) {
+            not_kept.borrow_mut().get_or_insert(e);
+        }
+        false
+    };
     let mut tables = HashMap::new();
     let mut unreadable = Vec::new();
     for (id, size) in &index_ids {
         // A pack's record at a time: a large index is never held whole.
         let read = repo.each_index_record(keys, (id, Some(*size)), &mut |r| {
-            index.add(&r);
+            index.add_kept(&r, &keep_blob);
             tables.entry(r.id).or_insert_with(|| r.table.digest());
         });
         match read {
@@ -250,6 +266,13 @@ fn take_inventory(
         }
     }
     index.seal();
+    if let Some(e) = not_kept.into_inner() {
+        return Err(scratch_error(scratch, e));
+    }
+    let blobs = blobs
+        .into_inner()
+        .done()
+        .map_err(|e| scratch_error(scratch, e))?;
     report.packs = index.packs.len();
     report.unreadable_indexes = unreadable.len();
 
@@ -277,6 +300,7 @@ fn take_inventory(
     Ok(Inventory {
         stored,
         index,
+        blobs,
         tables,
         manifests,
         unreadable,
