@@ -78,6 +78,20 @@ fn round_trips_through_lists_on_disk(env: &Env, db: &Path, change: impl Fn(&Path
         (run.code, run.json()["problems"].clone())
     };
     assert_eq!(check(TINY).0, 0);
+    // From a host whose state directory does not exist yet, too.
+    let fresh = env.path("other-host/state");
+    let args = ["check", "--repo", repo, "--identity", &key, "--json"];
+    let fresh_state = [
+        ("IVAULT_LIST_MEMORY", TINY),
+        ("IVAULT_STATE_DIR", fresh.to_str().unwrap()),
+    ];
+    let run = env.run_env(&args, &fresh_state);
+    assert_eq!(
+        (run.code, &run.json()["ok"]),
+        (0, &serde_json::json!(true)),
+        "{}",
+        run.stderr
+    );
     let lost = common::walk(&repos[0].join("data")).remove(0);
     std::fs::remove_file(&lost).unwrap();
     let (code, problems) = check(TINY);

@@ -130,6 +130,8 @@ pub fn check_in(
     let mut report = CheckReport::default();
     let mut problems = attribution::Problems::default();
     let kept = |e| scratch_error(scratch, e);
+    // A host that never backed up has no state directory yet.
+    std::fs::create_dir_all(scratch).map_err(kept)?;
     let inv = take_inventory(repo, keys, scratch, &mut report, &mut problems)?;
     let mut bad_packs = packs_not_as_indexed(&inv);
     let mut segments = segments::Segments::new(scratch);

@@ -39,7 +39,6 @@ impl Segments {
             return Ok(());
         }
         if self.file.is_none() && self.held.len() + bytes.len() > self.budget {
-            std::fs::create_dir_all(&self.dir)?;
             let file = tempfile::tempfile_in(&self.dir)?;
             file.write_all_at(&self.held, 0)?;
             self.held = Vec::new();
