@@ -66,8 +66,13 @@ impl Problems {
 /// index.
 pub(super) fn any_unindexed(inv: &Inventory, segments: &Segments) -> io::Result<bool> {
     let unindexed = |h: &Hash| inv.blobs.values(h).map(|v| v.is_empty());
+    // Snapshots share most segments: each is looked at once.
+    let mut seen = HashSet::new();
     for (id, m) in &inv.manifests {
         for s in tree::segment_ids(id, m).unwrap_or_default() {
+            if !seen.insert(s) {
+                continue;
+            }
             if unindexed(&s)? {
                 return Ok(true);
             }
@@ -126,6 +131,63 @@ impl Unlisted {
     }
 }
 
+/// What a tree segment and its pages come to, the same for every snapshot that lists it.
+struct SegmentFindings {
+    /// Pages it lists, if it could be read.
+    pages: Option<u64>,
+    /// Blobs (the segment and its pages, each time listed) no readable index lists.
+    unlisted: usize,
+    /// Of those, the ones no readable pack holds either.
+    nowhere: usize,
+    /// Slots in `unindexed.index` of the packs that hold the unlisted ones.
+    needed: BTreeSet<PackSlot>,
+    /// Bad packs that hold the only copies of some of its blobs.
+    lost: BTreeSet<PackSlot>,
+}
+
+fn look_segment_up(
+    segment: &Hash,
+    inv: &Inventory,
+    segments: &Segments,
+    bad_packs: &BadPacks,
+    unindexed: &Unindexed,
+) -> io::Result<SegmentFindings> {
+    let mut found = SegmentFindings {
+        pages: None,
+        unlisted: 0,
+        nowhere: 0,
+        needed: BTreeSet::new(),
+        lost: BTreeSet::new(),
+    };
+    let mut blob = |h: &Hash| -> io::Result<()> {
+        let packs: Vec<PackSlot> = inv.blobs.values(h)?.into_iter().map(PackSlot).collect();
+        if packs.is_empty() {
+            found.unlisted += 1;
+            match unindexed.index.locate(h) {
+                Some(l) => {
+                    found.needed.insert(l.pack);
+                }
+                None => found.nowhere += 1,
+            }
+        } else if packs.iter().all(|p| bad_packs.contains_key(p)) {
+            found.lost.extend(packs);
+        }
+        Ok(())
+    };
+    blob(segment)?;
+    let mut pages = None;
+    if let Some(b) = segments.get(segment)? {
+        let mut n = 0;
+        for page in tree::page_ids(&b) {
+            n += 1;
+            blob(&page)?;
+        }
+        pages = Some(n);
+    }
+    found.pages = pages;
+    Ok(found)
+}
+
 /// Attributes the damage found to the snapshots it affects, and sorts the packs no readable
 /// index lists into needed ones (problems) and leftovers (warnings).
 pub(super) fn attribute(
@@ -141,6 +203,8 @@ pub(super) fn attribute(
     // Slots of `unindexed.index`: the packs no readable index lists that a snapshot needs.
     let mut needed: HashMap<PackSlot, BTreeSet<SnapshotId>> = HashMap::new();
     let mut lacking: Vec<SnapshotId> = Vec::new();
+    // Snapshots share most segments: each is looked up once.
+    let mut found_in: HashMap<Hash, SegmentFindings> = HashMap::new();
     for (id, m) in &inv.manifests {
         let Ok(seg_ids) = tree::segment_ids(id, m) else {
             let what = "manifest holds a malformed segment id".to_string();
@@ -148,35 +212,27 @@ pub(super) fn attribute(
             continue;
         };
         let mut unlisted = Unlisted::default();
-        let mut blob = |h: &Hash| -> io::Result<()> {
-            let packs: Vec<PackSlot> = inv.blobs.values(h)?.into_iter().map(PackSlot).collect();
-            if packs.is_empty() {
-                unlisted.blobs += 1;
-                match unindexed.index.locate(h) {
-                    Some(l) => {
-                        needed.entry(l.pack).or_default().insert(*id);
-                    }
-                    None => unlisted.nowhere += 1,
-                }
-            } else if packs.iter().all(|p| bad_packs.contains_key(p)) {
-                for p in packs {
-                    affects.entry(p).or_default().insert(*id);
-                }
-            }
-            Ok(())
-        };
         let mut pages = 0u64;
         let mut segments_unread = 0;
         for h in &seg_ids {
-            blob(h)?;
-            match segments.get(h)? {
-                Some(b) => {
-                    for page in tree::page_ids(&b) {
-                        pages += 1;
-                        blob(&page)?;
-                    }
+            let found = match found_in.get(h) {
+                Some(f) => f,
+                None => {
+                    let f = look_segment_up(h, inv, segments, bad_packs, unindexed)?;
+                    found_in.entry(*h).or_insert(f)
                 }
+            };
+            match found.pages {
+                Some(n) => pages += n,
                 None => segments_unread += 1,
+            }
+            unlisted.blobs += found.unlisted;
+            unlisted.nowhere += found.nowhere;
+            for p in &found.needed {
+                needed.entry(*p).or_default().insert(*id);
+            }
+            for p in &found.lost {
+                affects.entry(*p).or_default().insert(*id);
             }
         }
         unlisted.segments_unread = segments_unread;
