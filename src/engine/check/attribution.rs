@@ -14,6 +14,7 @@ use crate::repo::index::PackSlot;
 use crate::repo::tree;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Problems by object and kind, each with why, its hint and the snapshots it affects.
 #[derive(Default)]
@@ -62,30 +63,127 @@ impl Problems {
     }
 }
 
+/// What a tree segment and its pages come to, the same for every snapshot that lists it.
+pub(super) struct SegmentFindings {
+    /// Pages it lists, if it could be read.
+    pages: Option<u64>,
+    /// Blobs (the segment and its pages, each time listed) no readable index lists.
+    unlisted: usize,
+    /// Bad packs that hold the only copies of some of its blobs.
+    lost: BTreeSet<PackSlot>,
+}
+
+/// Every distinct segment the manifests list, looked up once.
+pub(super) type Findings = HashMap<Hash, SegmentFindings>;
+
+/// Looks up every distinct segment the manifests list, and its pages, on two threads (each
+/// lookup may read a record from disk).
+pub(super) fn look_up(
+    inv: &Inventory,
+    segments: &Segments,
+    bad_packs: &BadPacks,
+) -> io::Result<Findings> {
+    let distinct: HashSet<Hash> = inv
+        .manifests
+        .iter()
+        .flat_map(|(id, m)| tree::segment_ids(id, m).unwrap_or_default())
+        .collect();
+    let distinct: Vec<Hash> = distinct.into_iter().collect();
+    let next = AtomicUsize::new(0);
+    let work = || -> io::Result<Vec<(Hash, SegmentFindings)>> {
+        let mut out = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(h) = distinct.get(i) else {
+                return Ok(out);
+            };
+            out.push((*h, look_segment_up(h, inv, segments, bad_packs)?));
+        }
+    };
+    let parts: Vec<io::Result<Vec<_>>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2).map(|_| s.spawn(work)).collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("a lookup thread panicked")))
+            })
+            .collect()
+    });
+    let mut found = HashMap::with_capacity(distinct.len());
+    for part in parts {
+        found.extend(part?);
+    }
+    Ok(found)
+}
+
 /// Whether some blob a snapshot needs, as far as the segments read tell, is in no readable
 /// index.
-pub(super) fn any_unindexed(inv: &Inventory, segments: &Segments) -> io::Result<bool> {
-    let unindexed = |h: &Hash| inv.blobs.values(h).map(|v| v.is_empty());
-    // Snapshots share most segments: each is looked at once.
-    let mut seen = HashSet::new();
-    for (id, m) in &inv.manifests {
-        for s in tree::segment_ids(id, m).unwrap_or_default() {
-            if !seen.insert(s) {
-                continue;
-            }
-            if unindexed(&s)? {
-                return Ok(true);
-            }
-            if let Some(b) = segments.get(&s)? {
-                for page in tree::page_ids(&b) {
-                    if unindexed(&page)? {
-                        return Ok(true);
-                    }
+pub(super) fn any_unindexed(found: &Findings) -> bool {
+    found.values().any(|f| f.unlisted > 0)
+}
+
+fn look_segment_up(
+    segment: &Hash,
+    inv: &Inventory,
+    segments: &Segments,
+    bad_packs: &BadPacks,
+) -> io::Result<SegmentFindings> {
+    let mut found = SegmentFindings {
+        pages: None,
+        unlisted: 0,
+        lost: BTreeSet::new(),
+    };
+    let mut blob = |h: &Hash| -> io::Result<()> {
+        let packs: Vec<PackSlot> = inv.blobs.values(h)?.into_iter().map(PackSlot).collect();
+        if packs.is_empty() {
+            found.unlisted += 1;
+        } else if packs.iter().all(|p| bad_packs.contains_key(p)) {
+            found.lost.extend(packs);
+        }
+        Ok(())
+    };
+    blob(segment)?;
+    let mut pages = None;
+    if let Some(b) = segments.get(segment)? {
+        let mut n = 0;
+        for page in tree::page_ids(&b) {
+            n += 1;
+            blob(&page)?;
+        }
+        pages = Some(n);
+    }
+    found.pages = pages;
+    Ok(found)
+}
+
+/// Of a segment's blobs that no readable index lists (each time listed): the slots in
+/// `unindexed.index` of the packs that hold them, and how many no readable pack holds.
+fn where_unlisted(
+    segment: &Hash,
+    inv: &Inventory,
+    segments: &Segments,
+    unindexed: &Unindexed,
+) -> io::Result<(BTreeSet<PackSlot>, usize)> {
+    let (mut needed, mut nowhere) = (BTreeSet::new(), 0);
+    let mut blob = |h: &Hash| -> io::Result<()> {
+        if inv.blobs.values(h)?.is_empty() {
+            match unindexed.index.locate(h) {
+                Some(l) => {
+                    needed.insert(l.pack);
                 }
+                None => nowhere += 1,
             }
         }
+        Ok(())
+    };
+    blob(segment)?;
+    if let Some(b) = segments.get(segment)? {
+        for page in tree::page_ids(&b) {
+            blob(&page)?;
+        }
     }
-    Ok(false)
+    Ok((needed, nowhere))
 }
 
 /// Blobs of one snapshot that no readable index lists.
@@ -131,68 +229,11 @@ impl Unlisted {
     }
 }
 
-/// What a tree segment and its pages come to, the same for every snapshot that lists it.
-struct SegmentFindings {
-    /// Pages it lists, if it could be read.
-    pages: Option<u64>,
-    /// Blobs (the segment and its pages, each time listed) no readable index lists.
-    unlisted: usize,
-    /// Of those, the ones no readable pack holds either.
-    nowhere: usize,
-    /// Slots in `unindexed.index` of the packs that hold the unlisted ones.
-    needed: BTreeSet<PackSlot>,
-    /// Bad packs that hold the only copies of some of its blobs.
-    lost: BTreeSet<PackSlot>,
-}
-
-fn look_segment_up(
-    segment: &Hash,
-    inv: &Inventory,
-    segments: &Segments,
-    bad_packs: &BadPacks,
-    unindexed: &Unindexed,
-) -> io::Result<SegmentFindings> {
-    let mut found = SegmentFindings {
-        pages: None,
-        unlisted: 0,
-        nowhere: 0,
-        needed: BTreeSet::new(),
-        lost: BTreeSet::new(),
-    };
-    let mut blob = |h: &Hash| -> io::Result<()> {
-        let packs: Vec<PackSlot> = inv.blobs.values(h)?.into_iter().map(PackSlot).collect();
-        if packs.is_empty() {
-            found.unlisted += 1;
-            match unindexed.index.locate(h) {
-                Some(l) => {
-                    found.needed.insert(l.pack);
-                }
-                None => found.nowhere += 1,
-            }
-        } else if packs.iter().all(|p| bad_packs.contains_key(p)) {
-            found.lost.extend(packs);
-        }
-        Ok(())
-    };
-    blob(segment)?;
-    let mut pages = None;
-    if let Some(b) = segments.get(segment)? {
-        let mut n = 0;
-        for page in tree::page_ids(&b) {
-            n += 1;
-            blob(&page)?;
-        }
-        pages = Some(n);
-    }
-    found.pages = pages;
-    Ok(found)
-}
-
 /// Attributes the damage found to the snapshots it affects, and sorts the packs no readable
 /// index lists into needed ones (problems) and leftovers (warnings).
 pub(super) fn attribute(
     inv: &Inventory,
-    segments: &Segments,
+    (segments, found): (&Segments, &Findings),
     bad_packs: &BadPacks,
     unindexed: &Unindexed,
     problems: &mut Problems,
@@ -203,8 +244,8 @@ pub(super) fn attribute(
     // Slots of `unindexed.index`: the packs no readable index lists that a snapshot needs.
     let mut needed: HashMap<PackSlot, BTreeSet<SnapshotId>> = HashMap::new();
     let mut lacking: Vec<SnapshotId> = Vec::new();
-    // Snapshots share most segments: each is looked up once.
-    let mut found_in: HashMap<Hash, SegmentFindings> = HashMap::new();
+    // Where a segment's unlisted blobs are, worked out once (damage only).
+    let mut unlisted_in: HashMap<Hash, (BTreeSet<PackSlot>, usize)> = HashMap::new();
     for (id, m) in &inv.manifests {
         let Ok(seg_ids) = tree::segment_ids(id, m) else {
             let what = "manifest holds a malformed segment id".to_string();
@@ -215,24 +256,30 @@ pub(super) fn attribute(
         let mut pages = 0u64;
         let mut segments_unread = 0;
         for h in &seg_ids {
-            let found = match found_in.get(h) {
-                Some(f) => f,
-                None => {
-                    let f = look_segment_up(h, inv, segments, bad_packs, unindexed)?;
-                    found_in.entry(*h).or_insert(f)
-                }
+            let Some(f) = found.get(h) else {
+                continue;
             };
-            match found.pages {
+            match f.pages {
                 Some(n) => pages += n,
                 None => segments_unread += 1,
             }
-            unlisted.blobs += found.unlisted;
-            unlisted.nowhere += found.nowhere;
-            for p in &found.needed {
-                needed.entry(*p).or_default().insert(*id);
-            }
-            for p in &found.lost {
+            for p in &f.lost {
                 affects.entry(*p).or_default().insert(*id);
+            }
+            if f.unlisted == 0 {
+                continue;
+            }
+            unlisted.blobs += f.unlisted;
+            let (held_by, nowhere) = match unlisted_in.get(h) {
+                Some(w) => w,
+                None => {
+                    let w = where_unlisted(h, inv, segments, unindexed)?;
+                    unlisted_in.entry(*h).or_insert(w)
+                }
+            };
+            unlisted.nowhere += nowhere;
+            for p in held_by {
+                needed.entry(*p).or_default().insert(*id);
             }
         }
         unlisted.segments_unread = segments_unread;

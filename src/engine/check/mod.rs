@@ -141,8 +141,12 @@ pub fn check_in(
     report.data_packs_read = packs::read_data_packs(repo, keys, &inv, chosen, &mut bad_packs);
     report.packs_read = report.data_packs_read + tree_packs_read;
     // What the packs no readable index lists hold matters only if a snapshot lacks something.
-    let unindexed = if attribution::any_unindexed(&inv, &segments).map_err(kept)? {
-        packs::read_unindexed(repo, keys, &inv, &mut segments).map_err(kept)?
+    let mut found = attribution::look_up(&inv, &segments, &bad_packs).map_err(kept)?;
+    let unindexed = if attribution::any_unindexed(&found) {
+        let unindexed = packs::read_unindexed(repo, keys, &inv, &mut segments).map_err(kept)?;
+        // Those packs may hold tree segments that could not be read before.
+        found = attribution::look_up(&inv, &segments, &bad_packs).map_err(kept)?;
+        unindexed
     } else {
         packs::Unindexed::default()
     };
@@ -156,7 +160,7 @@ pub fn check_in(
         .collect();
     attribution::attribute(
         &inv,
-        &segments,
+        (&segments, &found),
         &bad_packs,
         &unindexed,
         &mut problems,
