@@ -23,7 +23,8 @@ const PER_BUCKET: usize = 8;
 
 pub struct DigestRuns {
     dir: PathBuf,
-    /// Bytes of ids a run may keep in memory; larger runs go to disk.
+    /// A run keeps its ids in memory up to an eighth of this many bytes, and sorting what is
+    /// gathered holds up to this many; past that they go to disk.
     budget: usize,
     fresh: DigestSet,
     /// Largest first.
@@ -31,7 +32,8 @@ pub struct DigestRuns {
 }
 
 impl DigestRuns {
-    /// An empty set whose runs past `budget_bytes` of ids go to unnamed files in `dir`.
+    /// An empty set whose runs of more than an eighth of `budget_bytes` of ids keep them in
+    /// unnamed files in `dir`.
     pub fn new(dir: &Path, budget_bytes: usize) -> Self {
         DigestRuns {
             dir: dir.to_path_buf(),
