@@ -10,9 +10,9 @@
 //! each digest, built once and then looked up.
 
 use crate::hash::{DigestSet, Hash};
-use crate::sorted_runs::SortedRuns;
+use crate::sorted_runs::{next_record, SortedRuns};
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{self, BufReader, BufWriter, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -332,12 +332,7 @@ impl<const N: usize> Run<N> {
                 f.rewind()?;
                 let mut reader = BufReader::with_capacity(1 << 18, f);
                 Box::new(std::iter::from_fn(move || {
-                    let mut r = [0u8; N];
-                    match reader.read_exact(&mut r) {
-                        Ok(()) => Some(Ok(r)),
-                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
-                        Err(e) => Some(Err(e)),
-                    }
+                    next_record(&mut reader).transpose()
                 }))
             }
         })

@@ -10,7 +10,7 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// Memory a list may hold before it goes to disk, unless `IVAULT_LIST_MEMORY` (bytes) says
-/// otherwise: a restore's read plan, a backup's known blobs.
+/// otherwise: a restore's read plan, a backup's known blobs, check's blobs and segments.
 const LIST_MEMORY: usize = 16 << 20;
 
 pub fn list_memory() -> usize {
@@ -154,7 +154,8 @@ impl<const N: usize> Iterator for Sorted<N> {
     }
 }
 
-fn next_record<const N: usize>(reader: &mut impl Read) -> io::Result<Option<[u8; N]>> {
+/// The next record of a file of `N`-byte records, or none at its end.
+pub(crate) fn next_record<const N: usize>(reader: &mut impl Read) -> io::Result<Option<[u8; N]>> {
     let mut record = [0u8; N];
     match reader.read_exact(&mut record) {
         Ok(()) => Ok(Some(record)),

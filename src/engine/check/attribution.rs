@@ -129,32 +129,21 @@ fn look_segment_up(
     segments: &Segments,
     bad_packs: &BadPacks,
 ) -> io::Result<SegmentFindings> {
-    let mut found = SegmentFindings {
-        pages: None,
-        unlisted: 0,
-        lost: BTreeSet::new(),
-    };
-    let mut blob = |h: &Hash| -> io::Result<()> {
+    let (mut unlisted, mut lost) = (0, BTreeSet::new());
+    let pages = each_blob_of(segment, segments, &mut |h| {
         let packs: Vec<PackSlot> = inv.blobs.values(h)?.into_iter().map(PackSlot).collect();
         if packs.is_empty() {
-            found.unlisted += 1;
+            unlisted += 1;
         } else if packs.iter().all(|p| bad_packs.contains_key(p)) {
-            found.lost.extend(packs);
+            lost.extend(packs);
         }
         Ok(())
-    };
-    blob(segment)?;
-    let mut pages = None;
-    if let Some(b) = segments.get(segment)? {
-        let mut n = 0;
-        for page in tree::page_ids(&b) {
-            n += 1;
-            blob(&page)?;
-        }
-        pages = Some(n);
-    }
-    found.pages = pages;
-    Ok(found)
+    })?;
+    Ok(SegmentFindings {
+        pages,
+        unlisted,
+        lost,
+    })
 }
 
 /// Of a segment's blobs that no readable index lists (each time listed): the slots in
@@ -166,7 +155,7 @@ fn where_unlisted(
     unindexed: &Unindexed,
 ) -> io::Result<(BTreeSet<PackSlot>, usize)> {
     let (mut needed, mut nowhere) = (BTreeSet::new(), 0);
-    let mut blob = |h: &Hash| -> io::Result<()> {
+    each_blob_of(segment, segments, &mut |h| {
         if inv.blobs.values(h)?.is_empty() {
             match unindexed.index.locate(h) {
                 Some(l) => {
@@ -176,14 +165,27 @@ fn where_unlisted(
             }
         }
         Ok(())
-    };
-    blob(segment)?;
-    if let Some(b) = segments.get(segment)? {
-        for page in tree::page_ids(&b) {
-            blob(&page)?;
-        }
-    }
+    })?;
     Ok((needed, nowhere))
+}
+
+/// Hands `each` the segment's own id, then each page it lists if it was read; returns how
+/// many pages that was, if it was.
+fn each_blob_of(
+    segment: &Hash,
+    segments: &Segments,
+    each: &mut dyn FnMut(&Hash) -> io::Result<()>,
+) -> io::Result<Option<u64>> {
+    each(segment)?;
+    let Some(b) = segments.get(segment)? else {
+        return Ok(None);
+    };
+    let mut pages = 0;
+    for page in tree::page_ids(&b) {
+        pages += 1;
+        each(&page)?;
+    }
+    Ok(Some(pages))
 }
 
 /// Blobs of one snapshot that no readable index lists.
