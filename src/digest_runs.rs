@@ -161,7 +161,7 @@ impl Gather {
 /// blob), gathered in any order and then only looked up: one run, its records in memory up to
 /// the budget and on disk past it.
 pub struct DigestTable {
-    run: Option<Run<36>>,
+    run: Run<36>,
 }
 
 impl DigestTable {
@@ -176,12 +176,10 @@ impl DigestTable {
     /// The values of `id`, in order; none if it was never pushed.
     pub fn values(&self, id: &Hash) -> io::Result<Vec<u32>> {
         let mut values = Vec::new();
-        if let Some(run) = &self.run {
-            run.find(id, &mut |r| {
-                values.push(u32::from_be_bytes([r[32], r[33], r[34], r[35]]));
-                false
-            })?;
-        }
+        self.run.find(id, &mut |r| {
+            values.push(u32::from_be_bytes([r[32], r[33], r[34], r[35]]));
+            false
+        })?;
         Ok(values)
     }
 }
@@ -202,15 +200,12 @@ impl GatherTable {
     }
 
     pub fn done(self) -> io::Result<DigestTable> {
-        if self.sorter.is_empty() {
-            return Ok(DigestTable { run: None });
-        }
         let len = self.sorter.len() as usize;
         // The sorted list is read from its runs as the table is written: held only if both
         // fit the budget together.
         let held = len * 36 * 2 <= self.budget;
         let run = Run::build(&self.dir, held, len, self.sorter.sorted()?)?;
-        Ok(DigestTable { run: Some(run) })
+        Ok(DigestTable { run })
     }
 }
 
@@ -438,7 +433,7 @@ mod tests {
                 }
             }
             let table = gather.done().unwrap();
-            let on_disk = matches!(table.run.as_ref().unwrap().records, Records::Disk(_));
+            let on_disk = matches!(table.run.records, Records::Disk(_));
             assert_eq!(on_disk, budget == 500);
             for i in 0..2000 {
                 let expected = if i % 10 == 0 { vec![i, i + 7] } else { vec![i] };
