@@ -120,7 +120,8 @@ pub fn check(repo: &Repository, keys: &Keyring, read_data: ReadData) -> Result<C
     check_in(repo, keys, read_data, &std::env::temp_dir())
 }
 
-/// Checks `repo`; the tree segments read go to unnamed files in `scratch` past the list budget.
+/// Checks `repo`; the list of indexed blobs and the tree segments read go to unnamed files in
+/// `scratch` past the list budget.
 pub fn check_in(
     repo: &Repository,
     keys: &Keyring,
