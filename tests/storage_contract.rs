@@ -42,6 +42,19 @@ fn contract(s: &dyn Storage) {
         s.get_range("data/aa/none", 0, 4),
         Err(StorageError::NotFound(_))
     ));
+    // Into a buffer that held something: only the part read is left in it.
+    let mut buf = b"left over".to_vec();
+    s.get_range_into("data/aa/one", 1, 3, &mut buf).unwrap();
+    assert_eq!(buf, b"ell");
+    s.get_range_into("data/bb/big", at as u64, 100_000, &mut buf)
+        .unwrap();
+    assert_eq!(buf, &big[at..at + 100_000]);
+    s.get_range_into("data/aa/one", 9, 4, &mut buf).unwrap();
+    assert_eq!(buf, b"");
+    assert!(matches!(
+        s.get_range_into("data/aa/none", 0, 4, &mut buf),
+        Err(StorageError::NotFound(_))
+    ));
 
     // Never overwritten.
     assert!(matches!(

@@ -190,15 +190,19 @@ impl Read for ObjectReader<'_> {
                 self.ahead
             };
             let want = want.max(out.len() as u64).min(self.size - self.pos);
-            match self.storage.get_range(self.key, self.pos, want) {
-                Ok(data) if !data.is_empty() => {
+            let fetched = self
+                .storage
+                .get_range_into(self.key, self.pos, want, &mut self.buffer);
+            self.buffer_at = self.pos;
+            match fetched {
+                Ok(()) if !self.buffer.is_empty() => {
                     let fetched = &self.fetched.bytes;
-                    fetched.set(fetched.get() + data.len() as u64);
-                    self.buffer = data;
-                    self.buffer_at = self.pos;
+                    fetched.set(fetched.get() + self.buffer.len() as u64);
                 }
-                Ok(_) => return Ok(0),
+                Ok(()) => return Ok(0),
                 Err(e) => {
+                    // What a failed fetch left in the buffer is not the object's.
+                    self.buffer.clear();
                     let message = e.to_string();
                     *self.fetched.failure.borrow_mut() = Some(e);
                     return Err(io::Error::other(message));

@@ -33,6 +33,18 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
         Ok(slice_of(self.get(key)?, offset, len))
     }
+    /// [`Storage::get_range`] into `out`, replacing what it held: a reader that fetches an
+    /// object piece by piece keeps one buffer. Backends that can read into it override this.
+    fn get_range_into(
+        &self,
+        key: &str,
+        offset: u64,
+        len: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StorageError> {
+        *out = self.get_range(key, offset, len)?;
+        Ok(())
+    }
     /// Every object whose key starts with `prefix`, in no particular order.
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError>;
     /// Removes an object; removing a missing object is not an error.
