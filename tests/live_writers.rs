@@ -1,9 +1,11 @@
 //! Backups taken while another process keeps committing must be transactionally consistent:
 //! each restored snapshot keeps the writer's invariant, passes integrity_check and
 //! foreign_key_check, and hashes to its manifest's SHA-256. Runs in WAL and rollback modes.
+//! In WAL mode SQLite's check and the invoice facts are measured on a second connection beside
+//! the page read: they must describe the very snapshot stored.
 
 mod common;
-use common::{sha256_file, sqlite_checks, Env};
+use common::{sha256_file, sqlite_checks, Env, DEMO_BUSINESS};
 use invoice_vault::sample::{self, JournalMode};
 use std::path::Path;
 use std::process::{Child, Command};
@@ -165,4 +167,56 @@ fn consistent_snapshots_while_writing_in_wal_mode() {
 #[test]
 fn consistent_snapshots_while_writing_in_rollback_mode() {
     backups_under_load(JournalMode::Rollback);
+}
+
+#[test]
+fn facts_and_check_measured_beside_the_read_describe_the_snapshot_stored() {
+    let env = Env::new();
+    let (key, repo) = env.key_and_repo();
+    let db = env.database("live.sqlite", 12, JournalMode::Wal);
+    let policy = env.path("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[[source]]\nname = \"live\"\npath = \"{}\"\n{DEMO_BUSINESS}\n[[target]]\nname = \"local\"\nurl = \"{repo}\"\n\n[encryption]\nidentity_file = \"{key}\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap();
+    let mut writer = spawn_writer(&db);
+    wait_for_commits(&db, 20);
+    for _ in 0..2 {
+        env.run(&["backup", "live", "--policy", policy, "--lock-timeout", "60"])
+            .ok();
+        wait_for_commits(&db, commits(&db) + 10);
+    }
+    std::fs::write(format!("{}.stop", db.display()), b"").unwrap();
+    assert!(writer.wait().unwrap().success());
+
+    let list = env
+        .run(&["snapshots", "--repo", &repo, "--identity", &key, "--json"])
+        .ok()
+        .json();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let mut invoices = Vec::new();
+    for m in list {
+        let id = m["id"].as_str().unwrap();
+        assert_eq!(m["source_check"]["pragma"], "quick_check", "{m}");
+        assert_eq!(m["source_check"]["ok"], true, "{m}");
+        let out = env.path(&format!("restored-{}.sqlite", &id[..8]));
+        env.restore(id, &repo, &key, &out);
+        let conn = rusqlite::Connection::open(&out).unwrap();
+        let facts =
+            invoice_vault::source::facts::measure(&conn, &sample::business_description()).unwrap();
+        assert_eq!(
+            m["business"]["months"],
+            serde_json::to_value(&facts.months).unwrap(),
+            "snapshot {id}: the facts recorded are not those of the pages stored"
+        );
+        invoices.push(facts.months.iter().map(|f| f.invoices).sum::<u64>());
+    }
+    // The writer's invoices went on arriving between the two snapshots.
+    assert!(invoices[0] < invoices[1], "{invoices:?}");
 }

@@ -5,6 +5,7 @@
 
 pub mod compare;
 pub mod facts;
+mod twin;
 
 use crate::error::{Error, Fault, Hint, Hinted, Result};
 use crate::facts::{BusinessFacts, Description, SourceCheck};
@@ -258,9 +259,14 @@ fn measure(conn: &Connection, path: &Path, opts: &ReadOptions) -> Measured {
     out
 }
 
+/// Whether there is anything to measure on the image.
+fn wants_measuring(opts: &ReadOptions) -> bool {
+    opts.check != CheckLevel::Off || opts.business.is_some()
+}
+
 /// [`measure`] on a staged image in `dir`.
 fn measure_file(file: &File, dir: &Path, path: &Path, opts: &ReadOptions) -> Measured {
-    if opts.check == CheckLevel::Off && opts.business.is_none() {
+    if !wants_measuring(opts) {
         return Measured::default();
     }
     match open_unnamed(file, dir) {
@@ -346,12 +352,31 @@ fn take_image(
         .map_err(err)?;
     let time = chrono::Utc::now();
     let started = Instant::now();
-    let result = read_in_transaction(&conn, path, lock_timeout, &mut sink);
-    // Streamed pages have no copy to measure later: measure inside the same transaction,
-    // which in WAL mode holds no writer back.
-    let measured = match (&result, &sink) {
-        (Ok(_), PageSink::Stream(_)) => measure(&conn, path, opts),
-        _ => Measured::default(),
+    // Streamed pages have no copy to measure later: measure the same snapshot, on a twin
+    // connection beside the read where SQLite can share it, else on this connection after the
+    // read (in WAL mode that holds no writer back either).
+    let streamed = matches!(sink, PageSink::Stream(_)) && wants_measuring(opts);
+    let twin = (streamed && journal_mode == "wal")
+        .then(|| twin::twin_of(&conn, path, lock_timeout))
+        .flatten();
+    let (result, beside) = std::thread::scope(|s| {
+        let beside = twin.map(|twin| {
+            let stop = twin.get_interrupt_handle();
+            (s.spawn(move || measure(&twin, path, opts)), stop)
+        });
+        let result = read_in_transaction(&conn, path, lock_timeout, &mut sink);
+        let beside = beside.map(|(measuring, stop)| {
+            if result.is_err() {
+                stop.interrupt();
+            }
+            measuring.join()
+        });
+        (result, beside)
+    });
+    let measured = match beside {
+        Some(joined) => joined.map_err(|_| Error::Internal("measuring the image failed".into()))?,
+        None if streamed && result.is_ok() => measure(&conn, path, opts),
+        None => Measured::default(),
     };
     let _ = conn.execute_batch("COMMIT");
     let read_lock = started.elapsed();
