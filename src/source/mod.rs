@@ -10,6 +10,7 @@ mod twin;
 use crate::error::{Error, Fault, Hint, Hinted, Result};
 use crate::facts::{BusinessFacts, Description, SourceCheck};
 use crate::hash::Hash;
+use crate::recycle::Recycler;
 pub use facts::CheckLevel;
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
@@ -28,6 +29,16 @@ pub struct PageBatch {
     pub first_pgno: u64,
     pub page_size: usize,
     pub data: Vec<u8>,
+}
+
+/// Spent batches' buffers, for the next batches read: as many as the pipeline holds at once.
+static BATCH_BUFFERS: Recycler = Recycler::new(8);
+
+impl PageBatch {
+    /// Hands the batch's buffer back for the next batch read.
+    pub fn recycle(self) {
+        BATCH_BUFFERS.give(self.data);
+    }
 }
 
 /// What the read transaction saw.
@@ -138,7 +149,11 @@ impl PageSink<'_> {
     fn put(&mut self, batch: PageBatch) -> Result<()> {
         match self {
             PageSink::Stream(tx) => tx.send(batch).map_err(|_| Error::Cancelled),
-            PageSink::Spill(w) => w.write_all(&batch.data).map_err(spill_error),
+            PageSink::Spill(w) => {
+                let written = w.write_all(&batch.data).map_err(spill_error);
+                batch.recycle();
+                written
+            }
         }
     }
 }
@@ -432,7 +447,8 @@ fn replay(f: &File, page_size: usize, tx: &SyncSender<PageBatch>) -> Result<()> 
     let mut first_pgno = 1u64;
     let mut offset = 0u64;
     loop {
-        let mut data = vec![0u8; page_size * BATCH_PAGES];
+        let mut data = BATCH_BUFFERS.take(page_size * BATCH_PAGES);
+        data.resize(page_size * BATCH_PAGES, 0);
         let mut n = 0;
         while n < data.len() {
             match f
@@ -495,7 +511,7 @@ fn read_in_transaction(
     let mut batch = PageBatch {
         first_pgno: 1,
         page_size: ps,
-        data: Vec::with_capacity(ps * BATCH_PAGES),
+        data: BATCH_BUFFERS.take(ps * BATCH_PAGES),
     };
     while let Some(row) = rows.next().map_err(err)? {
         let pgno = row.get::<_, i64>(0).map_err(err)? as u64;
@@ -520,7 +536,7 @@ fn read_in_transaction(
                 PageBatch {
                     first_pgno: expected,
                     page_size: ps,
-                    data: Vec::with_capacity(ps * BATCH_PAGES),
+                    data: BATCH_BUFFERS.take(ps * BATCH_PAGES),
                 },
             );
             let t = Instant::now();

@@ -6,6 +6,7 @@
 use super::known::Known;
 use crate::error::{Error, Result};
 use crate::hash::{sha256, Hash};
+use crate::recycle::Recycler;
 use crate::repo::pack::BlobKind;
 use crate::repo::tree::SEGMENT_PAGES;
 use crate::repo::writer::{Frame, SnapshotWriter};
@@ -30,6 +31,9 @@ pub(super) enum Pages<'a> {
     /// An image read earlier (several targets, one read; copies between repositories).
     Staged(&'a StagedImage),
 }
+
+/// Spent frames' buffers, for the next frames gathered: as many as the pipeline holds at once.
+static FRAME_BUFFERS: Recycler = Recycler::new(16);
 
 /// A run of new blobs to compress together.
 struct FrameJob {
@@ -248,7 +252,7 @@ fn dedup_pages(
     let mut res = Deduplicated::default();
     let mut data = FrameJob {
         kind: BlobKind::Data,
-        data: Vec::with_capacity(DATA_FRAME_BYTES),
+        data: FRAME_BUFFERS.take(DATA_FRAME_BYTES),
         blobs: Vec::new(),
     };
     let mut tree = FrameJob {
@@ -265,7 +269,7 @@ fn dedup_pages(
                 kind: job.kind,
                 data: std::mem::replace(
                     &mut job.data,
-                    Vec::with_capacity(limit.min(DATA_FRAME_BYTES)),
+                    FRAME_BUFFERS.take(limit.min(DATA_FRAME_BYTES)),
                 ),
                 blobs: std::mem::take(&mut job.blobs),
             };
@@ -306,6 +310,7 @@ fn dedup_pages(
             }
         }
         busy += t.elapsed();
+        batch.recycle();
     }
     tracing::debug!(
         "hasher busy {busy:?}, of which blocked on compression {:?}",
@@ -343,6 +348,7 @@ fn compress_frames(
             uncompressed_len: job.data.len() as u32,
             blobs: job.blobs,
         };
+        FRAME_BUFFERS.give(job.data);
         busy += t.elapsed();
         tx.send(frame).map_err(|_| Error::Cancelled)?;
     }
