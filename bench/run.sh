@@ -157,6 +157,10 @@ ivault_restore() {
   [[ "$(sqlite3 "$out" 'PRAGMA integrity_check')" == ok ]] || die "ivault restore: integrity_check"
   [[ "$(invoice_count "$out")" == "$(invoice_count "$DB")" ]] || die "ivault restore: invoice count differs"
   rm -f "$out"
+  # The default relies on the quick_check the backup ran on the same image; this runs it again.
+  timed ivault_restore_quick "${IV[@]}" restore latest --repo "$W/ivault/repo" --identity "$W/key.txt" \
+    --to "$out" --integrity-check quick
+  rm -f "$out"
   timed ivault_check "${IV[@]}" check --repo "$W/ivault/repo" --identity "$W/key.txt" --read-data --json
 }
 

@@ -234,10 +234,19 @@ fn a_source_that_fails_integrity_check_is_caught_by_the_full_check_at_restore() 
     );
     assert!(!env.path("out.sqlite").exists());
     assert!(env.files_named(".ivault-").is_empty());
-    // The bytes are still exactly the snapshot's: the default quick_check and no check at all
-    // restore them.
+    // The bytes are still exactly the snapshot's: quick_check (by default relied on from the
+    // backup, which ran it on this image; or run again) and no check at all restore them.
     for (out, extra, said) in [
-        ("quick.sqlite", &[][..], "SHA-256 and quick_check passed"),
+        (
+            "default.sqlite",
+            &[][..],
+            "SHA-256 passed; quick_check passed at backup on this very image",
+        ),
+        (
+            "quick.sqlite",
+            &["--integrity-check", "quick"][..],
+            "SHA-256 and quick_check passed",
+        ),
         (
             "off.sqlite",
             &["--skip-integrity-check"][..],

@@ -34,6 +34,7 @@ fn a_sound_database_passes_every_level_byte_for_byte() {
                 .json();
             assert_eq!(r["check"], level);
             assert_eq!(r["integrity_checked"], level != "off");
+            assert_eq!(r["check_at_backup"], false);
             assert_eq!(sha256_file(&out), sha256_file(&db), "{level} {name}");
         }
     }
@@ -50,4 +51,40 @@ fn a_sound_database_passes_every_level_byte_for_byte() {
     let both = ["--skip-integrity-check", "--integrity-check", "full"];
     let r = restore(&env, &repo, &key, &id, &env.path("both.sqlite"), &both);
     assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+/// By default a restore relies on the quick_check its backup ran on the very image, recorded in
+/// the manifest, and runs SQLite's check only when none passed there; an explicit level always
+/// runs.
+#[test]
+fn the_default_check_is_the_one_the_backup_recorded_when_it_passed() {
+    let env = Env::new();
+    let (key, repo) = env.key_and_repo();
+    for (name, mode) in [
+        ("wal.sqlite", JournalMode::Wal),
+        ("rollback.sqlite", JournalMode::Rollback),
+    ] {
+        let db = env.database(name, 2, mode);
+        let db = db.to_str().unwrap();
+        let checked = env.backup_report(db, &repo, &[])["snapshot_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let unchecked = env.backup_report(db, &repo, &["--source-check", "off"])["snapshot_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for (id, extra, at_backup) in [
+            (&checked, &[][..], true),
+            (&checked, &["--integrity-check", "quick"][..], false),
+            (&unchecked, &[][..], false),
+        ] {
+            let out = env.path(&format!("{}-{at_backup}-{}", &id[..8], extra.len()));
+            let r = restore(&env, &repo, &key, id, &out, extra).ok().json();
+            assert_eq!(r["check"], "quick", "{r}");
+            assert_eq!(r["integrity_checked"], true, "{r}");
+            assert_eq!(r["check_at_backup"], at_backup, "{name} {extra:?}: {r}");
+            assert_eq!(sha256_file(&out), sha256_file(Path::new(db)));
+        }
+    }
 }

@@ -113,6 +113,9 @@ pub(super) fn restore(ctx: &Context, job: &RestoreJob, json: bool) -> Result<i32
     }
     let checks = match rep.check {
         restore::RestoreCheck::Full => "SHA-256, quick_check and integrity_check passed",
+        restore::RestoreCheck::Quick if rep.check_at_backup => {
+            "SHA-256 passed; quick_check passed at backup on this very image"
+        }
         restore::RestoreCheck::Quick => "SHA-256 and quick_check passed",
         restore::RestoreCheck::Off => "SHA-256 passed, SQLite's check skipped",
     };

@@ -165,8 +165,10 @@ enum Command {
         /// SQLite's check of the restored file, after the SHA-256 check that proves every byte
         /// equals the snapshot: quick (quick_check, about 1.7 s per GiB), full (integrity_check
         /// too: indexes against tables, one table per core; every drill runs it) or off.
-        #[arg(long, value_enum, default_value_t = CheckArg::Quick, value_name = "LEVEL")]
-        integrity_check: CheckArg,
+        /// Without it: quick, unless the backup recorded a passing check of this very image,
+        /// which the SHA-256 then carries over to the restored file.
+        #[arg(long, value_enum, value_name = "LEVEL")]
+        integrity_check: Option<CheckArg>,
         /// The same as --integrity-check off.
         #[arg(long, hide = true, conflicts_with = "integrity_check")]
         skip_integrity_check: bool,
@@ -383,14 +385,15 @@ fn dispatch(cli: Cli) -> Result<i32> {
         } => {
             use invoice_vault::engine::restore::RestoreCheck;
             let check = match (skip_integrity_check, integrity_check) {
-                (true, _) | (_, CheckArg::Off) => RestoreCheck::Off,
-                (_, CheckArg::Quick) => RestoreCheck::Quick,
-                (_, CheckArg::Full) => RestoreCheck::Full,
+                (true, _) | (_, Some(CheckArg::Off)) => RestoreCheck::Off,
+                (_, Some(CheckArg::Quick) | None) => RestoreCheck::Quick,
+                (_, Some(CheckArg::Full)) => RestoreCheck::Full,
             };
             let options = invoice_vault::engine::restore::RestoreOptions {
                 force,
                 source,
                 check,
+                reuse_backup_check: integrity_check.is_none() && !skip_integrity_check,
                 ..Default::default()
             };
             let job = invoice_vault::engine::restore::RestoreJob {

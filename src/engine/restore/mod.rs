@@ -39,6 +39,10 @@ pub struct RestoreOptions {
     /// equals the snapshot, always runs; SQLite's check also proves the database was sound
     /// when it was backed up, and its full form costs more than the rest of the restore.
     pub check: RestoreCheck,
+    /// With `check` at `Quick`: rely on a passing SQLite check the backup ran on this very
+    /// image and recorded in the manifest instead of running it again. The SHA-256 still
+    /// proves the restored file is that image byte for byte, so the check would find the same.
+    pub reuse_backup_check: bool,
     /// Only consider snapshots of this source (name or path) when resolving `latest`.
     pub source: Option<String>,
     /// Whose signatures make a snapshot acceptable (filled in by `run` from the context).
@@ -55,6 +59,9 @@ pub struct RestoreReport {
     /// Whether SQLite checked the file (`check` says how).
     pub integrity_checked: bool,
     pub check: RestoreCheck,
+    /// The check was the one the backup ran on this very image (recorded in the manifest),
+    /// not run again on the restored file.
+    pub check_at_backup: bool,
     /// What the restore had to work around (damaged packs whose blobs came from copies).
     pub warnings: Vec<String>,
 }
@@ -127,6 +134,13 @@ pub fn restore_noting_damage(
     let (id, m) = (picked.id, picked.manifest);
     let mut temp = TempFile::create(dest)?;
     let file_len = m.page_count * m.page_size as u64;
+    let check_at_backup = opts.reuse_backup_check
+        && opts.check == RestoreCheck::Quick
+        && m.source_check.as_ref().is_some_and(|c| c.ok);
+    let check = match check_at_backup {
+        true => RestoreCheck::Off,
+        false => opts.check,
+    };
     let mut read = std::thread::scope(|s| {
         // Write back while pages are still coming, so the fsync before the rename finds
         // little left to do: on a large restore it otherwise costs seconds at the end.
@@ -140,7 +154,7 @@ pub fn restore_noting_damage(
         let write_error = |e| temp.write_error(e);
         // With SQLite's check to run afterwards, the file is hashed beside it instead, on the
         // core the check leaves idle.
-        let while_writing = opts.check == RestoreCheck::Off;
+        let while_writing = check == RestoreCheck::Off;
         // The plan of a large restore is sorted on disk beside the file it restores.
         let beside = dest
             .parent()
@@ -165,7 +179,7 @@ pub fn restore_noting_damage(
     crate::failpoint::hit("restore-pages-written");
     // SQLite opens files by name, so the file gets its hidden name now (a kill from here on
     // leaves it for the next restore into this directory to remove).
-    let sqlite_path = match opts.check {
+    let sqlite_path = match check {
         RestoreCheck::Off => None,
         _ => Some(temp.name_for_sqlite(dest)?),
     };
@@ -176,7 +190,7 @@ pub fn restore_noting_damage(
         let (m, id) = (&m, &id);
         let check = sqlite_path
             .as_deref()
-            .map(|path| s.spawn(move || verify_integrity(path, id, m, opts.check)));
+            .map(|path| s.spawn(move || verify_integrity(path, id, m, check)));
         let read_error = |e: std::io::Error| {
             Error::Destination(format!("cannot read back the restored file: {e}").into())
         };
@@ -207,6 +221,7 @@ pub fn restore_noting_damage(
         duration_ms: started.elapsed().as_millis() as u64,
         integrity_checked: opts.check != RestoreCheck::Off,
         check: opts.check,
+        check_at_backup,
         warnings: picked
             .warnings
             .into_iter()
