@@ -1,7 +1,8 @@
 //! Restore: rebuild a snapshot's database file from its pages. The file is written under a
 //! temporary name beside the destination, checked (SHA-256 against the manifest and, beside
-//! it, SQLite's `quick_check`, or with `--integrity-check full` its `integrity_check`), and
-//! only then renamed into place. On any failure nothing is left.
+//! it, SQLite's `quick_check`, or with `--integrity-check full` its `integrity_check`; by
+//! default a passing `quick_check` the backup recorded of this very image stands for the
+//! first), and only then renamed into place. On any failure nothing is left.
 
 mod destination;
 pub(crate) mod image;
