@@ -31,6 +31,11 @@ impl Recycler {
         }
     }
 
+    /// Drops every buffer kept, when the work that passed them around is done.
+    pub(crate) fn release(&self) {
+        self.spent.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// Hands `buf` back; its contents are dropped.
     pub(crate) fn give(&self, mut buf: Vec<u8>) {
         buf.clear();
@@ -58,5 +63,8 @@ mod tests {
         assert_eq!(b.as_ptr(), at);
         // Only one was kept: the next is new, with the room asked for.
         assert!(r.take(5000).capacity() >= 5000);
+        r.give(b);
+        r.release();
+        assert_ne!(r.take(10).capacity(), 1000);
     }
 }

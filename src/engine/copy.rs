@@ -303,6 +303,8 @@ fn copy_one(
         warnings: Vec::new(),
     };
     let staged = StagedImage::from_file(scratch, image);
+    // The restore's buffers are freed; the backup's must not come on top of them.
+    crate::host::release_free_memory();
     let backup_opts = BackupOptions {
         tags: m.tags.clone(),
         accept_recipients: opts.accept_recipients,

@@ -31,13 +31,19 @@ pub struct PageBatch {
     pub data: Vec<u8>,
 }
 
-/// Spent batches' buffers, for the next batches read: as many as the pipeline holds at once.
-static BATCH_BUFFERS: Recycler = Recycler::new(8);
+/// Spent batches' buffers, for the next batches read: as many as the pipeline holds at once
+/// (four queued, one being filled, one being hashed).
+static BATCH_BUFFERS: Recycler = Recycler::new(6);
 
 impl PageBatch {
     /// Hands the batch's buffer back for the next batch read.
     pub fn recycle(self) {
         BATCH_BUFFERS.give(self.data);
+    }
+
+    /// Drops the buffers kept for batches to come, once a backup is done.
+    pub fn release_buffers() {
+        BATCH_BUFFERS.release();
     }
 }
 

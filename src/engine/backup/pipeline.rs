@@ -32,8 +32,9 @@ pub(super) enum Pages<'a> {
     Staged(&'a StagedImage),
 }
 
-/// Spent frames' buffers, for the next frames gathered: as many as the pipeline holds at once.
-static FRAME_BUFFERS: Recycler = Recycler::new(16);
+/// Spent frames' buffers, for the next frames gathered: as many as the pipeline holds at once
+/// (queued, being compressed, being gathered).
+static FRAME_BUFFERS: Recycler = Recycler::new(8);
 
 /// A run of new blobs to compress together.
 struct FrameJob {
@@ -97,7 +98,7 @@ pub(super) fn run(
     let frame_rx = Arc::new(Mutex::new(frame_rx));
 
     let queue = Mutex::new(sources.into_iter().enumerate());
-    std::thread::scope(|s| {
+    let results = std::thread::scope(|s| {
         let readers: Vec<_> = (0..READERS.min(count))
             .map(|_| {
                 let (queue, feeds) = (&queue, feed_tx.clone());
@@ -158,7 +159,11 @@ pub(super) fn run(
                 Ok((image?, dedup))
             })
             .collect()
-    })
+    });
+    // What comes next (a copy's next restore) should not carry the buffers kept for this.
+    FRAME_BUFFERS.release();
+    PageBatch::release_buffers();
+    results
 }
 
 /// Sources read at once: many small databases are read while the hasher works on another, and
