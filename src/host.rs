@@ -74,10 +74,10 @@ pub fn return_freed_memory() {
     }
 }
 
-/// Hands the system the memory the allocator holds but no longer uses, between the phases of
-/// a long job: glibc keeps what finished threads freed in their arenas, so a copy's backup
-/// would otherwise peak on top of what its restore left behind.
-pub fn release_free_memory() {
+/// Hands the system what the allocator holds but no longer uses, between the phases of a long
+/// job: blocks under 1 MiB (see [`return_freed_memory`]) that finished threads freed stay in
+/// their arenas, so a copy's backup would otherwise peak on top of what its restore left.
+pub fn trim_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim has no preconditions: it is thread-safe and only returns pages that
     // hold no allocation to the kernel.

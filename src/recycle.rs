@@ -1,7 +1,8 @@
 //! Buffers handed back for reuse. A backup passes megabyte buffers from one thread to the next
 //! (pages read, then frames to compress) at the speed of the disk; freed, each goes back to the
-//! kernel and the next is faulted in as fresh zeroed pages, which cost a tenth of a backup's
-//! CPU. A recycler keeps a few spent buffers for the next taker instead.
+//! kernel (blocks of 1 MiB and more are mapped on their own, `host::return_freed_memory`) or
+//! to another thread's arena, and the next is faulted in as fresh zeroed pages, which cost a
+//! tenth of a backup's CPU. A recycler keeps a few spent buffers for the next taker instead.
 
 use std::sync::Mutex;
 

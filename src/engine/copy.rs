@@ -304,7 +304,7 @@ fn copy_one(
     };
     let staged = StagedImage::from_file(scratch, image);
     // The restore's buffers are freed; the backup's must not come on top of them.
-    crate::host::release_free_memory();
+    crate::host::trim_allocator();
     let backup_opts = BackupOptions {
         tags: m.tags.clone(),
         accept_recipients: opts.accept_recipients,
