@@ -209,7 +209,8 @@ impl GatherTable {
     }
 }
 
-fn prefix(id: &Hash) -> u32 {
+/// The first four bytes of a digest, or of a record that starts with one.
+fn prefix(id: &[u8]) -> u32 {
     u32::from_be_bytes([id[0], id[1], id[2], id[3]])
 }
 
@@ -259,7 +260,7 @@ impl<const N: usize> Run<N> {
                 continue;
             }
             last = Some(r);
-            prefixes.push(u32::from_be_bytes([r[0], r[1], r[2], r[3]]));
+            prefixes.push(prefix(&r));
             match &mut sink {
                 Sink::Held(v) => v.push(r),
                 Sink::Disk(w) => w.write_all(&r)?,
