@@ -8,6 +8,20 @@ use common::{sha256_file, Env};
 use invoice_vault::sample::JournalMode;
 use std::path::Path;
 
+/// Two unlike databases: WAL, and rollback journal (whose image is staged before it is checked).
+const DATABASES: [(&str, JournalMode); 2] = [
+    ("wal.sqlite", JournalMode::Wal),
+    ("rollback.sqlite", JournalMode::Rollback),
+];
+
+/// Backs `db` up into `repo`; returns the snapshot's id.
+fn backed_up(env: &Env, db: &str, repo: &str, extra: &[&str]) -> String {
+    env.backup_report(db, repo, extra)["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn restore(env: &Env, repo: &str, key: &str, id: &str, out: &Path, level: &[&str]) -> common::Run {
     let mut args = vec!["--json"];
     args.extend_from_slice(level);
@@ -18,15 +32,9 @@ fn restore(env: &Env, repo: &str, key: &str, id: &str, out: &Path, level: &[&str
 fn a_sound_database_passes_every_level_byte_for_byte() {
     let env = Env::new();
     let (key, repo) = env.key_and_repo();
-    for (name, mode) in [
-        ("wal.sqlite", JournalMode::Wal),
-        ("rollback.sqlite", JournalMode::Rollback),
-    ] {
+    for (name, mode) in DATABASES {
         let db = env.database(name, 2, mode);
-        let id = env.backup_report(db.to_str().unwrap(), &repo, &[])["snapshot_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = backed_up(&env, db.to_str().unwrap(), &repo, &[]);
         for level in ["off", "quick", "full"] {
             let out = env.path(&format!("{level}-{name}"));
             let r = restore(&env, &repo, &key, &id, &out, &["--integrity-check", level])
@@ -60,20 +68,11 @@ fn a_sound_database_passes_every_level_byte_for_byte() {
 fn the_default_check_is_the_one_the_backup_recorded_when_it_passed() {
     let env = Env::new();
     let (key, repo) = env.key_and_repo();
-    for (name, mode) in [
-        ("wal.sqlite", JournalMode::Wal),
-        ("rollback.sqlite", JournalMode::Rollback),
-    ] {
+    for (name, mode) in DATABASES {
         let db = env.database(name, 2, mode);
         let db = db.to_str().unwrap();
-        let checked = env.backup_report(db, &repo, &[])["snapshot_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let unchecked = env.backup_report(db, &repo, &["--source-check", "off"])["snapshot_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let checked = backed_up(&env, db, &repo, &[]);
+        let unchecked = backed_up(&env, db, &repo, &["--source-check", "off"]);
         for (id, extra, at_backup) in [
             (&checked, &[][..], true),
             (&checked, &["--integrity-check", "quick"][..], false),
