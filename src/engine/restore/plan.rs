@@ -101,6 +101,11 @@ pub(crate) fn plan(
 
 /// Each page with where its blob is stored, sorted by pack, frame and offset. A page whose
 /// blob no index lists is an error before anything is read.
+///
+/// A blob stored more than once (after `backup --full`, a copy, a repack) is read from the
+/// copy whose frame serves the most pages of this snapshot: a frame is decompressed whole,
+/// so the copies in a new full's frames, which hold nothing else, cost a third of those in
+/// the frames of a long chain, where most pages were replaced since.
 fn join(
     repo: &Repository,
     pages: SortedRuns<36>,
@@ -108,23 +113,104 @@ fn join(
     (scratch, scratch_error): (&Path, &(dyn Fn(std::io::Error) -> Error + Sync)),
 ) -> Result<Sorted<52>> {
     let mut reads = SortedRuns::<52>::new(scratch, list_memory());
+    let mut choices = SortedRuns::<52>::new(scratch, list_memory());
+    let mut demand = FrameDemand::default();
     let mut blobs = blobs.sorted().map_err(scratch_error)?.peekable();
+    let mut copies: Vec<BlobRecord> = Vec::new();
     for page in pages.sorted().map_err(scratch_error)? {
         let page = page.map_err(scratch_error)?;
         let id = &page[..32];
-        // Skip blobs of other snapshots; several pages may share this one.
-        while let Some(b) = blobs.next_if(|b| b.as_ref().map_or(true, |b| &b[..32] < id)) {
-            b.map_err(scratch_error)?;
+        if copies.first().is_none_or(|c| &c[..32] != id) {
+            copies.clear();
+            // Skip blobs of other snapshots; several pages may share this one.
+            while let Some(b) = blobs.next_if(|b| b.as_ref().map_or(true, |b| &b[..32] < id)) {
+                b.map_err(scratch_error)?;
+            }
+            while let Some(b) = blobs.next_if(|b| b.as_ref().map_or(true, |b| &b[..32] == id)) {
+                copies.push(b.map_err(scratch_error)?);
+            }
         }
-        // A failed read was taken above: what is left is this blob, a later one, or none.
-        match blobs.peek() {
-            Some(Ok(blob)) if &blob[..32] == id => reads
-                .push(read_record(blob, &page))
-                .map_err(scratch_error)?,
-            _ => return Err(reader::unlisted_blob(repo, id)),
+        match copies.as_slice() {
+            [] => return Err(reader::unlisted_blob(repo, id)),
+            [only] => {
+                demand.add(only, true);
+                reads.push(read_record(only, &page)).map_err(scratch_error)?;
+            }
+            several => {
+                for copy in several {
+                    demand.add(copy, false);
+                    choices
+                        .push(choice_record(copy, &page))
+                        .map_err(scratch_error)?;
+                }
+            }
         }
     }
+    drop(blobs);
+    // Each page with several copies comes out with all of them, side by side.
+    let mut best: Option<(Score, ReadRecord)> = None;
+    for choice in choices.sorted().map_err(scratch_error)? {
+        let read = chosen_read(&choice.map_err(scratch_error)?);
+        let score = demand.score(&read);
+        match &best {
+            Some((_, b)) if b[12..16] == read[12..16] && b[20..] == read[20..] => {
+                if best.as_ref().is_some_and(|(s, _)| score > *s) {
+                    best = Some((score, read));
+                }
+            }
+            _ => {
+                if let Some((_, b)) = best.replace((score, read)) {
+                    reads.push(b).map_err(scratch_error)?;
+                }
+            }
+        }
+    }
+    if let Some((_, b)) = best {
+        reads.push(b).map_err(scratch_error)?;
+    }
     reads.sorted().map_err(scratch_error)
+}
+
+/// How many of the snapshot's pages each frame could serve, and whether it must be read
+/// anyway (it holds the only copy of some page): a copy in such a frame costs nothing more.
+#[derive(Default)]
+struct FrameDemand(std::collections::HashMap<(u32, u32), (bool, u32)>);
+
+/// Higher is cheaper: frames read anyway first, then frames serving more pages.
+type Score = (bool, u32);
+
+impl FrameDemand {
+    fn add(&mut self, blob: &BlobRecord, only_copy: bool) {
+        let d = self.0.entry((u32_at(blob, 32), u32_at(blob, 36))).or_default();
+        d.0 |= only_copy;
+        d.1 += 1;
+    }
+
+    fn score(&self, read: &ReadRecord) -> Score {
+        let frame = (u32_at(read, 0), u32_at(read, 4));
+        self.0.get(&frame).copied().unwrap_or_default()
+    }
+}
+
+/// A copy a page could be read from: blob id, page, then the copy's place, so that a page's
+/// copies sort side by side (in the order of their places, the tie-breaker).
+type ChoiceRecord = [u8; 52];
+
+fn choice_record(blob: &BlobRecord, page: &PageRecord) -> ChoiceRecord {
+    let mut r = [0u8; 52];
+    r[..36].copy_from_slice(page);
+    r[36..52].copy_from_slice(&blob[32..48]);
+    r
+}
+
+/// The read a choice stands for.
+fn chosen_read(c: &ChoiceRecord) -> ReadRecord {
+    let mut r = [0u8; 52];
+    r[..12].copy_from_slice(&c[36..48]);
+    r[12..16].copy_from_slice(&c[32..36]);
+    r[16..20].copy_from_slice(&c[48..52]);
+    r[20..].copy_from_slice(&c[..32]);
+    r
 }
 
 fn blob_record(id: &Hash, loc: &BlobLocation) -> BlobRecord {
