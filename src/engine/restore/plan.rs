@@ -86,7 +86,12 @@ pub(crate) fn plan(
     let pages = pages.into_inner().unwrap_or_else(|p| p.into_inner());
     tracing::debug!("page list read after {:?}", started.elapsed());
 
-    let reads = join(repo, pages, blobs.into_inner(), (scratch, scratch_error))?;
+    let reads = join(
+        (repo, &index),
+        pages,
+        blobs.into_inner(),
+        (scratch, scratch_error),
+    )?;
     tracing::debug!(
         "read plan ready after {:?} (resident, peak MiB: {:?})",
         started.elapsed(),
@@ -107,7 +112,7 @@ pub(crate) fn plan(
 /// so the copies in a new full's frames, which hold nothing else, cost a third of those in
 /// the frames of a long chain, where most pages were replaced since.
 fn join(
-    repo: &Repository,
+    (repo, index): (&Repository, &Index),
     pages: SortedRuns<36>,
     blobs: SortedRuns<48>,
     (scratch, scratch_error): (&Path, &(dyn Fn(std::io::Error) -> Error + Sync)),
@@ -134,7 +139,9 @@ fn join(
             [] => return Err(reader::unlisted_blob(repo, id)),
             [only] => {
                 demand.add(only, true);
-                reads.push(read_record(only, &page)).map_err(scratch_error)?;
+                reads
+                    .push(read_record(only, &page))
+                    .map_err(scratch_error)?;
             }
             several => {
                 for copy in several {
@@ -151,7 +158,7 @@ fn join(
     let mut best: Option<(Score, ReadRecord)> = None;
     for choice in choices.sorted().map_err(scratch_error)? {
         let read = chosen_read(&choice.map_err(scratch_error)?);
-        let score = demand.score(&read);
+        let score = demand.score(index, &read);
         match &best {
             Some((_, b)) if b[12..16] == read[12..16] && b[20..] == read[20..] => {
                 if best.as_ref().is_some_and(|(s, _)| score > *s) {
@@ -171,24 +178,43 @@ fn join(
     reads.sorted().map_err(scratch_error)
 }
 
-/// How many of the snapshot's pages each frame could serve, and whether it must be read
-/// anyway (it holds the only copy of some page): a copy in such a frame costs nothing more.
+/// How many of the snapshot's pages each frame, and each pack, could serve, and whether a
+/// frame must be read anyway (it holds the only copy of some page): a copy in such a frame
+/// costs nothing more.
 #[derive(Default)]
-struct FrameDemand(std::collections::HashMap<(u32, u32), (bool, u32)>);
+struct FrameDemand {
+    frames: std::collections::HashMap<(u32, u32), (bool, u64)>,
+    packs: std::collections::HashMap<u32, u64>,
+}
 
-/// Higher is cheaper: frames read anyway first, then frames serving more pages.
-type Score = (bool, u32);
+/// Higher is cheaper: frames read anyway first; then frames with more of their bytes wanted
+/// (a frame is decompressed whole, so a copy in a frame half of which is wanted costs twice
+/// what one in a frame wanted whole does); then those of the pack serving more pages (a new
+/// full's frames against the last incremental's, both wanted whole).
+type Score = (bool, u64, u64);
 
 impl FrameDemand {
     fn add(&mut self, blob: &BlobRecord, only_copy: bool) {
-        let d = self.0.entry((u32_at(blob, 32), u32_at(blob, 36))).or_default();
+        let pack = u32_at(blob, 32);
+        let len = u64::from(u32_at(blob, 44));
+        let d = self.frames.entry((pack, u32_at(blob, 36))).or_default();
         d.0 |= only_copy;
-        d.1 += 1;
+        d.1 += len;
+        *self.packs.entry(pack).or_default() += len;
     }
 
-    fn score(&self, read: &ReadRecord) -> Score {
-        let frame = (u32_at(read, 0), u32_at(read, 4));
-        self.0.get(&frame).copied().unwrap_or_default()
+    fn score(&self, index: &Index, read: &ReadRecord) -> Score {
+        let (pack, frame) = (u32_at(read, 0), u32_at(read, 4));
+        let (forced, wanted) = self.frames.get(&(pack, frame)).copied().unwrap_or_default();
+        let size = index
+            .pack(PackSlot(pack))
+            .frames
+            .get(frame as usize)
+            .map_or(u64::MAX, |f| u64::from(f.uncompressed_len).max(1));
+        // Per mille of the frame wanted; pages used twice may count past the whole.
+        let share = wanted.saturating_mul(1000) / size;
+        let by_pack = self.packs.get(&pack).copied().unwrap_or(0);
+        (forced, share, by_pack)
     }
 }
 
