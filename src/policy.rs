@@ -104,13 +104,41 @@ pub struct Schedule {
     /// An IANA time zone name (`Europe/Berlin`) the expressions are read in, instead of the
     /// host's local time.
     pub time_zone: Option<String>,
+    /// Take a backup in full once the incrementals since the last full stored changed pages
+    /// worth this share of the database: a percent (`100`, `"50%"`) or `"off"`.
+    pub full_after_changed: Option<toml::Value>,
     /// The daemon starts each due job after a random delay below this, so that many hosts
     /// on one schedule do not all start at once.
     #[serde(default, deserialize_with = "duration::jitter")]
     pub jitter: Option<Duration>,
 }
 
+impl Policy {
+    /// The limit `[schedule] full_after_changed` sets, if it sets one: `Some(None)` for `off`.
+    pub fn full_after_changed(&self) -> Option<Option<u32>> {
+        self.schedule.as_ref()?.full_after_changed().ok().flatten()
+    }
+}
+
 impl Schedule {
+    /// The `full_after_changed` limit (checked when the policy was loaded): `None` when the
+    /// policy leaves it to the default, `Some(None)` for `off`.
+    pub fn full_after_changed(&self) -> std::result::Result<Option<Option<u32>>, String> {
+        let Some(v) = &self.full_after_changed else {
+            return Ok(None);
+        };
+        let text = match v {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ => "a table or list".into(),
+        };
+        crate::engine::backup::parse_full_after_changed(&text)
+            .map(Some)
+            .map_err(|e| format!("[schedule] full_after_changed: {e}"))
+    }
+
     /// The zone the expressions are read in, or one sentence on why `time_zone` names none.
     pub fn zone(&self) -> std::result::Result<crate::scheduler::plan::Zone, String> {
         use crate::scheduler::plan::Zone;
@@ -306,6 +334,8 @@ impl Policy {
             }
             s.zone()
                 .map_err(|m| self.error_at(text, "schedule", Some("time_zone"), m))?;
+            s.full_after_changed()
+                .map_err(|m| self.error_at(text, "schedule", Some("full_after_changed"), m))?;
         }
         let mut seen = std::collections::HashSet::new();
         for name in self

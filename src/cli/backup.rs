@@ -21,6 +21,13 @@ pub(super) struct BackupArgs {
     /// Store every page again in fresh packs.
     #[arg(long)]
     full: bool,
+    /// Take the backup in full once the incremental snapshots since the last full (of this
+    /// source, in that repository) stored changed pages worth this percent of the database, so
+    /// that no restore reads much more than a full's: a restore of the newest reads about the
+    /// database plus that share. `off` never does [default: the policy's
+    /// [schedule] full_after_changed, else 100]
+    #[arg(long, value_name = "PERCENT|off", value_parser = full_after_changed)]
+    full_after_changed: Option<FullAfterChanged>,
     #[arg(long = "tag", value_name = "TAG")]
     tags: Vec<String>,
     /// Source name recorded in the snapshot [default: file name without extension].
@@ -45,6 +52,15 @@ pub(super) struct BackupArgs {
     json: bool,
 }
 
+/// A `--full-after-changed` limit: `None` is `off`. (A bare `Option` would make clap take the
+/// value as optional.)
+#[derive(Clone, Copy)]
+struct FullAfterChanged(Option<u32>);
+
+fn full_after_changed(text: &str) -> std::result::Result<FullAfterChanged, String> {
+    backup::parse_full_after_changed(text).map(FullAfterChanged)
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum SourceCheckArg {
     Quick,
@@ -63,6 +79,11 @@ pub(super) fn backup_cmd(ctx: &Context, args: BackupArgs) -> Result<i32> {
         targets: args.targets,
         options: BackupOptions {
             full: args.full,
+            full_after_changed: args
+                .full_after_changed
+                .map(|l| l.0)
+                .or_else(|| ctx.targets.policy()?.full_after_changed())
+                .unwrap_or(Some(backup::DEFAULT_FULL_AFTER_CHANGED)),
             tags: args.tags,
             name: args.name,
             read: ReadOptions {
@@ -124,6 +145,9 @@ pub(super) fn backup_cmd(ctx: &Context, args: BackupArgs) -> Result<i32> {
                     mib(r.bytes_stored),
                     r.duration_ms as f64 / 1000.0
                 );
+                if let Some(why) = &r.full_because {
+                    println!("  {why}");
+                }
             }
             Err(e) if several => eprintln!(
                 "ivault: backup to {} failed: {}",

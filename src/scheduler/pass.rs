@@ -183,6 +183,11 @@ pub fn run_job(ctx: &Context, policy: &Policy, source: &str, kind: JobKind) -> V
 /// Backs up each `(source, full)` to every target of the source, all in one run: one outcome
 /// per source.
 fn back_up(ctx: &Context, sources: &[(&str, bool)]) -> Vec<JobOutcome> {
+    let full_after_changed = ctx
+        .targets
+        .policy()
+        .and_then(Policy::full_after_changed)
+        .unwrap_or(Some(backup::DEFAULT_FULL_AFTER_CHANGED));
     let jobs: Vec<BackupJob> = sources
         .iter()
         .map(|(source, full)| BackupJob {
@@ -190,6 +195,7 @@ fn back_up(ctx: &Context, sources: &[(&str, bool)]) -> Vec<JobOutcome> {
             targets: Vec::new(),
             options: BackupOptions {
                 full: *full,
+                full_after_changed,
                 ..BackupOptions::default()
             },
         })

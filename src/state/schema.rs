@@ -86,6 +86,10 @@ const MIGRATIONS: &[&str] = &[
        source TEXT NOT NULL, target TEXT NOT NULL, snapshot_id TEXT NOT NULL,
        backup_snapshot_id TEXT NOT NULL, period_from TEXT NOT NULL, period_to TEXT NOT NULL,
        inserted TEXT NOT NULL, replaced TEXT NOT NULL, record TEXT NOT NULL);",
+    // 10: the page bytes the incremental snapshots since the last full of each source stored,
+    // so a backup can turn full before a restore has too much of a chain to read. Rows of
+    // earlier builds start counting at 0.
+    "ALTER TABLE last_snapshots ADD COLUMN changed_since_full INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this build writes.

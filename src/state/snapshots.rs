@@ -18,13 +18,36 @@ impl State {
             .map_err(|e| self.err(e))
     }
 
-    pub fn set_last_snapshot(&self, repo_id: &str, source: &str, snapshot: &str) -> Result<()> {
+    /// Records `snapshot` as the last of `source`, with the page bytes the incremental
+    /// snapshots since the last full stored (0 for a full).
+    pub fn set_last_snapshot(
+        &self,
+        repo_id: &str,
+        source: &str,
+        snapshot: &str,
+        changed_since_full: u64,
+    ) -> Result<()> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO last_snapshots (repo_id, source, snapshot_id) VALUES (?1, ?2, ?3)",
-                [repo_id, source, snapshot],
+                "INSERT OR REPLACE INTO last_snapshots (repo_id, source, snapshot_id, changed_since_full)
+                 VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![repo_id, source, snapshot, changed_since_full as i64],
             )
             .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The page bytes the incremental snapshots of `source` since its last full stored (0
+    /// when none is recorded).
+    pub fn changed_since_full(&self, repo_id: &str, source: &str) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT changed_since_full FROM last_snapshots WHERE repo_id = ?1 AND source = ?2",
+                [repo_id, source],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|n| n.unwrap_or(0).max(0) as u64)
             .map_err(|e| self.err(e))
     }
 

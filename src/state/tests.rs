@@ -221,7 +221,7 @@ fn a_fresh_state_gets_the_newest_version_and_reopening_changes_nothing() {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
-        st.set_last_snapshot("r1", "src", "snap1").unwrap();
+        st.set_last_snapshot("r1", "src", "snap1", 7).unwrap();
         schema(&st.conn)
     };
     assert_eq!(user_version(&path), LATEST);
@@ -233,6 +233,8 @@ fn a_fresh_state_gets_the_newest_version_and_reopening_changes_nothing() {
         st.last_snapshot("r1", "src").unwrap().as_deref(),
         Some("snap1")
     );
+    assert_eq!(st.changed_since_full("r1", "src").unwrap(), 7);
+    assert_eq!(st.changed_since_full("r1", "other").unwrap(), 0);
 }
 
 #[test]

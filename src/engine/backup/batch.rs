@@ -6,6 +6,7 @@
 //! a batch stopped at any point leaves a valid repository, and the next backup indexes and
 //! reuses the packs it stored (`unindexed_packs`).
 
+use super::chain;
 use super::known::Known;
 use super::pipeline::{self, Pages, SourcePages};
 use super::{local_source, refuse_a_shared_default_name, BackupOptions, BackupReport};
@@ -34,8 +35,30 @@ pub(super) struct Source<'a, T> {
     pub tag: T,
 }
 
-/// A source's description in its manifest, where it was copied from, and its parent.
-type Planned = (SourceInfo, Option<CopyOrigin>, Option<SnapshotId>);
+/// What a backup adds to its chain's count of changed page bytes: the count before it, and
+/// why it is a full when it turned into one.
+type Chain = (u64, Option<String>);
+
+/// The size of the database a source's pages come from, as far as known before reading it.
+fn database_bytes<T>(s: &Source<'_, T>) -> u64 {
+    match &s.pages {
+        Pages::Staged(img) => img.image.page_count * img.image.page_size as u64,
+        Pages::Live { .. } => std::fs::metadata(s.path).map_or(0, |m| m.len()),
+    }
+}
+
+/// A source's description in its manifest, where it was copied from, its parent, and where
+/// it stands in its chain.
+struct Planned {
+    source: SourceInfo,
+    copy_of: Option<CopyOrigin>,
+    parent: Option<SnapshotId>,
+    /// Page bytes the incrementals since the last full stored.
+    changed_since_full: u64,
+    full: bool,
+    /// Why it is full although not asked to be.
+    full_because: Option<String>,
+}
 
 pub(super) struct Batch<'r> {
     repo: &'r Repository,
@@ -142,7 +165,7 @@ impl<'r> Batch<'r> {
                 Ok(p) => {
                     feeds.push(SourcePages {
                         pages: s.pages,
-                        full: s.opts.full,
+                        full: p.full,
                     });
                     planned.push((s.tag, s.opts, p));
                 }
@@ -155,7 +178,15 @@ impl<'r> Batch<'r> {
         let results = pipeline::run(feeds, &mut self.known, level, &mut self.writer);
         let storing = t.elapsed();
         let mut pending = Vec::new();
-        for ((tag, opts, (source, copy_of, parent)), result) in planned.into_iter().zip(results) {
+        for ((tag, opts, planned), result) in planned.into_iter().zip(results) {
+            let Planned {
+                source,
+                copy_of,
+                parent,
+                changed_since_full,
+                full: _,
+                full_because,
+            } = planned;
             let (image, dedup) = match result {
                 Ok(done) => done,
                 Err(e) => {
@@ -196,7 +227,8 @@ impl<'r> Batch<'r> {
             };
             let mut warnings = std::mem::take(&mut self.warnings);
             warnings.extend(image.warnings);
-            pending.push((tag, manifest, warnings, dedup.read_time));
+            let chain = (changed_since_full, full_because);
+            pending.push((tag, manifest, warnings, dedup.read_time, chain));
         }
         let t = Instant::now();
         let count = pending.len();
@@ -219,7 +251,29 @@ impl<'r> Batch<'r> {
             refuse_a_shared_default_name(self.repo, state, &source)?;
         }
         let parent = self.parent(state, &source.path)?;
-        Ok((source, copy_of, parent))
+        let changed_since_full = match parent {
+            Some(_) => state.changed_since_full(&self.repo.config().id, &source.path)?,
+            None => 0,
+        };
+        let full_because = match (s.opts.full, parent) {
+            (false, Some(_)) => chain::full_because(
+                changed_since_full,
+                database_bytes(s),
+                s.opts.full_after_changed,
+            ),
+            _ => None,
+        };
+        if let Some(why) = &full_because {
+            tracing::info!("{}: {why}", source.path);
+        }
+        Ok(Planned {
+            full: s.opts.full || full_because.is_some(),
+            source,
+            copy_of,
+            parent,
+            changed_since_full,
+            full_because,
+        })
     }
 
     /// Writes the index of the packs stored so far, then the manifests, and returns how each
@@ -227,7 +281,7 @@ impl<'r> Batch<'r> {
     fn commit<T>(
         &mut self,
         state: &mut State,
-        pending: Vec<(T, Manifest, Vec<String>, Duration)>,
+        pending: Vec<(T, Manifest, Vec<String>, Duration, Chain)>,
     ) -> Vec<(T, Result<BackupReport>)> {
         let started = Instant::now();
         if let Err(e) = self.write_index(state) {
@@ -237,9 +291,9 @@ impl<'r> Batch<'r> {
         let shares = shares(self.writer.bytes_stored() - self.committed_bytes, &weights);
         let mut out = Vec::new();
         let written = state.in_transaction(|state| {
-            for ((tag, m, warnings, read_time), share) in pending.into_iter().zip(shares) {
+            for ((tag, m, warnings, read_time, chain), share) in pending.into_iter().zip(shares) {
                 let busy = read_time + started.elapsed();
-                let report = self.write_manifest(state, m, warnings, share, busy);
+                let report = self.write_manifest(state, (m, chain), warnings, share, busy);
                 out.push((tag, report));
             }
         });
@@ -279,7 +333,7 @@ impl<'r> Batch<'r> {
     fn write_manifest(
         &mut self,
         state: &State,
-        mut m: Manifest,
+        (mut m, (changed_since_full, full_because)): (Manifest, Chain),
         warnings: Vec<String>,
         share: u64,
         busy: Duration,
@@ -290,7 +344,9 @@ impl<'r> Batch<'r> {
             .writer
             .write_manifest(&m, self.signing_key.as_deref())?;
         let repo_id = &self.repo.config().id;
-        state.set_last_snapshot(repo_id, &m.source.path, &snapshot_id.to_string())?;
+        let full = m.kind == SnapshotKind::Full;
+        let changed = chain::changed_after(full, changed_since_full, m.stats.bytes_new);
+        state.set_last_snapshot(repo_id, &m.source.path, &snapshot_id.to_string(), changed)?;
         state.record_source_name(repo_id, &m.source.name, &m.source.path)?;
         if let Some(s) = &mut self.snapshots {
             s.insert(snapshot_id);
@@ -309,6 +365,7 @@ impl<'r> Batch<'r> {
             duration_ms: m.stats.duration_ms,
             read_lock_ms: m.stats.read_lock_ms,
             source_check: m.source_check,
+            full_because: full_because.filter(|_| full),
             warnings,
         })
     }

@@ -5,9 +5,12 @@
 //! history.
 
 mod batch;
+mod chain;
 mod job;
 mod known;
 mod pipeline;
+
+pub use chain::{parse_full_after_changed, DEFAULT_FULL_AFTER_CHANGED};
 
 pub use crate::source::{CheckLevel, ReadOptions};
 pub use job::{run, run_many, BackupJob, BackupRun, TargetOutcome};
@@ -29,6 +32,10 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct BackupOptions {
     pub full: bool,
+    /// Take the backup in full once the incrementals since the last full of the source in a
+    /// repository stored changed pages worth this many percent of the database (`None`:
+    /// never); see `chain`.
+    pub full_after_changed: Option<u32>,
     pub tags: Vec<String>,
     /// Source name in the manifest; defaults to the file stem.
     pub name: Option<String>,
@@ -57,6 +64,7 @@ impl Default for BackupOptions {
     fn default() -> Self {
         BackupOptions {
             full: false,
+            full_after_changed: Some(chain::DEFAULT_FULL_AFTER_CHANGED),
             tags: Vec::new(),
             name: None,
             read: source::ReadOptions::default(),
@@ -87,6 +95,9 @@ pub struct BackupReport {
     pub read_lock_ms: u64,
     /// SQLite's check of the source's image, as recorded in the manifest.
     pub source_check: Option<SourceCheck>,
+    /// Why the backup was taken in full although no full was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_because: Option<String>,
     /// What went less than perfectly without failing the backup.
     pub warnings: Vec<String>,
 }
