@@ -209,27 +209,33 @@ fn write_placed(output: Output, page_size: u32, blobs: &[plan::Placed]) -> Resul
         placed.extend(pages.iter().map(|&i| (i, *bytes)));
     }
     placed.sort_unstable_by_key(|(i, _)| *i);
+    let mut runs = Vec::new();
     let mut start = 0;
     for k in 1..=placed.len() {
         if k == placed.len() || placed[k].0 != placed[k - 1].0 + 1 {
-            write_run(output, &placed[start..k], ps)?;
+            runs.push(write_run(output, &placed[start..k], ps)?);
             start = k;
         }
     }
+    if let Some(t) = output.2 {
+        t.written_runs(&runs);
+    }
+    crate::progress::add(runs.iter().map(|r| r.1).sum());
     Ok(())
 }
 
 /// At most this many buffers go to one `pwritev` (Linux's `IOV_MAX`).
 const MAX_SLICES: usize = 1024;
 
-/// Writes consecutive pages, the first at page number `run[0].0`.
+/// Writes consecutive pages, the first at page number `run[0].0`; returns where they went
+/// and how many bytes that is.
 fn write_run(
-    (out, write_error, tracker): Output,
+    (out, write_error, _): Output,
     run: &[(u32, &[u8])],
     page_size: usize,
-) -> Result<()> {
+) -> Result<(u64, u64)> {
     let Some(&(first_page, _)) = run.first() else {
-        return Ok(());
+        return Ok((0, 0));
     };
     let start = first_page as u64 * page_size as u64;
     let mut at = start;
@@ -245,10 +251,5 @@ fn write_run(
             at += n as u64;
         }
     }
-    let len = at - start;
-    if let Some(t) = tracker {
-        t.written(start, len);
-    }
-    crate::progress::add(len);
-    Ok(())
+    Ok((start, at - start))
 }

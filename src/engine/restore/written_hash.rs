@@ -27,6 +27,8 @@ struct Written {
     /// The writers are done: `Some(true)` when every byte was written, `Some(false)` when
     /// they gave up (and the hash is not wanted).
     done: Option<bool>,
+    /// Where the hash has got to: only a range that starts there is worth waking it for.
+    hashed_to: u64,
 }
 
 impl WrittenHash {
@@ -35,12 +37,25 @@ impl WrittenHash {
     }
 
     /// Bytes `start .. start + len` are written.
+    #[cfg(test)]
     pub(crate) fn written(&self, start: u64, len: u64) {
-        if len == 0 {
-            return;
+        self.written_runs(&[(start, len)]);
+    }
+
+    /// Each `(start, len)` range is written. One call per batch of writes, and a wake-up only
+    /// when the hash can go on: a restore of a long chain writes a few hundred thousand runs
+    /// of a page or two, and waking the hashing thread for each cost a second of CPU.
+    pub(crate) fn written_runs(&self, runs: &[(u64, u64)]) {
+        let mut w = self.lock();
+        let mut wake = false;
+        for &(start, len) in runs.iter().filter(|r| r.1 > 0) {
+            w.ranges.insert(start, start + len);
+            wake |= start == w.hashed_to;
         }
-        self.lock().ranges.insert(start, start + len);
-        self.changed.notify_one();
+        drop(w);
+        if wake {
+            self.changed.notify_one();
+        }
     }
 
     /// The writers are done; `complete` says whether every byte was written.
@@ -75,6 +90,7 @@ impl WrittenHash {
                         Some(false) => return Ok(None),
                         Some(true) => break None,
                         None => {
+                            w.hashed_to = pos;
                             w = self.changed.wait(w).unwrap_or_else(|p| p.into_inner());
                         }
                     }
@@ -132,6 +148,39 @@ mod tests {
                 let (a, b) = (i * piece, ((i + 1) * piece).min(data.len()));
                 file.write_all_at(&data[a..b], a as u64).unwrap();
                 tracker.written(a as u64, (b - a) as u64);
+            }
+            tracker.finish(true);
+            h.join().unwrap()
+        });
+        assert_eq!(got.unwrap(), Some(sha(&data)));
+    }
+
+    #[test]
+    fn batches_written_back_to_front_hash_like_the_whole_file() {
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 31 + i / 7) as u8).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, &data).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let tracker = WrittenHash::default();
+        let err = |e: std::io::Error| Error::Internal(e.to_string().into());
+        // Batches of four 4 KiB runs, two apart, the last batch first: only the batch that
+        // holds the start wakes the hash, and it must still take in every range.
+        let runs: Vec<(u64, u64)> = (0..data.len() as u64)
+            .step_by(4096)
+            .map(|a| (a, 4096.min(data.len() as u64 - a)))
+            .collect();
+        let mut batches: Vec<Vec<(u64, u64)>> = (0..2)
+            .flat_map(|odd| {
+                let mine: Vec<(u64, u64)> = runs.iter().copied().skip(odd).step_by(2).collect();
+                mine.chunks(4).map(<[_]>::to_vec).collect::<Vec<_>>()
+            })
+            .collect();
+        batches.reverse();
+        let got = std::thread::scope(|s| {
+            let h = s.spawn(|| tracker.hash(&file, data.len() as u64, &err));
+            for b in &batches {
+                tracker.written_runs(b);
             }
             tracker.finish(true);
             h.join().unwrap()
