@@ -107,10 +107,10 @@ pub(crate) fn plan(
 /// Each page with where its blob is stored, sorted by pack, frame and offset. A page whose
 /// blob no index lists is an error before anything is read.
 ///
-/// A blob stored more than once (after `backup --full`, a copy, a repack) is read from the
-/// copy whose frame serves the most pages of this snapshot: a frame is decompressed whole,
-/// so the copies in a new full's frames, which hold nothing else, cost a third of those in
-/// the frames of a long chain, where most pages were replaced since.
+/// A blob stored more than once (after a full backup, a copy, a repack) is read from the copy
+/// in the frame this snapshot wants most of (see [`Score`]): a frame is decompressed whole,
+/// and a new full's frames hold nothing the snapshot does not want, where the frames of a
+/// long chain hold mostly pages replaced since.
 fn join(
     (repo, index): (&Repository, &Index),
     pages: SortedRuns<36>,
@@ -154,27 +154,31 @@ fn join(
         }
     }
     drop(blobs);
-    // Each page with several copies comes out with all of them, side by side.
-    let mut best: Option<(Score, ReadRecord)> = None;
-    for choice in choices.sorted().map_err(scratch_error)? {
-        let read = chosen_read(&choice.map_err(scratch_error)?);
-        let score = demand.score(index, &read);
-        match &best {
-            Some((_, b)) if b[12..16] == read[12..16] && b[20..] == read[20..] => {
-                if best.as_ref().is_some_and(|(s, _)| score > *s) {
-                    best = Some((score, read));
-                }
-            }
-            _ => {
-                if let Some((_, b)) = best.replace((score, read)) {
-                    reads.push(b).map_err(scratch_error)?;
-                }
-            }
+    // Two rounds over the pages with several copies. The first takes each page's best copy
+    // alone and notes the frames so taken; the second prefers those frames, which are read
+    // anyway, so that a page does not pull in a frame of its own when another it is in is
+    // decompressed regardless.
+    let mut again = SortedRuns::<52>::new(scratch, list_memory());
+    let sorted = choices.sorted().map_err(scratch_error)?;
+    each_page_copies(sorted, scratch_error, |copies| {
+        let best = copies.iter().max_by_key(|(_, r)| demand.score(index, r));
+        if let Some((_, r)) = best {
+            demand.take(r);
         }
-    }
-    if let Some((_, b)) = best {
-        reads.push(b).map_err(scratch_error)?;
-    }
+        copies
+            .iter()
+            .try_for_each(|(c, _)| again.push(*c).map_err(scratch_error))
+    })?;
+    let sorted = again.sorted().map_err(scratch_error)?;
+    each_page_copies(sorted, scratch_error, |copies| {
+        let best = copies
+            .iter()
+            .max_by_key(|(_, r)| (demand.taken(r), demand.score(index, r)));
+        match best {
+            Some((_, r)) => reads.push(*r).map_err(scratch_error),
+            None => Ok(()),
+        }
+    })?;
     reads.sorted().map_err(scratch_error)
 }
 
@@ -185,6 +189,8 @@ fn join(
 struct FrameDemand {
     frames: std::collections::HashMap<(u32, u32), (bool, u64)>,
     packs: std::collections::HashMap<u32, u64>,
+    /// Bytes the first round took from each frame.
+    taken: std::collections::HashMap<(u32, u32), u64>,
 }
 
 /// Higher is cheaper: frames read anyway first; then frames with more of their bytes wanted
@@ -201,6 +207,21 @@ impl FrameDemand {
         d.0 |= only_copy;
         d.1 += len;
         *self.packs.entry(pack).or_default() += len;
+        if only_copy {
+            *self.taken.entry((pack, u32_at(blob, 36))).or_default() += len;
+        }
+    }
+
+    /// The first round takes `read`.
+    fn take(&mut self, read: &ReadRecord) {
+        let frame = (u32_at(read, 0), u32_at(read, 4));
+        *self.taken.entry(frame).or_default() += u64::from(u32_at(read, 16));
+    }
+
+    /// Bytes the first round took from `read`'s frame (the only copies included).
+    fn taken(&self, read: &ReadRecord) -> u64 {
+        let frame = (u32_at(read, 0), u32_at(read, 4));
+        self.taken.get(&frame).copied().unwrap_or(0)
     }
 
     fn score(&self, index: &Index, read: &ReadRecord) -> Score {
@@ -227,6 +248,29 @@ fn choice_record(blob: &BlobRecord, page: &PageRecord) -> ChoiceRecord {
     r[..36].copy_from_slice(page);
     r[36..52].copy_from_slice(&blob[32..48]);
     r
+}
+
+/// Calls `f` with the copies of each page, side by side in `sorted` (as choices, and as the
+/// reads they stand for).
+fn each_page_copies(
+    sorted: Sorted<52>,
+    scratch_error: &(dyn Fn(std::io::Error) -> Error + Sync),
+    mut f: impl FnMut(&[(ChoiceRecord, ReadRecord)]) -> Result<()>,
+) -> Result<()> {
+    let mut copies: Vec<(ChoiceRecord, ReadRecord)> = Vec::new();
+    for choice in sorted {
+        let choice = choice.map_err(scratch_error)?;
+        // Blob id and page: another page than the copies gathered?
+        if copies.first().is_some_and(|(c, _)| c[..36] != choice[..36]) {
+            f(&copies)?;
+            copies.clear();
+        }
+        copies.push((choice, chosen_read(&choice)));
+    }
+    if !copies.is_empty() {
+        f(&copies)?;
+    }
+    Ok(())
 }
 
 /// The read a choice stands for.
