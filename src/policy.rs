@@ -114,9 +114,13 @@ pub struct Schedule {
 }
 
 impl Policy {
-    /// The limit `[schedule] full_after_changed` sets, if it sets one: `Some(None)` for `off`.
-    pub fn full_after_changed(&self) -> Option<Option<u32>> {
-        self.schedule.as_ref()?.full_after_changed().ok().flatten()
+    /// The `--full-after-changed` limit of this policy's backups (`None`: off): its
+    /// `[schedule] full_after_changed`, else the default.
+    pub fn full_after_changed(&self) -> Option<u32> {
+        match self.schedule.as_ref().map(Schedule::full_after_changed) {
+            Some(Ok(Some(limit))) => limit,
+            _ => Some(crate::engine::backup::DEFAULT_FULL_AFTER_CHANGED),
+        }
     }
 }
 

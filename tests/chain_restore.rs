@@ -66,6 +66,15 @@ fn ledger(env: &Env) -> Database {
     }
 }
 
+/// A policy of one source and one target whose backups turn full after `limit` (as written
+/// in TOML).
+fn policy_text(db: &Path, repo: &str, recipient: &str, limit: &str) -> String {
+    format!(
+        "[[source]]\nname = \"books\"\npath = \"{}\"\n\n[[target]]\nname = \"local\"\nurl = \"{repo}\"\n\n[schedule]\nfull_after_changed = {limit}\n\n[encryption]\nrecipients = [\"{recipient}\"]\n",
+        db.display()
+    )
+}
+
 fn databases(env: &Env) -> Vec<Database> {
     vec![invoices(env), ledger(env)]
 }
@@ -130,12 +139,18 @@ fn after_a_new_full_a_restore_reads_its_packs_not_the_old_chain() {
 fn a_backup_turns_full_once_the_chain_stored_the_limit() {
     let env = Env::new();
     let limit = 20u64;
-    let limit_arg = ["--full-after-changed", "20%"];
     for (k, db) in databases(&env).into_iter().enumerate() {
         let (key, recipient) = env.new_key(&format!("identity-{k}.txt"));
         let repo = env.path(&format!("repo-{k}"));
         let repo = repo.to_str().unwrap();
         env.run(&["init", repo, "--recipient", &recipient]).ok();
+        // The first database is given the limit on the command line, the second by a policy.
+        let policy = env.path(&format!("policy-{k}.toml"));
+        std::fs::write(&policy, policy_text(&db.path, repo, &recipient, "\"20%\"")).unwrap();
+        let limit_arg = match k {
+            0 => ["--full-after-changed", "20%"],
+            _ => ["--policy", policy.to_str().unwrap()],
+        };
         let first = backup(&env, &db.path, repo, &limit_arg);
         assert_eq!(first["kind"], "full");
         assert!(first.get("full_because").is_none(), "{first}");
@@ -202,15 +217,8 @@ fn a_limit_that_is_no_percent_is_refused_before_anything_is_read() {
     assert!(common::walk(&Path::new(&repo).join("snapshots")).is_empty());
 
     let policy = env.path("policy.toml");
-    std::fs::write(
-        &policy,
-        format!(
-            "[[source]]\nname = \"books\"\npath = \"{}\"\n\n[[target]]\nname = \"local\"\nurl = \"{repo}\"\n\n[schedule]\nfull_after_changed = 0\n\n[encryption]\nrecipients = [\"{}\"]\n",
-            db.display(),
-            env.new_key("other.txt").1
-        ),
-    )
-    .unwrap();
+    let recipient = env.new_key("other.txt").1;
+    std::fs::write(&policy, policy_text(&db, &repo, &recipient, "0")).unwrap();
     let r = env.run(&["policy", "check", policy.to_str().unwrap()]);
     assert_eq!(r.code, 9, "{}", r.stderr);
     assert!(

@@ -79,11 +79,11 @@ pub(super) fn backup_cmd(ctx: &Context, args: BackupArgs) -> Result<i32> {
         targets: args.targets,
         options: BackupOptions {
             full: args.full,
-            full_after_changed: args
-                .full_after_changed
-                .map(|l| l.0)
-                .or_else(|| ctx.targets.policy()?.full_after_changed())
-                .unwrap_or(Some(backup::DEFAULT_FULL_AFTER_CHANGED)),
+            full_after_changed: match (args.full_after_changed, ctx.targets.policy()) {
+                (Some(limit), _) => limit.0,
+                (None, Some(policy)) => policy.full_after_changed(),
+                (None, None) => Some(backup::DEFAULT_FULL_AFTER_CHANGED),
+            },
             tags: args.tags,
             name: args.name,
             read: ReadOptions {

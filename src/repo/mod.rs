@@ -12,6 +12,7 @@ pub mod binary;
 pub mod catalog;
 pub mod codec;
 pub mod config;
+pub(crate) mod copies;
 pub mod doomed;
 pub mod holds;
 pub mod ids;

@@ -4,8 +4,9 @@
 //! all its encrypted bytes) is left to `check --read-data`: age already authenticates every
 //! byte read, and the blob ids prove every byte used.
 
+use super::copies::CopyChooser;
 use super::ids::{ObjectId, PackId};
-use super::index::{Index, PackSlot};
+use super::index::{BlobLocation, Index, PackSlot};
 use super::keys::Keyring;
 use super::pack::FrameDecoder;
 use super::Repository;
@@ -110,12 +111,28 @@ where
     let mut done = BlobsRead::default();
     while !pending.is_empty() {
         let mut plan: Plan = BTreeMap::new();
+        let usable = |id: &Hash| {
+            let copies = index.locations(id);
+            copies.filter(|l| !bad_packs.contains_key(&l.pack))
+        };
+        // Which copy of a blob stored more than once: see `copies`.
+        let mut chooser = CopyChooser::default();
+        for &tag in &pending {
+            let id = id_of(tag);
+            let only = usable(&id).nth(1).is_none();
+            usable(&id).for_each(|l| chooser.want(&l, only));
+        }
+        for &tag in &pending {
+            let copies: Vec<BlobLocation> = usable(&id_of(tag)).collect();
+            if let Some(l) = chooser.first(index, &copies) {
+                chooser.take(l);
+            }
+        }
         // Taken, not drained: the list is freed once planned.
         for tag in std::mem::take(&mut pending) {
             let id = id_of(tag);
-            let loc = index
-                .locations(&id)
-                .find(|l| !bad_packs.contains_key(&l.pack));
+            let copies: Vec<BlobLocation> = usable(&id).collect();
+            let loc = chooser.last(index, &copies).copied();
             let Some(loc) = loc else {
                 let first_bad = index.locations(&id).find_map(|l| bad_packs.get(&l.pack));
                 return Err(match first_bad {

@@ -183,11 +183,10 @@ pub fn run_job(ctx: &Context, policy: &Policy, source: &str, kind: JobKind) -> V
 /// Backs up each `(source, full)` to every target of the source, all in one run: one outcome
 /// per source.
 fn back_up(ctx: &Context, sources: &[(&str, bool)]) -> Vec<JobOutcome> {
-    let full_after_changed = ctx
-        .targets
-        .policy()
-        .and_then(Policy::full_after_changed)
-        .unwrap_or(Some(backup::DEFAULT_FULL_AFTER_CHANGED));
+    let full_after_changed = ctx.targets.policy().map_or(
+        Some(backup::DEFAULT_FULL_AFTER_CHANGED),
+        Policy::full_after_changed,
+    );
     let jobs: Vec<BackupJob> = sources
         .iter()
         .map(|(source, full)| BackupJob {

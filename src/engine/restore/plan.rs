@@ -7,6 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::hash::Hash;
+use crate::repo::copies::CopyChooser;
 use crate::repo::ids::SnapshotId;
 use crate::repo::index::{BlobLocation, Index, PackSlot};
 use crate::repo::keys::Keyring;
@@ -119,7 +120,7 @@ fn join(
 ) -> Result<Sorted<52>> {
     let mut reads = SortedRuns::<52>::new(scratch, list_memory());
     let mut choices = SortedRuns::<52>::new(scratch, list_memory());
-    let mut demand = FrameDemand::default();
+    let mut chooser = CopyChooser::default();
     let mut blobs = blobs.sorted().map_err(scratch_error)?.peekable();
     let mut copies: Vec<BlobRecord> = Vec::new();
     for page in pages.sorted().map_err(scratch_error)? {
@@ -138,14 +139,14 @@ fn join(
         match copies.as_slice() {
             [] => return Err(reader::unlisted_blob(repo, id)),
             [only] => {
-                demand.add(only, true);
+                chooser.want(&location(only), true);
                 reads
                     .push(read_record(only, &page))
                     .map_err(scratch_error)?;
             }
             several => {
                 for copy in several {
-                    demand.add(copy, false);
+                    chooser.want(&location(copy), false);
                     choices
                         .push(choice_record(copy, &page))
                         .map_err(scratch_error)?;
@@ -161,9 +162,8 @@ fn join(
     let mut again = SortedRuns::<52>::new(scratch, list_memory());
     let sorted = choices.sorted().map_err(scratch_error)?;
     each_page_copies(sorted, scratch_error, |copies| {
-        let best = copies.iter().max_by_key(|(_, r)| demand.score(index, r));
-        if let Some((_, r)) = best {
-            demand.take(r);
+        if let Some(l) = chooser.first(index, copies.iter().map(|c| &c.1)) {
+            chooser.take(l);
         }
         copies
             .iter()
@@ -171,72 +171,13 @@ fn join(
     })?;
     let sorted = again.sorted().map_err(scratch_error)?;
     each_page_copies(sorted, scratch_error, |copies| {
-        let best = copies
-            .iter()
-            .max_by_key(|(_, r)| (demand.taken(r), demand.score(index, r)));
-        match best {
-            Some((_, r)) => reads.push(*r).map_err(scratch_error),
-            None => Ok(()),
-        }
+        let Some(l) = chooser.last(index, copies.iter().map(|c| &c.1)) else {
+            return Ok(());
+        };
+        let (choice, _) = copies.iter().find(|c| &c.1 == l).unwrap_or(&copies[0]);
+        reads.push(chosen_read(choice)).map_err(scratch_error)
     })?;
     reads.sorted().map_err(scratch_error)
-}
-
-/// How many of the snapshot's pages each frame, and each pack, could serve, and whether a
-/// frame must be read anyway (it holds the only copy of some page): a copy in such a frame
-/// costs nothing more.
-#[derive(Default)]
-struct FrameDemand {
-    frames: std::collections::HashMap<(u32, u32), (bool, u64)>,
-    packs: std::collections::HashMap<u32, u64>,
-    /// Bytes the first round took from each frame.
-    taken: std::collections::HashMap<(u32, u32), u64>,
-}
-
-/// Higher is cheaper: frames read anyway first; then frames with more of their bytes wanted
-/// (a frame is decompressed whole, so a copy in a frame half of which is wanted costs twice
-/// what one in a frame wanted whole does); then those of the pack serving more pages (a new
-/// full's frames against the last incremental's, both wanted whole).
-type Score = (bool, u64, u64);
-
-impl FrameDemand {
-    fn add(&mut self, blob: &BlobRecord, only_copy: bool) {
-        let pack = u32_at(blob, 32);
-        let len = u64::from(u32_at(blob, 44));
-        let d = self.frames.entry((pack, u32_at(blob, 36))).or_default();
-        d.0 |= only_copy;
-        d.1 += len;
-        *self.packs.entry(pack).or_default() += len;
-        if only_copy {
-            *self.taken.entry((pack, u32_at(blob, 36))).or_default() += len;
-        }
-    }
-
-    /// The first round takes `read`.
-    fn take(&mut self, read: &ReadRecord) {
-        let frame = (u32_at(read, 0), u32_at(read, 4));
-        *self.taken.entry(frame).or_default() += u64::from(u32_at(read, 16));
-    }
-
-    /// Bytes the first round took from `read`'s frame (the only copies included).
-    fn taken(&self, read: &ReadRecord) -> u64 {
-        let frame = (u32_at(read, 0), u32_at(read, 4));
-        self.taken.get(&frame).copied().unwrap_or(0)
-    }
-
-    fn score(&self, index: &Index, read: &ReadRecord) -> Score {
-        let (pack, frame) = (u32_at(read, 0), u32_at(read, 4));
-        let (forced, wanted) = self.frames.get(&(pack, frame)).copied().unwrap_or_default();
-        let size = index
-            .pack(PackSlot(pack))
-            .frames
-            .get(frame as usize)
-            .map_or(u64::MAX, |f| u64::from(f.uncompressed_len).max(1));
-        // Per mille of the frame wanted; pages used twice may count past the whole.
-        let share = wanted.saturating_mul(1000) / size;
-        let by_pack = self.packs.get(&pack).copied().unwrap_or(0);
-        (forced, share, by_pack)
-    }
 }
 
 /// A copy a page could be read from: blob id, page, then the copy's place, so that a page's
@@ -250,14 +191,14 @@ fn choice_record(blob: &BlobRecord, page: &PageRecord) -> ChoiceRecord {
     r
 }
 
-/// Calls `f` with the copies of each page, side by side in `sorted` (as choices, and as the
-/// reads they stand for).
+/// Calls `f` with the copies of each page, side by side in `sorted` (as choices, and where
+/// each is).
 fn each_page_copies(
     sorted: Sorted<52>,
     scratch_error: &(dyn Fn(std::io::Error) -> Error + Sync),
-    mut f: impl FnMut(&[(ChoiceRecord, ReadRecord)]) -> Result<()>,
+    mut f: impl FnMut(&[(ChoiceRecord, BlobLocation)]) -> Result<()>,
 ) -> Result<()> {
-    let mut copies: Vec<(ChoiceRecord, ReadRecord)> = Vec::new();
+    let mut copies: Vec<(ChoiceRecord, BlobLocation)> = Vec::new();
     for choice in sorted {
         let choice = choice.map_err(scratch_error)?;
         // Blob id and page: another page than the copies gathered?
@@ -265,7 +206,7 @@ fn each_page_copies(
             f(&copies)?;
             copies.clear();
         }
-        copies.push((choice, chosen_read(&choice)));
+        copies.push((choice, location(&choice[4..])));
     }
     if !copies.is_empty() {
         f(&copies)?;
@@ -281,6 +222,16 @@ fn chosen_read(c: &ChoiceRecord) -> ReadRecord {
     r[16..20].copy_from_slice(&c[48..52]);
     r[20..].copy_from_slice(&c[..32]);
     r
+}
+
+/// Where a blob record (or a choice, from its fifth byte on) says the blob is.
+fn location(r: &[u8]) -> BlobLocation {
+    BlobLocation {
+        pack: PackSlot(u32_at(r, 32)),
+        frame: u32_at(r, 36),
+        offset: u32_at(r, 40),
+        len: u32_at(r, 44),
+    }
 }
 
 fn blob_record(id: &Hash, loc: &BlobLocation) -> BlobRecord {

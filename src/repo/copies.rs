@@ -1,0 +1,190 @@
+//! Which copy to read of a blob stored more than once (after a full backup, a copy, a
+//! repack). A frame is decompressed whole, so a read costs the frames it touches, not the
+//! blobs it wants: a new full's frames hold nothing a restore of it does not want, while an old
+//! chain's frames hold mostly pages replaced since; and when tracing changes, the day's own
+//! incremental holds that day's pages side by side, where a later full scatters them over the
+//! whole file. Every wanted blob's copies are weighed first (`want`), then each blob's copy is
+//! chosen in two rounds: alone (`first`, noting it with `take`), then preferring the frames the
+//! first round already reads (`last`), so that a blob does not pull in a frame of its own.
+
+use super::index::{BlobLocation, Index};
+use std::collections::HashMap;
+
+#[derive(Default)]
+pub(crate) struct CopyChooser {
+    /// Per (pack slot, frame): whether it holds the only copy of some wanted blob, and the
+    /// bytes wanted from it.
+    frames: HashMap<(u32, u32), (bool, u64)>,
+    /// Bytes wanted per pack slot.
+    packs: HashMap<u32, u64>,
+    /// Bytes the first round took per frame (the only copies included).
+    taken: HashMap<(u32, u32), u64>,
+}
+
+/// Higher is cheaper: frames read anyway first; then frames with more of their bytes wanted
+/// (a copy in a frame half of which is wanted costs twice what one in a frame wanted whole
+/// does); then those of the pack serving more (a new full's frames against the last
+/// incremental's, both wanted whole).
+type Score = (bool, u64, u64);
+
+fn frame_of(l: &BlobLocation) -> (u32, u32) {
+    (l.pack.0, l.frame)
+}
+
+impl CopyChooser {
+    /// A wanted blob (once for every use) has a copy at `l`; `only` when it is its only one.
+    pub(crate) fn want(&mut self, l: &BlobLocation, only: bool) {
+        let d = self.frames.entry(frame_of(l)).or_default();
+        d.0 |= only;
+        d.1 += u64::from(l.len);
+        *self.packs.entry(l.pack.0).or_default() += u64::from(l.len);
+        if only {
+            *self.taken.entry(frame_of(l)).or_default() += u64::from(l.len);
+        }
+    }
+
+    /// The first round's choice among a blob's `copies`.
+    pub(crate) fn first<'a>(
+        &self,
+        index: &Index,
+        copies: impl IntoIterator<Item = &'a BlobLocation>,
+    ) -> Option<&'a BlobLocation> {
+        copies.into_iter().max_by_key(|l| self.score(index, l))
+    }
+
+    /// The first round took `l`.
+    pub(crate) fn take(&mut self, l: &BlobLocation) {
+        *self.taken.entry(frame_of(l)).or_default() += u64::from(l.len);
+    }
+
+    /// The last round's choice among a blob's `copies`.
+    pub(crate) fn last<'a>(
+        &self,
+        index: &Index,
+        copies: impl IntoIterator<Item = &'a BlobLocation>,
+    ) -> Option<&'a BlobLocation> {
+        copies.into_iter().max_by_key(|l| {
+            let taken = self.taken.get(&frame_of(l)).copied().unwrap_or(0);
+            (taken, self.score(index, l))
+        })
+    }
+
+    fn score(&self, index: &Index, l: &BlobLocation) -> Score {
+        let (forced, wanted) = self.frames.get(&frame_of(l)).copied().unwrap_or_default();
+        let size = index
+            .pack(l.pack)
+            .frames
+            .get(l.frame as usize)
+            .map_or(u64::MAX, |f| u64::from(f.uncompressed_len).max(1));
+        // Per mille of the frame wanted; blobs used twice may count past the whole.
+        let share = wanted.saturating_mul(1000) / size;
+        let by_pack = self.packs.get(&l.pack.0).copied().unwrap_or(0);
+        (forced, share, by_pack)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::ids::PackId;
+    use crate::repo::index::{PackRecord, PackSlot};
+    use crate::repo::pack::{BlobKind, FrameInfo, PackTable};
+
+    const PAGE: u32 = 4096;
+
+    fn id(n: u32) -> crate::hash::Hash {
+        crate::hash::sha256(&n.to_le_bytes())
+    }
+
+    /// Packs of frames, each frame a list of blob numbers.
+    fn index_of(packs: &[Vec<Vec<u32>>]) -> Index {
+        let mut index = Index::default();
+        for (p, frames) in packs.iter().enumerate() {
+            index.add(&PackRecord {
+                id: PackId(id(1_000_000 + p as u32)),
+                size: 1 << 20,
+                table: PackTable {
+                    kind: BlobKind::Data,
+                    frames: frames
+                        .iter()
+                        .map(|blobs| FrameInfo {
+                            compressed_len: 100,
+                            uncompressed_len: blobs.len() as u32 * PAGE,
+                            blobs: blobs.iter().map(|&b| (id(b), PAGE)).collect(),
+                        })
+                        .collect(),
+                },
+            });
+        }
+        index.seal();
+        index
+    }
+
+    /// The pack and frame each wanted blob is read from, after both rounds.
+    fn chosen(index: &Index, wanted: &[u32]) -> Vec<(u32, u32)> {
+        let copies = |b: u32| -> Vec<BlobLocation> { index.locations(&id(b)).collect() };
+        let mut c = CopyChooser::default();
+        for &b in wanted {
+            let all = copies(b);
+            all.iter().for_each(|l| c.want(l, all.len() == 1));
+        }
+        for &b in wanted {
+            let all = copies(b);
+            if let Some(l) = c.first(index, &all) {
+                c.take(l);
+            }
+        }
+        wanted
+            .iter()
+            .map(|&b| {
+                let all = copies(b);
+                let l = c.last(index, &all).expect("a copy");
+                (l.pack.0, l.frame)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_frame_wanted_whole_wins_over_one_mostly_replaced() {
+        // Pack 0: an old frame where blobs 1-2 sit among six replaced pages. Pack 1: a new
+        // full's frame with 1-4, all wanted.
+        let index = index_of(&[
+            vec![vec![1, 2, 50, 51, 52, 53, 54, 55]],
+            vec![vec![1, 2, 3, 4]],
+        ]);
+        assert_eq!(chosen(&index, &[1, 2, 3, 4]), vec![(1, 0); 4]);
+        assert_eq!(index.pack(PackSlot(0)).frames.len(), 1);
+    }
+
+    #[test]
+    fn a_frame_read_anyway_takes_the_blobs_it_also_holds() {
+        // Blob 9 is only in pack 0's frame, so that frame is read; blobs 1 and 2 are there too,
+        // and in a frame of pack 1 that is otherwise unwanted.
+        let index = index_of(&[vec![vec![1, 2, 9]], vec![vec![1, 2, 60, 61]]]);
+        assert_eq!(chosen(&index, &[1, 2, 9]), vec![(0, 0); 3]);
+    }
+
+    #[test]
+    fn the_second_round_gathers_blobs_into_frames_already_read() {
+        // Blobs 1-3 are in frame 0 of pack 0 (4 of its 6 blobs wanted, with 7) and in pack 2's
+        // frame (3 of 9): the first round takes pack 0's. Blob 7 alone would be read from the
+        // one-blob frame 1 of pack 1, wanted whole; but pack 0's frame is read anyway.
+        let index = index_of(&[
+            vec![vec![1, 2, 3, 7, 70, 71]],
+            vec![vec![80, 81], vec![7]],
+            vec![vec![1, 2, 3, 90, 91, 92, 93, 94, 95]],
+        ]);
+        assert_eq!(chosen(&index, &[1, 2, 3, 7]), vec![(0, 0); 4]);
+    }
+
+    #[test]
+    fn of_two_frames_wanted_whole_the_larger_pack_wins() {
+        // The last incremental's frame and a new full's, both wanted whole: the full's pack
+        // serves the rest of the snapshot too.
+        let index = index_of(&[vec![vec![5, 6]], vec![vec![1, 2], vec![5, 6], vec![3, 4]]]);
+        assert_eq!(
+            chosen(&index, &[1, 2, 3, 4, 5, 6]),
+            vec![(1, 0), (1, 0), (1, 2), (1, 2), (1, 1), (1, 1)]
+        );
+    }
+}
