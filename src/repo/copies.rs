@@ -69,6 +69,12 @@ impl CopyChooser {
         })
     }
 
+    /// Orders a blob's `copies` best first by the first round's measure alone, for reads
+    /// made one at a time as they come (a snapshot read in place), where no later round is.
+    pub(crate) fn rank(&self, index: &Index, copies: &mut [BlobLocation]) {
+        copies.sort_by_key(|l| std::cmp::Reverse(self.score(index, l)));
+    }
+
     fn score(&self, index: &Index, l: &BlobLocation) -> Score {
         let (forced, wanted) = self.frames.get(&frame_of(l)).copied().unwrap_or_default();
         let size = index
@@ -154,6 +160,24 @@ mod tests {
         ]);
         assert_eq!(chosen(&index, &[1, 2, 3, 4]), vec![(1, 0); 4]);
         assert_eq!(index.pack(PackSlot(0)).frames.len(), 1);
+    }
+
+    #[test]
+    fn copies_read_one_at_a_time_come_best_first() {
+        let index = index_of(&[
+            vec![vec![1, 2, 50, 51, 52, 53, 54, 55]],
+            vec![vec![1, 2, 3, 4]],
+        ]);
+        let mut c = CopyChooser::default();
+        for b in [1, 2, 3, 4] {
+            let all: Vec<BlobLocation> = index.locations(&id(b)).collect();
+            all.iter().for_each(|l| c.want(l, all.len() == 1));
+        }
+        let mut copies: Vec<BlobLocation> = index.locations(&id(1)).collect();
+        assert_eq!(copies[0].pack.0, 0, "listed in pack order");
+        c.rank(&index, &mut copies);
+        let packs: Vec<u32> = copies.iter().map(|l| l.pack.0).collect();
+        assert_eq!(packs, [1, 0]);
     }
 
     #[test]

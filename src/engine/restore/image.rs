@@ -8,8 +8,9 @@
 use super::rebuild::locate_pages;
 use crate::error::{Error, Hint, Hinted, Result};
 use crate::hash::{sha256, Hash};
+use crate::repo::copies::CopyChooser;
 use crate::repo::ids::SnapshotId;
-use crate::repo::index::{Index, PackSlot};
+use crate::repo::index::{BlobLocation, Index, PackSlot};
 use crate::repo::keys::Keyring;
 use crate::repo::manifest::Manifest;
 use crate::repo::pack::FrameDecoder;
@@ -36,10 +37,21 @@ pub(crate) fn mount(
     for w in warnings {
         tracing::warn!("{w}");
     }
+    // With blobs stored more than once, pages are read from the copies in the frames the
+    // snapshot wants most of (see `repo::copies`).
+    let chooser = (index.blob_count() > pages.len()).then(|| {
+        let mut c = CopyChooser::default();
+        for blob in &pages {
+            let copies: Vec<BlobLocation> = index.locations(blob).collect();
+            copies.iter().for_each(|l| c.want(l, copies.len() == 1));
+        }
+        c
+    });
     Mounted::new(Box::new(SnapshotPages {
         repo,
         keys,
         pages,
+        chooser,
         index,
         page_size: m.page_size,
         cache: Mutex::new(Cache::default()),
@@ -50,6 +62,9 @@ struct SnapshotPages {
     repo: Arc<Repository>,
     keys: Arc<Keyring>,
     pages: Vec<Hash>,
+    /// Ranks the copies of blobs stored more than once; `None` when the index lists no more
+    /// blobs than the snapshot has pages (then copies are rare, and their order is the index's).
+    chooser: Option<CopyChooser>,
     index: Index,
     page_size: u32,
     cache: Mutex<Cache>,
@@ -187,7 +202,11 @@ impl PageSource for SnapshotPages {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let mut last = None;
         // Every stored copy in turn: a damaged pack falls back to another copy, as a restore does.
-        for loc in self.index.locations(blob) {
+        let mut copies: Vec<BlobLocation> = self.index.locations(blob).collect();
+        if let Some(c) = &self.chooser {
+            c.rank(&self.index, &mut copies);
+        }
+        for loc in copies {
             let frame = match self.frame(&mut cache, loc.pack, loc.frame) {
                 Ok(f) => f,
                 Err(e) => {
