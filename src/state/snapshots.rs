@@ -31,7 +31,12 @@ impl State {
             .execute(
                 "INSERT OR REPLACE INTO last_snapshots (repo_id, source, snapshot_id, changed_since_full)
                  VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![repo_id, source, snapshot, changed_since_full as i64],
+                rusqlite::params![
+                    repo_id,
+                    source,
+                    snapshot,
+                    i64::try_from(changed_since_full).unwrap_or(i64::MAX)
+                ],
             )
             .map(|_| ())
             .map_err(|e| self.err(e))
