@@ -213,7 +213,7 @@ fn write_placed(output: Output, page_size: u32, blobs: &[plan::Placed]) -> Resul
     let mut start = 0;
     for k in 1..=placed.len() {
         if k == placed.len() || placed[k].0 != placed[k - 1].0 + 1 {
-            runs.push(write_run(output, &placed[start..k], ps)?);
+            runs.push(write_run((output.0, output.1), &placed[start..k], ps)?);
             start = k;
         }
     }
@@ -230,7 +230,7 @@ const MAX_SLICES: usize = 1024;
 /// Writes consecutive pages, the first at page number `run[0].0`; returns where they went
 /// and how many bytes that is.
 fn write_run(
-    (out, write_error, _): Output,
+    (out, write_error): (&File, &(dyn Fn(std::io::Error) -> Error + Sync)),
     run: &[(u32, &[u8])],
     page_size: usize,
 ) -> Result<(u64, u64)> {
