@@ -25,7 +25,7 @@ pub(crate) struct CopyChooser {
 /// (a copy in a frame half of which is wanted costs twice what one in a frame wanted whole
 /// does); then those of the pack serving more (a new full's frames against the last
 /// incremental's, both wanted whole).
-type Score = (bool, u64, u64);
+pub(crate) type Score = (bool, u64, u64);
 
 fn frame_of(l: &BlobLocation) -> (u32, u32) {
     (l.pack.0, l.frame)
@@ -63,10 +63,14 @@ impl CopyChooser {
         index: &Index,
         copies: impl IntoIterator<Item = &'a BlobLocation>,
     ) -> Option<&'a BlobLocation> {
-        copies.into_iter().max_by_key(|l| {
-            let taken = self.taken.get(&frame_of(l)).copied().unwrap_or(0);
-            (taken, self.score(index, l))
-        })
+        copies.into_iter().max_by_key(|l| self.last_rank(index, l))
+    }
+
+    /// What the last round ranks a copy by, highest best: bytes the first round took from
+    /// its frame, then its score.
+    pub(crate) fn last_rank(&self, index: &Index, l: &BlobLocation) -> (u64, Score) {
+        let taken = self.taken.get(&frame_of(l)).copied().unwrap_or(0);
+        (taken, self.score(index, l))
     }
 
     /// Orders a blob's `copies` best first by the first round's measure alone, for reads

@@ -109,7 +109,7 @@ pub(crate) fn plan(
 /// blob no index lists is an error before anything is read.
 ///
 /// A blob stored more than once (after a full backup, a copy, a repack) is read from the copy
-/// in the frame this snapshot wants most of (see [`Score`]): a frame is decompressed whole,
+/// in the frame this snapshot wants most of (see `repo::copies`): a frame is decompressed whole,
 /// and a new full's frames hold nothing the snapshot does not want, where the frames of a
 /// long chain hold mostly pages replaced since.
 fn join(
@@ -171,11 +171,13 @@ fn join(
     })?;
     let sorted = again.sorted().map_err(scratch_error)?;
     each_page_copies(sorted, scratch_error, |copies| {
-        let Some(l) = chooser.last(index, copies.iter().map(|c| &c.1)) else {
-            return Ok(());
-        };
-        let (choice, _) = copies.iter().find(|c| &c.1 == l).unwrap_or(&copies[0]);
-        reads.push(chosen_read(choice)).map_err(scratch_error)
+        match copies
+            .iter()
+            .max_by_key(|(_, l)| chooser.last_rank(index, l))
+        {
+            Some((choice, _)) => reads.push(chosen_read(choice)).map_err(scratch_error),
+            None => Ok(()),
+        }
     })?;
     reads.sorted().map_err(scratch_error)
 }
