@@ -5,7 +5,7 @@
 //! incremental holds that day's pages side by side, where a later full scatters them over the
 //! whole file. Every wanted blob's copies are weighed first (`want`), then each blob's copy is
 //! chosen in two rounds: alone (`first`, noting it with `take`), then preferring the frames the
-//! first round already reads (`last`), so that a blob does not pull in a frame of its own.
+//! first round already reads (`last_rank`), so that a blob does not pull in a frame of its own.
 
 use super::index::{BlobLocation, Index};
 use std::collections::HashMap;
@@ -55,15 +55,6 @@ impl CopyChooser {
     /// The first round took `l`.
     pub(crate) fn take(&mut self, l: &BlobLocation) {
         *self.taken.entry(frame_of(l)).or_default() += u64::from(l.len);
-    }
-
-    /// The last round's choice among a blob's `copies`.
-    pub(crate) fn last<'a>(
-        &self,
-        index: &Index,
-        copies: impl IntoIterator<Item = &'a BlobLocation>,
-    ) -> Option<&'a BlobLocation> {
-        copies.into_iter().max_by_key(|l| self.last_rank(index, l))
     }
 
     /// What the last round ranks a copy by, highest best: bytes the first round took from
@@ -148,7 +139,10 @@ mod tests {
             .iter()
             .map(|&b| {
                 let all = copies(b);
-                let l = c.last(index, &all).expect("a copy");
+                let l = all
+                    .iter()
+                    .max_by_key(|l| c.last_rank(index, l))
+                    .expect("a copy");
                 (l.pack.0, l.frame)
             })
             .collect()

@@ -115,24 +115,31 @@ where
             let copies = index.locations(id);
             copies.filter(|l| !bad_packs.contains_key(&l.pack))
         };
-        // Which copy of a blob stored more than once: see `copies`.
+        // Which copy of a blob stored more than once: see `copies`. Weighed only when some
+        // wanted blob has a second copy; otherwise each blob is looked up once, below.
         let mut chooser = CopyChooser::default();
+        let mut several = false;
         for &tag in &pending {
             let id = id_of(tag);
             let only = usable(&id).nth(1).is_none();
+            several |= !only;
             usable(&id).for_each(|l| chooser.want(&l, only));
         }
-        for &tag in &pending {
-            let copies: Vec<BlobLocation> = usable(&id_of(tag)).collect();
-            if let Some(l) = chooser.first(index, &copies) {
-                chooser.take(l);
+        if several {
+            for &tag in &pending {
+                let copies: Vec<BlobLocation> = usable(&id_of(tag)).collect();
+                if let Some(l) = chooser.first(index, &copies) {
+                    chooser.take(l);
+                }
             }
         }
         // Taken, not drained: the list is freed once planned.
         for tag in std::mem::take(&mut pending) {
             let id = id_of(tag);
-            let copies: Vec<BlobLocation> = usable(&id).collect();
-            let loc = chooser.last(index, &copies).copied();
+            let loc = match several {
+                true => usable(&id).max_by_key(|l| chooser.last_rank(index, l)),
+                false => usable(&id).next(),
+            };
             let Some(loc) = loc else {
                 let first_bad = index.locations(&id).find_map(|l| bad_packs.get(&l.pack));
                 return Err(match first_bad {
