@@ -118,18 +118,18 @@ impl Policy {
     /// `[schedule] full_after_changed`, else the default.
     pub fn full_after_changed(&self) -> Option<u32> {
         match self.schedule.as_ref().map(Schedule::full_after_changed) {
-            Some(Ok(Some(limit))) => limit,
+            Some(Ok(limit)) => limit,
             _ => Some(crate::engine::backup::DEFAULT_FULL_AFTER_CHANGED),
         }
     }
 }
 
 impl Schedule {
-    /// The `full_after_changed` limit (checked when the policy was loaded): `None` when the
-    /// policy leaves it to the default, `Some(None)` for `off`.
-    pub fn full_after_changed(&self) -> std::result::Result<Option<Option<u32>>, String> {
+    /// The `full_after_changed` limit (checked when the policy was loaded), the default when
+    /// not set; `None` is `off`.
+    pub fn full_after_changed(&self) -> std::result::Result<Option<u32>, String> {
         let Some(v) = &self.full_after_changed else {
-            return Ok(None);
+            return Ok(Some(crate::engine::backup::DEFAULT_FULL_AFTER_CHANGED));
         };
         let text = match v {
             toml::Value::String(s) => s.clone(),
@@ -139,7 +139,6 @@ impl Schedule {
             _ => "a table or list".into(),
         };
         crate::engine::backup::parse_full_after_changed(&text)
-            .map(Some)
             .map_err(|e| format!("[schedule] full_after_changed: {e}"))
     }
 

@@ -36,12 +36,6 @@ impl WrittenHash {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Bytes `start .. start + len` are written.
-    #[cfg(test)]
-    pub(crate) fn written(&self, start: u64, len: u64) {
-        self.written_runs(&[(start, len)]);
-    }
-
     /// Each `(start, len)` range is written. One call per batch of writes, and a wake-up only
     /// when the hash can go on: a restore of a long chain writes a few hundred thousand runs
     /// of a page or two, and waking the hashing thread for each cost a second of CPU.
@@ -147,7 +141,7 @@ mod tests {
             for i in order {
                 let (a, b) = (i * piece, ((i + 1) * piece).min(data.len()));
                 file.write_all_at(&data[a..b], a as u64).unwrap();
-                tracker.written(a as u64, (b - a) as u64);
+                tracker.written_runs(&[(a as u64, (b - a) as u64)]);
             }
             tracker.finish(true);
             h.join().unwrap()
