@@ -8,17 +8,25 @@
 //! first round already reads (`last_rank`), so that a blob does not pull in a frame of its own.
 
 use super::index::{BlobLocation, Index};
-use std::collections::HashMap;
 
+/// Tallies by pack slot and frame number, both small and dense, so a plan's call per page
+/// indexes vectors instead of hashing (a restore's plan makes one for every page).
 #[derive(Default)]
 pub(crate) struct CopyChooser {
-    /// Per (pack slot, frame): whether it holds the only copy of some wanted blob, and the
-    /// bytes wanted from it.
-    frames: HashMap<(u32, u32), (bool, u64)>,
+    /// Per pack slot, per frame.
+    frames: Vec<Vec<FrameTally>>,
     /// Bytes wanted per pack slot.
-    packs: HashMap<u32, u64>,
-    /// Bytes the first round took per frame (the only copies included).
-    taken: HashMap<(u32, u32), u64>,
+    packs: Vec<u64>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct FrameTally {
+    /// The frame holds the only copy of some wanted blob.
+    only: bool,
+    /// Bytes wanted from it.
+    wanted: u64,
+    /// Bytes the first round took from it (the only copies included).
+    taken: u64,
 }
 
 /// Higher is cheaper: frames read anyway first; then frames with more of their bytes wanted
@@ -27,20 +35,41 @@ pub(crate) struct CopyChooser {
 /// incremental's, both wanted whole).
 pub(crate) type Score = (bool, u64, u64);
 
-fn frame_of(l: &BlobLocation) -> (u32, u32) {
-    (l.pack.0, l.frame)
-}
-
 impl CopyChooser {
+    fn tally_mut(&mut self, l: &BlobLocation) -> &mut FrameTally {
+        let (pack, frame) = (l.pack.0 as usize, l.frame as usize);
+        if self.frames.len() <= pack {
+            self.frames.resize_with(pack + 1, Vec::new);
+        }
+        let frames = &mut self.frames[pack];
+        if frames.len() <= frame {
+            frames.resize(frame + 1, FrameTally::default());
+        }
+        &mut frames[frame]
+    }
+
+    fn tally(&self, l: &BlobLocation) -> FrameTally {
+        self.frames
+            .get(l.pack.0 as usize)
+            .and_then(|f| f.get(l.frame as usize))
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// A wanted blob (once for every use) has a copy at `l`; `only` when it is its only one.
     pub(crate) fn want(&mut self, l: &BlobLocation, only: bool) {
-        let d = self.frames.entry(frame_of(l)).or_default();
-        d.0 |= only;
-        d.1 += u64::from(l.len);
-        *self.packs.entry(l.pack.0).or_default() += u64::from(l.len);
+        let len = u64::from(l.len);
+        let t = self.tally_mut(l);
+        t.only |= only;
+        t.wanted += len;
         if only {
-            *self.taken.entry(frame_of(l)).or_default() += u64::from(l.len);
+            t.taken += len;
         }
+        let pack = l.pack.0 as usize;
+        if self.packs.len() <= pack {
+            self.packs.resize(pack + 1, 0);
+        }
+        self.packs[pack] += len;
     }
 
     /// The first round's choice among a blob's `copies`.
@@ -54,14 +83,13 @@ impl CopyChooser {
 
     /// The first round took `l`.
     pub(crate) fn take(&mut self, l: &BlobLocation) {
-        *self.taken.entry(frame_of(l)).or_default() += u64::from(l.len);
+        self.tally_mut(l).taken += u64::from(l.len);
     }
 
     /// What the last round ranks a copy by, highest best: bytes the first round took from
     /// its frame, then its score.
     pub(crate) fn last_rank(&self, index: &Index, l: &BlobLocation) -> (u64, Score) {
-        let taken = self.taken.get(&frame_of(l)).copied().unwrap_or(0);
-        (taken, self.score(index, l))
+        (self.tally(l).taken, self.score(index, l))
     }
 
     /// Orders a blob's `copies` best first by the first round's measure alone, for reads
@@ -71,7 +99,7 @@ impl CopyChooser {
     }
 
     fn score(&self, index: &Index, l: &BlobLocation) -> Score {
-        let (forced, wanted) = self.frames.get(&frame_of(l)).copied().unwrap_or_default();
+        let FrameTally { only, wanted, .. } = self.tally(l);
         let size = index
             .pack(l.pack)
             .frames
@@ -79,8 +107,8 @@ impl CopyChooser {
             .map_or(u64::MAX, |f| u64::from(f.uncompressed_len).max(1));
         // Per mille of the frame wanted; blobs used twice may count past the whole.
         let share = wanted.saturating_mul(1000) / size;
-        let by_pack = self.packs.get(&l.pack.0).copied().unwrap_or(0);
-        (forced, share, by_pack)
+        let by_pack = self.packs.get(l.pack.0 as usize).copied().unwrap_or(0);
+        (only, share, by_pack)
     }
 }
 
