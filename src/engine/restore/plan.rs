@@ -67,30 +67,31 @@ pub(crate) fn plan(
         .collect();
     tracing::debug!("index read after {:?}", started.elapsed());
 
-    let pages = Mutex::new(SortedRuns::<36>::new(scratch, list_memory()));
-    warnings.extend(tree::each_segment(
-        repo,
-        keys,
-        &index,
-        (id, m),
-        damaged,
-        &|first, ids| {
-            let mut pages = pages.lock().unwrap_or_else(|p| p.into_inner());
-            for (k, h) in tree::page_ids(ids).enumerate() {
-                pages
-                    .push(page_record(&h, first + k as u64))
-                    .map_err(scratch_error)?;
-            }
-            Ok(())
-        },
-    )?);
-    let pages = pages.into_inner().unwrap_or_else(|p| p.into_inner());
+    // The blob list is sorted on another core while the tree is read.
+    let blobs = blobs.into_inner();
+    let (blobs, pages) = std::thread::scope(|s| {
+        let sorting = s.spawn(move || blobs.sorted());
+        let pages = page_list(
+            repo,
+            keys,
+            &index,
+            (id, m),
+            (scratch, scratch_error),
+            damaged,
+        );
+        let blobs = sorting
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (blobs, pages)
+    });
+    let (pages, tree_warnings) = pages?;
+    warnings.extend(tree_warnings);
     tracing::debug!("page list read after {:?}", started.elapsed());
 
     let reads = join(
         (repo, &index),
         pages,
-        blobs.into_inner(),
+        blobs.map_err(scratch_error)?,
         (scratch, scratch_error),
     )?;
     tracing::debug!(
@@ -105,6 +106,32 @@ pub(crate) fn plan(
     })
 }
 
+/// Every page of the snapshot with its blob id, from the tree, and what reading it had to
+/// work around.
+fn page_list(
+    repo: &Repository,
+    keys: &Keyring,
+    index: &Index,
+    (id, m): (&SnapshotId, &Manifest),
+    (scratch, scratch_error): (&Path, &(dyn Fn(std::io::Error) -> Error + Sync)),
+    damaged: &mut Vec<DamagedPack>,
+) -> Result<(SortedRuns<36>, Vec<String>)> {
+    let pages = Mutex::new(SortedRuns::<36>::new(scratch, list_memory()));
+    let warnings = tree::each_segment(repo, keys, index, (id, m), damaged, &|first, ids| {
+        let mut pages = pages.lock().unwrap_or_else(|p| p.into_inner());
+        for (k, h) in tree::page_ids(ids).enumerate() {
+            pages
+                .push(page_record(&h, first + k as u64))
+                .map_err(scratch_error)?;
+        }
+        Ok(())
+    })?;
+    Ok((
+        pages.into_inner().unwrap_or_else(|p| p.into_inner()),
+        warnings,
+    ))
+}
+
 /// Each page with where its blob is stored, sorted by pack, frame and offset. A page whose
 /// blob no index lists is an error before anything is read.
 ///
@@ -115,13 +142,13 @@ pub(crate) fn plan(
 fn join(
     (repo, index): (&Repository, &Index),
     pages: SortedRuns<36>,
-    blobs: SortedRuns<48>,
+    blobs: Sorted<48>,
     (scratch, scratch_error): (&Path, &(dyn Fn(std::io::Error) -> Error + Sync)),
 ) -> Result<Sorted<52>> {
     let mut reads = SortedRuns::<52>::new(scratch, list_memory());
     let mut choices = SortedRuns::<52>::new(scratch, list_memory());
     let mut chooser = CopyChooser::default();
-    let mut blobs = blobs.sorted().map_err(scratch_error)?.peekable();
+    let mut blobs = blobs.peekable();
     let mut copies: Vec<BlobRecord> = Vec::new();
     for page in pages.sorted().map_err(scratch_error)? {
         let page = page.map_err(scratch_error)?;
