@@ -9,7 +9,9 @@
 #
 # Usage: bench/chain.sh
 # Env:   BENCH_DIR (default /tmp/ivault-chain-bench, wiped), CHAIN_MB (1024),
-#        CHAIN_SNAPSHOTS (30), CHAIN_LIMITS ("off 100 50 25"), CHAIN_ROUNDS (2)
+#        CHAIN_SNAPSHOTS (30), CHAIN_LIMITS ("off 100 50 25"), CHAIN_ROUNDS (2),
+#        CHAIN_KEEP (set to keep each limit's repository and database in BENCH_DIR/LIMIT,
+#        for comparing builds on them; 1 GiB and 2-4 GiB a limit)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,7 +69,7 @@ for limit in $LIMITS; do
   done
   rm -f "$d/r.sqlite"
   echo "$limit $fulls $backup_s $repo_mib $first_s $newest_s" >> "$results"
-  rm -rf "$repo" "$db" "$db-wal" "$db-shm"
+  [[ -n "${CHAIN_KEEP:-}" ]] || rm -rf "$repo" "$db" "$db-wal" "$db-shm"
 done
 
 python3 - "$results" "$SNAPSHOTS" "$MB" <<'PY'

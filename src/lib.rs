@@ -18,6 +18,7 @@ pub mod notify;
 pub mod paths;
 pub mod policy;
 pub mod progress;
+mod record_tape;
 mod recycle;
 pub mod repo;
 pub mod report;

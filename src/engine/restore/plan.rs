@@ -7,6 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::hash::Hash;
+use crate::record_tape::RecordTape;
 use crate::repo::copies::CopyChooser;
 use crate::repo::ids::SnapshotId;
 use crate::repo::index::{BlobLocation, Index, PackSlot};
@@ -146,7 +147,9 @@ fn join(
     (scratch, scratch_error): (&Path, &(dyn Fn(std::io::Error) -> Error + Sync)),
 ) -> Result<Sorted<52>> {
     let mut reads = SortedRuns::<52>::new(scratch, list_memory());
-    let mut choices = SortedRuns::<52>::new(scratch, list_memory());
+    // A page's copies, pushed in the order of the pages and of the blob list: already sorted,
+    // so kept as they come and read through once for each round.
+    let mut choices = RecordTape::<52>::new(scratch, list_memory());
     let mut chooser = CopyChooser::default();
     let mut blobs = blobs.peekable();
     let mut copies: Vec<BlobRecord> = Vec::new();
@@ -186,26 +189,27 @@ fn join(
     // alone and notes the frames so taken; the second prefers those frames, which are read
     // anyway, so that a page does not pull in a frame of its own when another it is in is
     // decompressed regardless.
-    let mut again = SortedRuns::<52>::new(scratch, list_memory());
-    let sorted = choices.sorted().map_err(scratch_error)?;
-    each_page_copies(sorted, scratch_error, |copies| {
-        if let Some(l) = chooser.first(index, copies.iter().map(|c| &c.1)) {
-            chooser.take(l);
-        }
-        copies
-            .iter()
-            .try_for_each(|(c, _)| again.push(*c).map_err(scratch_error))
-    })?;
-    let sorted = again.sorted().map_err(scratch_error)?;
-    each_page_copies(sorted, scratch_error, |copies| {
-        match copies
+    each_page_copies(
+        choices.replay().map_err(scratch_error)?,
+        scratch_error,
+        |copies| {
+            if let Some(l) = chooser.first(index, copies.iter().map(|c| &c.1)) {
+                chooser.take(l);
+            }
+            Ok(())
+        },
+    )?;
+    each_page_copies(
+        choices.replay().map_err(scratch_error)?,
+        scratch_error,
+        |copies| match copies
             .iter()
             .max_by_key(|(_, l)| chooser.last_rank(index, l))
         {
             Some((choice, _)) => reads.push(chosen_read(choice)).map_err(scratch_error),
             None => Ok(()),
-        }
-    })?;
+        },
+    )?;
     reads.sorted().map_err(scratch_error)
 }
 
@@ -220,15 +224,15 @@ fn choice_record(blob: &BlobRecord, page: &PageRecord) -> ChoiceRecord {
     r
 }
 
-/// Calls `f` with the copies of each page, side by side in `sorted` (as choices, and where
+/// Calls `f` with the copies of each page, side by side in `choices` (with where
 /// each is).
 fn each_page_copies(
-    sorted: Sorted<52>,
+    choices: impl Iterator<Item = std::io::Result<ChoiceRecord>>,
     scratch_error: &(dyn Fn(std::io::Error) -> Error + Sync),
     mut f: impl FnMut(&[(ChoiceRecord, BlobLocation)]) -> Result<()>,
 ) -> Result<()> {
     let mut copies: Vec<(ChoiceRecord, BlobLocation)> = Vec::new();
-    for choice in sorted {
+    for choice in choices {
         let choice = choice.map_err(scratch_error)?;
         // Blob id and page: another page than the copies gathered?
         if copies.first().is_some_and(|(c, _)| c[..36] != choice[..36]) {
