@@ -66,20 +66,23 @@ impl Setup {
     }
 
     fn trace(&self, invoice: &str) -> Value {
-        self.env
-            .run(&[
-                "trace",
-                "books",
-                "--invoice",
-                invoice,
-                "--repo",
-                &self.repo,
-                "--identity",
-                &self.key,
-                "--json",
-            ])
-            .ok()
-            .json()
+        self.run_trace(invoice, &["--json"]).ok().json()
+    }
+
+    /// `trace` of `invoice` with `extra` arguments, however it ends.
+    fn run_trace(&self, invoice: &str, extra: &[&str]) -> common::Run {
+        let mut args = vec![
+            "trace",
+            "books",
+            "--invoice",
+            invoice,
+            "--repo",
+            &self.repo,
+            "--identity",
+            &self.key,
+        ];
+        args.extend_from_slice(extra);
+        self.env.run(&args)
     }
 }
 
@@ -161,25 +164,12 @@ fn an_invoice_is_followed_from_present_through_changed_to_missing() {
     assert_eq!(v["first_missing"], Value::from(s.snapshots[3].as_str()));
 
     // The table for people says the same.
-    let text = s
-        .env
-        .run(&[
-            "trace",
-            "books",
-            "--invoice",
-            &key,
-            "--repo",
-            &s.repo,
-            "--identity",
-            &s.key,
-        ])
-        .ok()
-        .stdout;
+    let text = s.run_trace(&key, &[]).ok().stdout;
     assert!(
         text.contains(&format!("first missing from snapshot {}", s.snapshots[3])),
         "{text}"
     );
-    // The scratch copy is gone.
+    // Snapshots are read in place: no scratch copy is made, none is left.
     assert!(s.env.files_named("trace-").is_empty());
 }
 
@@ -224,16 +214,7 @@ fn a_composite_key_on_a_second_schema_is_seen_absent_new_missing_and_back() {
     assert_eq!(v["first_missing"], Value::from(s.snapshots[2].as_str()));
 
     // A key with the wrong number of parts is one sentence, exit 2.
-    let bad = s.env.run(&[
-        "trace",
-        "books",
-        "--invoice",
-        "B-7",
-        "--repo",
-        &s.repo,
-        "--identity",
-        &s.key,
-    ]);
+    let bad = s.run_trace("B-7", &[]);
     assert_eq!(bad.code, 2);
     assert!(
         bad.stderr
@@ -242,4 +223,40 @@ fn a_composite_key_on_a_second_schema_is_seen_absent_new_missing_and_back() {
         bad.stderr
     );
     assert!(Path::new(&s.db).exists());
+}
+
+#[test]
+fn a_damaged_pack_on_the_invoice_path_is_named_not_taken_for_a_bad_description() {
+    let env = Env::new();
+    let db = env.database("books.sqlite", 2, JournalMode::Wal);
+    let mut s = setup(db, env, DEMO_BUSINESS);
+    let key: String = Connection::open(&s.db)
+        .unwrap()
+        .query_row(
+            "SELECT invoice_code || '/' || invoice_no FROM invoices LIMIT 1 OFFSET 7",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    s.backup("");
+    s.backup("UPDATE invoices SET remark = 'z' WHERE id % 40 = 3");
+    // The full's pages are in the biggest pack (the trees, in packs of their own, stay
+    // whole): a byte of every 4 KiB past age's header damaged, so every frame a lookup
+    // fetches from it fails to decrypt.
+    let biggest = common::walk(&Path::new(&s.repo).join("data"))
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&biggest).unwrap();
+    for b in bytes.iter_mut().skip(1024).step_by(4096) {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&biggest, bytes).unwrap();
+    let r = s.run_trace(&key, &[]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    let pack = common::damaged::key_of(&biggest);
+    assert!(r.stderr.contains(&format!("{pack} in ")), "{}", r.stderr);
+    assert!(r.stderr.contains("is damaged"), "{}", r.stderr);
+    assert!(!r.stderr.contains("business description"), "{}", r.stderr);
+    assert_eq!(r.stdout, "");
 }

@@ -2,20 +2,22 @@
 //! whether it was there, with its status and amount, so a user sees when it changed and the
 //! first snapshot it was missing from.
 //!
-//! One scratch copy is rebuilt for the oldest snapshot and then brought forward snapshot by
-//! snapshot, reading and writing only the pages that differ (every page checked against its
-//! id, the page lists coming from signed manifests), so thirty snapshots cost about one restore
-//! plus their changes.
+//! Each snapshot is read in place (`restore::image`): SQLite looks the invoice up through its
+//! key's index, so only the few pages on that path are fetched, decrypted and checked against
+//! their ids, and thirty snapshots cost about thirty page lists (from the signed manifests'
+//! trees) rather than a restore and thirty days of changes.
 
 use crate::engine::context::Context;
-use crate::engine::restore::walk::ScratchCopy;
+use crate::engine::restore::image;
 use crate::error::{Error, Result};
 use crate::facts::Description;
 use crate::repo::ids::SnapshotId;
+use crate::repo::tree;
 use crate::source::facts::quote;
 use rusqlite::types::Value;
 use serde::Serialize;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub struct TraceJob {
     /// A source name (or path) as the snapshots record it.
@@ -24,8 +26,6 @@ pub struct TraceJob {
     pub identity: Option<PathBuf>,
     /// The invoice's key columns' values, `/`-separated for a composite key (`A-1/00000123`).
     pub invoice: String,
-    /// Where the scratch copy lives [default: the state directory].
-    pub scratch_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,24 +85,28 @@ pub fn run(ctx: &Context, job: &TraceJob) -> Result<TraceReport> {
         })?;
     let key = parse_key(&job.invoice, &description)?;
     let (index, _) = repo.load_index(&keys)?;
-
-    let base = job
-        .scratch_dir
-        .clone()
-        .unwrap_or_else(|| ctx.state_dir.clone());
-    let mut copy = ScratchCopy::create(&base, "trace")?;
+    let location = repo.location();
+    let shared = (Arc::new(repo), Arc::new(keys), Arc::new(index));
+    let (repo, keys, index) = &shared;
     let query = lookup_sql(&description);
     let mut sightings: Vec<Sighting> = Vec::new();
     for e in &entries {
-        let db = copy.advance(&repo, &keys, &index, &e.id, &e.manifest)?;
-        let row = look_up(db, &query, &key).map_err(|err| {
-            Error::Usage(
-                format!(
-                    "snapshot {} cannot be searched for the invoice ({err}); check the business description",
-                    e.id
+        let (pages, warnings) =
+            tree::page_list(repo, keys, index, &e.id, &e.manifest, &mut Vec::new())?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        let snapshot = image::mount_pages(shared.clone(), pages, e.manifest.page_size, false)?;
+        let row = look_up(&snapshot, &query, &key).map_err(|err| {
+            snapshot.failure().unwrap_or_else(|| {
+                Error::Usage(
+                    format!(
+                        "snapshot {} cannot be searched for the invoice ({err}); check the business description",
+                        e.id
+                    )
+                    .into(),
                 )
-                .into(),
-            )
+            })
         })?;
         sightings.push(sighting(e.id, &e.manifest.time, row, sightings.last()));
     }
@@ -112,7 +116,7 @@ pub fn run(ctx: &Context, job: &TraceJob) -> Result<TraceReport> {
         .map(|s| s.snapshot);
     Ok(TraceReport {
         source: job.source.clone(),
-        repository: repo.location(),
+        repository: location,
         invoice: key,
         snapshots: sightings,
         first_missing,
@@ -161,8 +165,12 @@ fn lookup_sql(d: &Description) -> String {
 
 type Row = Option<(Option<String>, Option<String>, Option<String>)>;
 
-fn look_up(db: &std::path::Path, sql: &str, key: &[String]) -> rusqlite::Result<Row> {
-    let conn = crate::paths::open_immutable(db)?;
+fn look_up(
+    snapshot: &crate::sqlite_vfs::Mounted,
+    sql: &str,
+    key: &[String],
+) -> rusqlite::Result<Row> {
+    let conn = snapshot.open()?;
     let mut stmt = conn.prepare(sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(key))?;
     let Some(r) = rows.next()? else {

@@ -37,9 +37,21 @@ pub(crate) fn mount(
     for w in warnings {
         tracing::warn!("{w}");
     }
-    // With blobs stored more than once, pages are read from the copies in the frames the
-    // snapshot wants most of (see `repo::copies`).
-    let chooser = (index.blob_count() > pages.len()).then(|| {
+    mount_pages((repo, keys, Arc::new(index)), pages, m.page_size, true)
+}
+
+/// Mounts a snapshot's `pages` (the blob id of each, in order, from `tree::page_list`), whose
+/// blobs `index` locates. With `weigh_copies`, pages of blobs stored more than once are read
+/// from the copies in the frames the snapshot wants most of (see `repo::copies`): worth it
+/// for queries that read much of the snapshot, not for a lookup of a few pages, where
+/// weighing every page's copies costs more than any frame it saves.
+pub(crate) fn mount_pages(
+    (repo, keys, index): (Arc<Repository>, Arc<Keyring>, Arc<Index>),
+    pages: Vec<Hash>,
+    page_size: u32,
+    weigh_copies: bool,
+) -> Result<Mounted> {
+    let chooser = (weigh_copies && index.blob_count() > pages.len()).then(|| {
         let mut c = CopyChooser::default();
         for blob in &pages {
             let copies: Vec<BlobLocation> = index.locations(blob).collect();
@@ -53,7 +65,7 @@ pub(crate) fn mount(
         pages,
         chooser,
         index,
-        page_size: m.page_size,
+        page_size,
         cache: Mutex::new(Cache::default()),
     }))
 }
@@ -65,7 +77,7 @@ struct SnapshotPages {
     /// Ranks the copies of blobs stored more than once; `None` when the index lists no more
     /// blobs than the snapshot has pages (then copies are rare, and their order is the index's).
     chooser: Option<CopyChooser>,
-    index: Index,
+    index: Arc<Index>,
     page_size: u32,
     cache: Mutex<Cache>,
 }
