@@ -1,7 +1,8 @@
 //! A large backup keeps the blobs it knows, and the packs it stored, on disk instead of in
 //! memory; a large restore sorts its read plan there. Forced to with a tiny budget
 //! (`IVAULT_LIST_MEMORY`), backups store exactly the pages they store with the default
-//! budget, restores of the full and the incremental snapshot give back the same bytes, and
+//! budget, restores of the full, the incremental and a second full (every blob then stored
+//! twice) give back the same bytes, and
 //! `check`, which keeps the tree segments it reads on disk, finds the same problems with
 //! either budget, on two databases unlike each other, leaving nothing behind.
 
@@ -20,9 +21,9 @@ fn tiny_env() -> Env {
     Env::with_vars(vec![("IVAULT_LIST_MEMORY", TINY.into())])
 }
 
-/// Backs `db` up, lets `change` change it, backs it up again, each time into a repository
-/// with the tiny budget and one with the default; then restores both snapshots of the first
-/// and compares each with the database as it was.
+/// Backs `db` up, lets `change` change it, backs it up again, and once more in full after
+/// another change, each time into a repository with the tiny budget and one with the default;
+/// then restores every snapshot of the first and compares each with the database as it was.
 fn round_trips_through_lists_on_disk(env: &Env, db: &Path, change: impl Fn(&Path)) {
     let (key, recipient) = env.new_key("identity.txt");
     let repos = [env.path("repo"), env.path("repo-default")];
@@ -33,12 +34,22 @@ fn round_trips_through_lists_on_disk(env: &Env, db: &Path, change: impl Fn(&Path
     let (repo, repo_default) = (repos[0].to_str().unwrap(), repos[1].to_str().unwrap());
     let dbs = db.to_str().unwrap();
     let mut expected = Vec::new();
-    for round in 0..2 {
+    let mut last_full_packs = Vec::new();
+    // A full, an incremental, and a full again: every blob then has two copies, which the
+    // restore plan weighs (kept on disk past the budget too).
+    for round in 0..3 {
         if round > 0 {
             change(db);
         }
-        let tiny = env.backup_report(dbs, repo, &[]);
-        let args = ["backup", dbs, "--to", repo_default, "--json"];
+        let full: &[&str] = if round == 2 { &["--full"] } else { &[] };
+        let before = common::walk(&repos[0].join("data"));
+        let tiny = env.backup_report(dbs, repo, full);
+        if round == 2 {
+            last_full_packs = common::walk(&repos[0].join("data"));
+            last_full_packs.retain(|p| !before.contains(p));
+        }
+        let mut args = vec!["backup", dbs, "--to", repo_default, "--json"];
+        args.extend_from_slice(full);
         let default = env
             .run_env(&args, &[("IVAULT_LIST_MEMORY", DEFAULT)])
             .ok()
@@ -50,7 +61,7 @@ fn round_trips_through_lists_on_disk(env: &Env, db: &Path, change: impl Fn(&Path
         let (new, all) = (&tiny["pages_new"], &tiny["page_count"]);
         // The first backup of a database with no repeated page stores every page.
         assert!(
-            round == 0 || new.as_u64() < all.as_u64(),
+            round != 1 || new.as_u64() < all.as_u64(),
             "{new} of {all} pages new"
         );
         let id = tiny["snapshot_id"].as_str().unwrap().to_string();
@@ -69,7 +80,14 @@ fn round_trips_through_lists_on_disk(env: &Env, db: &Path, change: impl Fn(&Path
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["restored-0.sqlite", "restored-1.sqlite"]);
+    assert_eq!(
+        left,
+        [
+            "restored-0.sqlite",
+            "restored-1.sqlite",
+            "restored-2.sqlite"
+        ]
+    );
 
     // A lost data pack: both budgets name it, and the same snapshots.
     let check = |budget: &str| {
@@ -92,12 +110,22 @@ fn round_trips_through_lists_on_disk(env: &Env, db: &Path, change: impl Fn(&Path
         "{}",
         run.stderr
     );
-    let lost = common::walk(&repos[0].join("data")).remove(0);
-    std::fs::remove_file(&lost).unwrap();
+    // The last full's packs lost: the pages changed just before it had no other copy.
+    for lost in &last_full_packs {
+        std::fs::remove_file(lost).unwrap();
+    }
     let (code, problems) = check(TINY);
     assert_eq!((code, &problems), (5, &check(DEFAULT).1));
-    let affected = problems[0]["affected_snapshots"].as_array().unwrap();
-    assert!(!affected.is_empty(), "{problems}");
+    let problems = problems.as_array().unwrap();
+    assert_eq!(problems.len(), last_full_packs.len(), "{problems:?}");
+    let affected: Vec<&serde_json::Value> = problems
+        .iter()
+        .flat_map(|p| p["affected_snapshots"].as_array().unwrap())
+        .collect();
+    assert!(
+        affected.contains(&&expected[2].0.as_str().into()),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -148,5 +176,11 @@ fn a_database_of_small_pages_and_repeated_pages_round_trips_through_lists_on_dis
         )
         .unwrap();
         c.execute("DELETE FROM scan WHERE id % 11 = 0", []).unwrap();
+        // Something new each time it runs.
+        c.execute(
+            "UPDATE scan SET invoice = invoice || '+' WHERE id % 13 = 0",
+            [],
+        )
+        .unwrap();
     });
 }
