@@ -41,6 +41,8 @@ impl<const N: usize> RecordTape<N> {
                     0,
                 )),
             };
+            // A replay reads through a duplicate of the file, which shares its offset.
+            file.seek(io::SeekFrom::End(0))?;
             for r in self.held.drain(..) {
                 file.write_all(&r)?;
             }
@@ -104,8 +106,33 @@ mod tests {
                 assert_eq!(out, input, "{n} records, budget {budget}");
             }
             assert_eq!(tape.spilled.is_some(), n as usize * 8 > budget);
+            // Pushed after a replay, records still follow the ones before.
+            let more = records(n + 700);
+            for r in &more[n as usize..] {
+                tape.push(*r).unwrap();
+            }
+            let out: Vec<[u8; 8]> = tape.replay().unwrap().collect::<io::Result<_>>().unwrap();
+            assert_eq!(out, more, "{n} records and 700 more, budget {budget}");
             // The file is unnamed: nothing is left in the directory, even while it is open.
             assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         }
+    }
+
+    #[test]
+    fn pushing_after_a_replay_left_half_read_appends_at_the_end() {
+        // More than the read-ahead on disk, so that stopping early leaves the shared offset
+        // in the middle of the file.
+        let dir = tempfile::tempdir().unwrap();
+        let input = records(100_000);
+        let mut tape = RecordTape::<8>::new(dir.path(), 8 * 1000);
+        for r in &input[..90_000] {
+            tape.push(*r).unwrap();
+        }
+        assert_eq!(tape.replay().unwrap().take(5).count(), 5);
+        for r in &input[90_000..] {
+            tape.push(*r).unwrap();
+        }
+        let out: Vec<[u8; 8]> = tape.replay().unwrap().collect::<io::Result<_>>().unwrap();
+        assert_eq!(out, input);
     }
 }
