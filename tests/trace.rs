@@ -21,6 +21,16 @@ status_column = "State"
 utc_offset = "+08:00"
 "#;
 
+/// A table with no index at all: its key is a plain column.
+const BILLS_BUSINESS: &str = r#"
+[source.business]
+invoice_table = "bills"
+date_column = "issued"
+amount_column = "amount"
+key_columns = ["ref"]
+status_column = "state"
+"#;
+
 struct Setup {
     env: Env,
     key: String,
@@ -259,4 +269,80 @@ fn a_damaged_pack_on_the_invoice_path_is_named_not_taken_for_a_bad_description()
     assert!(r.stderr.contains("is damaged"), "{}", r.stderr);
     assert!(!r.stderr.contains("business description"), "{}", r.stderr);
     assert_eq!(r.stdout, "");
+}
+
+#[test]
+fn without_an_index_on_the_key_snapshots_go_through_a_scratch_copy_with_the_same_answers() {
+    let env = Env::new();
+    let db = env.path("bills.sqlite");
+    {
+        let c = Connection::open(&db).unwrap();
+        c.execute_batch(
+            "PRAGMA page_size = 8192; PRAGMA journal_mode = DELETE;
+             CREATE TABLE bills (ref TEXT NOT NULL, issued TEXT NOT NULL, amount INTEGER NOT NULL,
+               state TEXT, memo TEXT);",
+        )
+        .unwrap();
+        for i in 0..3000 {
+            c.execute(
+                "INSERT INTO bills VALUES (?1, '2024-03-01', ?2, 'open', ?3)",
+                rusqlite::params![format!("R-{i:05}"), 1000 + i, "x".repeat(200)],
+            )
+            .unwrap();
+        }
+    }
+    let mut s = setup(db, env, BILLS_BUSINESS);
+    s.backup("");
+    s.backup("UPDATE bills SET amount = 5, state = 'void' WHERE ref = 'R-00042'");
+    s.backup("UPDATE bills SET memo = 'y' WHERE rowid % 9 = 0");
+    s.backup("DELETE FROM bills WHERE ref = 'R-00042'");
+    let v = s.trace("R-00042");
+    assert_eq!(
+        changes(&v),
+        ["first seen", "changed", "unchanged", "missing"]
+    );
+    assert_eq!(
+        column(&v, "amount"),
+        [
+            Value::from("1042"),
+            Value::from("5"),
+            Value::from("5"),
+            Value::Null
+        ]
+    );
+    let scratch = s.env.path("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let r = s.run_trace(
+        "R-00042",
+        &["-v", "--scratch-dir", scratch.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "no index on the key's columns of bills: snapshots are brought forward in a scratch copy under {}",
+            scratch.display()
+        )),
+        "{}",
+        r.stderr
+    );
+    // The copy is gone once the trace is done.
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+    // Once an index exists, the newest snapshot is read in place, the older ones still
+    // through the copy: the answers run on as before.
+    let c = Connection::open(&s.db).unwrap();
+    c.execute_batch("CREATE INDEX bills_ref ON bills (ref)")
+        .unwrap();
+    c.execute(
+        "INSERT INTO bills VALUES ('R-00042', '2024-04-02', 77, 'reissued', '')",
+        [],
+    )
+    .unwrap();
+    drop(c);
+    s.backup("");
+    let v = s.trace("R-00042");
+    assert_eq!(
+        changes(&v),
+        ["first seen", "changed", "unchanged", "missing", "back"]
+    );
+    assert_eq!(column(&v, "status")[4], Value::from("reissued"));
 }

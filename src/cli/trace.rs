@@ -17,9 +17,9 @@ pub(super) struct TraceArgs {
     invoice: String,
     #[command(flatten)]
     repo: RepoArgs,
-    /// No longer used: each snapshot is read in place, without a scratch copy. Accepted so
-    /// that scripts written for earlier versions keep working.
-    #[arg(long, value_name = "DIR", hide = true)]
+    /// Where a scratch copy goes when the invoice table has no index on the key's columns
+    /// (snapshots are otherwise read in place) [default: the state directory].
+    #[arg(long, value_name = "DIR")]
     scratch_dir: Option<PathBuf>,
     #[arg(long)]
     json: bool,
@@ -31,8 +31,8 @@ pub(super) fn trace_cmd(ctx: &Context, args: TraceArgs) -> Result<i32> {
         repo: args.repo.repo,
         identity: args.repo.identity,
         invoice: args.invoice,
+        scratch_dir: args.scratch_dir,
     };
-    let _ = args.scratch_dir;
     let r = trace::run(ctx, &job)?;
     if args.json {
         print_json(&r);

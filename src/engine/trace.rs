@@ -5,16 +5,20 @@
 //! Each snapshot is read in place (`restore::image`): SQLite looks the invoice up through its
 //! key's index, so only the few pages on that path are fetched, decrypted and checked against
 //! their ids, and thirty snapshots cost about thirty page lists (from the signed manifests'
-//! trees) rather than a restore and thirty days of changes.
+//! trees) rather than a restore and thirty days of changes. A snapshot whose invoice table has
+//! no index on the key would be read whole that way; it is brought into one scratch copy
+//! instead, forward from the snapshot before, reading only the pages that differ.
 
 use crate::engine::context::Context;
 use crate::engine::restore::image;
+use crate::engine::restore::walk::ScratchCopy;
 use crate::error::{Error, Result};
 use crate::facts::Description;
 use crate::repo::ids::SnapshotId;
 use crate::repo::tree;
 use crate::source::facts::quote;
 use rusqlite::types::Value;
+use rusqlite::Connection;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,6 +30,8 @@ pub struct TraceJob {
     pub identity: Option<PathBuf>,
     /// The invoice's key columns' values, `/`-separated for a composite key (`A-1/00000123`).
     pub invoice: String,
+    /// Where a scratch copy goes, if one is needed [default: the state directory].
+    pub scratch_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,25 +95,60 @@ pub fn run(ctx: &Context, job: &TraceJob) -> Result<TraceReport> {
     let shared = (Arc::new(repo), Arc::new(keys), Arc::new(index));
     let (repo, keys, index) = &shared;
     let query = lookup_sql(&description);
+    let base = job
+        .scratch_dir
+        .clone()
+        .unwrap_or_else(|| ctx.state_dir.clone());
+    // Made only for snapshots whose invoice table SQLite would scan, having no index on the
+    // key's columns: read in place, each would be fetched whole, where a copy brought forward
+    // from one snapshot to the next reads only the pages that changed.
+    let mut copy: Option<ScratchCopy> = None;
     let mut sightings: Vec<Sighting> = Vec::new();
     for e in &entries {
+        let cannot_search = |err: rusqlite::Error| {
+            Error::Usage(
+                format!(
+                    "snapshot {} cannot be searched for the invoice ({err}); check the business description",
+                    e.id
+                )
+                .into(),
+            )
+        };
         let (pages, warnings) =
             tree::page_list(repo, keys, index, &e.id, &e.manifest, &mut Vec::new())?;
         for w in warnings {
             tracing::warn!("{w}");
         }
         let snapshot = image::mount_pages(shared.clone(), pages, e.manifest.page_size, false)?;
-        let row = look_up(&snapshot, &query, &key).map_err(|err| {
-            snapshot.failure().unwrap_or_else(|| {
-                Error::Usage(
-                    format!(
-                        "snapshot {} cannot be searched for the invoice ({err}); check the business description",
-                        e.id
-                    )
-                    .into(),
-                )
+        let in_place = snapshot
+            .open()
+            .and_then(|conn| match scans_table(&conn, &query, &key)? {
+                true => Ok(None),
+                false => look_up(&conn, &query, &key).map(Some),
             })
-        })?;
+            .map_err(|err| snapshot.failure().unwrap_or_else(|| cannot_search(err)))?;
+        let row = match in_place {
+            Some(row) => row,
+            None => {
+                let c = match copy.take() {
+                    Some(c) => c,
+                    None => {
+                        tracing::info!(
+                            "no index on the key's columns of {}: snapshots are brought forward in a scratch copy under {}",
+                            description.invoice_table,
+                            base.display()
+                        );
+                        ScratchCopy::create(&base, "trace")?
+                    }
+                };
+                let db = copy
+                    .insert(c)
+                    .advance(repo, keys, index, &e.id, &e.manifest)?;
+                crate::paths::open_immutable(db)
+                    .and_then(|conn| look_up(&conn, &query, &key))
+                    .map_err(cannot_search)?
+            }
+        };
         sightings.push(sighting(e.id, &e.manifest.time, row, sightings.last()));
     }
     let first_missing = sightings
@@ -165,12 +206,20 @@ fn lookup_sql(d: &Description) -> String {
 
 type Row = Option<(Option<String>, Option<String>, Option<String>)>;
 
-fn look_up(
-    snapshot: &crate::sqlite_vfs::Mounted,
-    sql: &str,
-    key: &[String],
-) -> rusqlite::Result<Row> {
-    let conn = snapshot.open()?;
+/// Whether SQLite would read the whole invoice table to run the lookup `sql`: no index
+/// covers the key's first column.
+fn scans_table(conn: &Connection, sql: &str, key: &[String]) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let steps = stmt.query_map(rusqlite::params_from_iter(key), |r| r.get::<_, String>(3))?;
+    for step in steps {
+        if step?.starts_with("SCAN") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn look_up(conn: &Connection, sql: &str, key: &[String]) -> rusqlite::Result<Row> {
     let mut stmt = conn.prepare(sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(key))?;
     let Some(r) = rows.next()? else {
