@@ -48,6 +48,10 @@ impl<const N: usize> RecordTape<N> {
             }
             *count += self.budget as u64;
         }
+        if self.held.capacity() == 0 {
+            // Reserved whole: growing by doubling would hold twice the budget while copying.
+            self.held.reserve_exact(self.budget);
+        }
         self.held.push(record);
         Ok(())
     }
