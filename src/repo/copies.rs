@@ -36,16 +36,22 @@ struct FrameTally {
 pub(crate) type Score = (bool, u64, u64);
 
 impl CopyChooser {
-    fn tally_mut(&mut self, l: &BlobLocation) -> &mut FrameTally {
+    /// The tally of `l`'s frame; none for a frame past the end of its pack (a damaged index,
+    /// which the read reports), so that no such number can size a vector.
+    fn tally_mut(&mut self, index: &Index, l: &BlobLocation) -> Option<&mut FrameTally> {
         let (pack, frame) = (l.pack.0 as usize, l.frame as usize);
+        let count = index.pack(l.pack).frames.len();
+        if frame >= count {
+            return None;
+        }
         if self.frames.len() <= pack {
             self.frames.resize_with(pack + 1, Vec::new);
         }
         let frames = &mut self.frames[pack];
-        if frames.len() <= frame {
-            frames.resize(frame + 1, FrameTally::default());
+        if frames.len() < count {
+            frames.resize(count, FrameTally::default());
         }
-        &mut frames[frame]
+        frames.get_mut(frame)
     }
 
     fn tally(&self, l: &BlobLocation) -> FrameTally {
@@ -57,9 +63,11 @@ impl CopyChooser {
     }
 
     /// A wanted blob (once for every use) has a copy at `l`; `only` when it is its only one.
-    pub(crate) fn want(&mut self, l: &BlobLocation, only: bool) {
+    pub(crate) fn want(&mut self, index: &Index, l: &BlobLocation, only: bool) {
         let len = u64::from(l.len);
-        let t = self.tally_mut(l);
+        let Some(t) = self.tally_mut(index, l) else {
+            return;
+        };
         t.only |= only;
         t.wanted += len;
         if only {
@@ -82,8 +90,10 @@ impl CopyChooser {
     }
 
     /// The first round took `l`.
-    pub(crate) fn take(&mut self, l: &BlobLocation) {
-        self.tally_mut(l).taken += u64::from(l.len);
+    pub(crate) fn take(&mut self, index: &Index, l: &BlobLocation) {
+        if let Some(t) = self.tally_mut(index, l) {
+            t.taken += u64::from(l.len);
+        }
     }
 
     /// What the last round ranks a copy by, highest best: bytes the first round took from
@@ -155,12 +165,12 @@ mod tests {
         let mut c = CopyChooser::default();
         for &b in wanted {
             let all = copies(b);
-            all.iter().for_each(|l| c.want(l, all.len() == 1));
+            all.iter().for_each(|l| c.want(index, l, all.len() == 1));
         }
         for &b in wanted {
             let all = copies(b);
             if let Some(l) = c.first(index, &all) {
-                c.take(l);
+                c.take(index, l);
             }
         }
         wanted
@@ -197,7 +207,7 @@ mod tests {
         let mut c = CopyChooser::default();
         for b in [1, 2, 3, 4] {
             let all: Vec<BlobLocation> = index.locations(&id(b)).collect();
-            all.iter().for_each(|l| c.want(l, all.len() == 1));
+            all.iter().for_each(|l| c.want(&index, l, all.len() == 1));
         }
         let mut copies: Vec<BlobLocation> = index.locations(&id(1)).collect();
         assert_eq!(copies[0].pack.0, 0, "listed in pack order");
@@ -236,5 +246,25 @@ mod tests {
             chosen(&index, &[1, 2, 3, 4, 5, 6]),
             vec![(1, 0), (1, 0), (1, 2), (1, 2), (1, 1), (1, 1)]
         );
+    }
+
+    #[test]
+    fn a_frame_past_the_end_of_its_pack_is_weighed_as_nothing() {
+        // A damaged index could name any frame: it must not size the chooser's tallies.
+        let index = index_of(&[vec![vec![1, 2]]]);
+        let bogus = BlobLocation {
+            pack: PackSlot(0),
+            frame: u32::MAX,
+            offset: 0,
+            len: PAGE,
+        };
+        let good: BlobLocation = index.locations(&id(1)).next().unwrap();
+        let mut c = CopyChooser::default();
+        c.want(&index, &bogus, false);
+        c.want(&index, &good, false);
+        c.take(&index, &bogus);
+        assert_eq!(c.frames[0].len(), 1);
+        assert_eq!(c.first(&index, [&bogus, &good]), Some(&good));
+        assert_eq!(c.last_rank(&index, &bogus).0, 0);
     }
 }

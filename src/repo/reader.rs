@@ -123,13 +123,13 @@ where
             let id = id_of(tag);
             let only = usable(&id).nth(1).is_none();
             several |= !only;
-            usable(&id).for_each(|l| chooser.want(&l, only));
+            usable(&id).for_each(|l| chooser.want(index, &l, only));
         }
         if several {
             for &tag in &pending {
                 let copies: Vec<BlobLocation> = usable(&id_of(tag)).collect();
                 if let Some(l) = chooser.first(index, &copies) {
-                    chooser.take(l);
+                    chooser.take(index, l);
                 }
             }
         }

@@ -55,7 +55,9 @@ pub(crate) fn mount_pages(
         let mut c = CopyChooser::default();
         for blob in &pages {
             let copies: Vec<BlobLocation> = index.locations(blob).collect();
-            copies.iter().for_each(|l| c.want(l, copies.len() == 1));
+            copies
+                .iter()
+                .for_each(|l| c.want(&index, l, copies.len() == 1));
         }
         c
     });

@@ -169,14 +169,14 @@ fn join(
         match copies.as_slice() {
             [] => return Err(reader::unlisted_blob(repo, id)),
             [only] => {
-                chooser.want(&location(only), true);
+                chooser.want(index, &location(only), true);
                 reads
                     .push(read_record(only, &page))
                     .map_err(scratch_error)?;
             }
             several => {
                 for copy in several {
-                    chooser.want(&location(copy), false);
+                    chooser.want(index, &location(copy), false);
                     choices
                         .push(choice_record(copy, &page))
                         .map_err(scratch_error)?;
@@ -194,7 +194,7 @@ fn join(
         scratch_error,
         |copies| {
             if let Some(l) = chooser.first(index, copies.iter().map(|c| &c.1)) {
-                chooser.take(l);
+                chooser.take(index, l);
             }
             Ok(())
         },
